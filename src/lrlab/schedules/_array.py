@@ -1,0 +1,165 @@
+"""Evaluate one schedule body on Python numbers, NumPy, torch and JAX arrays.
+
+A schedule body is written once against the small namespace :class:`Ops` (``floor``, ``cos``,
+``where``, ``minimum`` ...). :func:`prepare` turns whatever step the caller passed into a
+floating array of the caller's own library plus the matching :class:`Ops`, so the same body runs
+eagerly in NumPy, on torch tensors (any device) and under ``jax.jit`` with a traced step. No
+framework is imported here: torch and JAX are recognised from the type of the step.
+
+Dtype rule: a floating step keeps its dtype (float32 in, float32 out); an integer step is
+promoted to float64 (NumPy, torch) or to JAX's default float (float32 unless ``jax_enable_x64``).
+Python numbers in, a Python float out.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+Array = Any  # numpy.ndarray | torch.Tensor | jax.Array
+
+
+class Ops:
+    """Array functions shared by NumPy and JAX (whose APIs agree for what schedules need)."""
+
+    kind = "numpy"
+    pi = math.pi
+
+    def __init__(self, mod: Any) -> None:
+        self.mod = mod
+
+    def floor(self, x: Array) -> Array:
+        return self.mod.floor(x)
+
+    def ceil(self, x: Array) -> Array:
+        return self.mod.ceil(x)
+
+    def cos(self, x: Array) -> Array:
+        return self.mod.cos(x)
+
+    def exp(self, x: Array) -> Array:
+        return self.mod.exp(x)
+
+    def log(self, x: Array) -> Array:
+        return self.mod.log(x)
+
+    def sqrt(self, x: Array) -> Array:
+        return self.mod.sqrt(x)
+
+    def where(self, cond: Array, a: Array | float, b: Array | float) -> Array:
+        return self.mod.where(cond, a, b)
+
+    def minimum(self, a: Array, b: Array | float) -> Array:
+        return self.mod.minimum(a, b)
+
+    def maximum(self, a: Array, b: Array | float) -> Array:
+        return self.mod.maximum(a, b)
+
+    def full_like(self, x: Array, value: float) -> Array:
+        return self.mod.full_like(x, value)
+
+    def take(self, table: np.ndarray, index: Array) -> Array:
+        """``table[index]`` for an integer-valued floating ``index`` already clipped to range."""
+        raise NotImplementedError
+
+
+class _NumpyOps(Ops):
+    def take(self, table: np.ndarray, index: Array) -> Array:
+        return table.astype(index.dtype)[index.astype(np.int64)]
+
+
+class _JaxOps(Ops):
+    kind = "jax"
+
+    def take(self, table: np.ndarray, index: Array) -> Array:
+        return self.mod.asarray(table, dtype=index.dtype)[index.astype(self.mod.int32)]
+
+
+class _TorchOps(Ops):
+    """torch's functions want tensors where NumPy accepts scalars; this adapts them."""
+
+    kind = "torch"
+
+    def _t(self, v: Array | float, like: Array) -> Array:
+        if isinstance(v, self.mod.Tensor):
+            return v
+        return self.mod.full_like(like, float(v))
+
+    def where(self, cond: Array, a: Array | float, b: Array | float) -> Array:
+        like = a if isinstance(a, self.mod.Tensor) else b
+        if not isinstance(like, self.mod.Tensor):
+            like = self.mod.zeros(
+                cond.shape, dtype=self.mod.get_default_dtype(), device=cond.device
+            )
+        return self.mod.where(cond, self._t(a, like), self._t(b, like))
+
+    def minimum(self, a: Array, b: Array | float) -> Array:
+        return self.mod.minimum(a, self._t(b, a))
+
+    def maximum(self, a: Array, b: Array | float) -> Array:
+        return self.mod.maximum(a, self._t(b, a))
+
+    def take(self, table: np.ndarray, index: Array) -> Array:
+        t = self.mod.as_tensor(table, dtype=index.dtype, device=index.device)
+        return t[index.long()]
+
+
+_NUMPY = _NumpyOps(np)
+
+
+def _is_torch(x: object) -> bool:
+    mod = sys.modules.get("torch")
+    return mod is not None and isinstance(x, mod.Tensor)
+
+
+def _is_jax(x: object) -> bool:
+    mod = sys.modules.get("jax")
+    return mod is not None and isinstance(x, mod.Array)
+
+
+def prepare(step: Any) -> tuple[Array, Ops, Callable[[Array], Any]]:
+    """Return ``(t, ops, finish)``: the step as a floating array, its ops and the output cast.
+
+    Raises:
+        TypeError: for a step that is not a number or an array.
+        ValueError: for a negative or non-finite step given as a NumPy value or Python number
+            (torch and JAX steps are not checked, so that evaluation never synchronises a device
+            or breaks tracing).
+    """
+    if _is_torch(step):
+        import torch
+
+        t = step if step.is_floating_point() else step.to(torch.float64)
+        return t, _TorchOps(torch), _identity
+    if _is_jax(step):
+        import jax.numpy as jnp
+
+        t = step if jnp.issubdtype(step.dtype, jnp.floating) else step.astype(float)
+        return t, _JaxOps(jnp), _identity
+    if isinstance(step, bool):
+        raise TypeError(f"step must be a number or an array of numbers, got {step!r}")
+    scalar = isinstance(step, (int, float, np.integer, np.floating))
+    try:
+        arr = np.asarray(step)
+    except Exception as exc:  # pragma: no cover - exotic objects
+        raise TypeError(f"step must be a number or an array of numbers, got {step!r}") from exc
+    if arr.dtype.kind in "iub":
+        arr = arr.astype(np.float64)
+    elif arr.dtype.kind != "f":
+        raise TypeError(f"step must be a number or an array of numbers, got {step!r}")
+    if arr.size and not (np.all(np.isfinite(arr)) and arr.min() >= 0):
+        bad = arr[~(np.isfinite(arr) & (arr >= 0))].flat[0]
+        raise ValueError(f"step must be finite and >= 0, got {bad!r}")
+    return arr, _NUMPY, (_to_float if scalar else _identity)
+
+
+def _identity(x: Array) -> Array:
+    return x
+
+
+def _to_float(x: Array) -> float:
+    return float(x)

@@ -1,0 +1,317 @@
+"""The :class:`Schedule` base class: evaluation, repr, serialisation, composition operators.
+
+Every schedule is a frozen dataclass whose fields are its parameters. The fields are the whole
+state: ``repr`` prints them as the expression that builds the schedule (the same text
+:func:`lrlab.schedules.parse` reads), and ``to_dict`` writes them as plain JSON data that
+:func:`from_dict` reads back to an equal object.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+
+from ._array import Array, Ops, prepare
+
+REGISTRY: dict[str, type[Schedule]] = {}
+
+S = TypeVar("S", bound="type[Schedule]")
+
+
+def register(kind: str) -> Callable[[S], S]:
+    """Class decorator: make a schedule class known to ``parse`` and ``from_dict`` as ``kind``."""
+
+    def deco(cls: S) -> S:
+        if kind in REGISTRY:  # pragma: no cover - programming error
+            raise RuntimeError(f"schedule kind {kind!r} registered twice")
+        cls.kind = kind
+        REGISTRY[kind] = cls
+        return cls
+
+    return deco
+
+
+class Schedule:
+    """A learning-rate schedule: a pure, closed-form function of the step.
+
+    ``s(step)`` accepts a Python number (returns a float), a NumPy array (vectorised), a torch
+    tensor (any device; stays a tensor) or a JAX array, also a traced one under ``jax.jit``.
+    Step 0 is the learning rate of the first optimizer update, as in torch (after ``k`` calls of
+    ``scheduler.step()`` the rate is ``s(k)``), Keras (``optimizer.iterations``) and Optax
+    (``count``).
+
+    Schedules compose: ``0.5 * s`` scales, ``s1 * s2`` multiplies pointwise, and
+    :func:`~lrlab.schedules.join`, :func:`~lrlab.schedules.warmup`,
+    :func:`~lrlab.schedules.clip`, :func:`~lrlab.schedules.shift` and
+    :func:`~lrlab.schedules.by_epoch` build new schedules from old ones.
+    """
+
+    kind: ClassVar[str] = ""
+    #: how many leading fields ``repr`` prints without their name
+    positional: ClassVar[int] = 0
+
+    # -- evaluation ---------------------------------------------------------------------------
+    def __call__(self, step: Any) -> Any:
+        t, ops, finish = prepare(step)
+        return finish(self._eval(t, ops))
+
+    def _eval(self, t: Array, ops: Ops) -> Array:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # -- structure ------------------------------------------------------------------------------
+    def params(self) -> dict[str, Any]:
+        """The constructor arguments, in order (nested schedules stay objects)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}  # type: ignore[arg-type]
+
+    def children(self) -> tuple[Schedule, ...]:
+        """The schedules this one is built from (empty for a family)."""
+        out: list[Schedule] = []
+        for v in self.params().values():
+            if isinstance(v, Schedule):
+                out.append(v)
+            elif isinstance(v, tuple):
+                out.extend(x for x in v if isinstance(x, Schedule))
+        return tuple(out)
+
+    def walk(self) -> Iterator[Schedule]:
+        """This schedule and every schedule inside it, depth first."""
+        yield self
+        for c in self.children():
+            yield from c.walk()
+
+    def decays_from(self) -> float | None:
+        """The step from which this schedule is meant never to rise (``None``: not meant to).
+
+        :func:`~lrlab.schedules.lint` reports an upward jump after this step.
+        """
+        return None
+
+    # -- text and data ------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        parts = []
+        fields = [f for f in dataclasses.fields(self) if f.init]  # type: ignore[arg-type]
+        for i, f in enumerate(fields):
+            value = getattr(self, f.name)
+            if i < self.positional:
+                parts.append(format_value(value))
+            elif f.default is dataclasses.MISSING or value != f.default:
+                parts.append(f"{f.name}={format_value(self._encode_text(f.name, value))}")
+        return f"{self.kind}({', '.join(parts)})"
+
+    def _encode_text(self, name: str, value: Any) -> Any:
+        return value
+
+    def _encode_data(self, name: str, value: Any) -> Any:
+        return value
+
+    @classmethod
+    def _decode(cls, name: str, value: Any, resolver: FunctionResolver) -> Any:
+        return value
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-serialisable data; :func:`from_dict` rebuilds an equal schedule."""
+        out: dict[str, Any] = {"type": self.kind}
+        for name, value in self.params().items():
+            out[name] = _to_data(self._encode_data(name, value))
+        return out
+
+    def to_json(self) -> str:
+        """``json.dumps(self.to_dict())``."""
+        return json.dumps(self.to_dict())
+
+    # -- operators ----------------------------------------------------------------------------
+    def __mul__(self, other: object) -> Schedule:
+        from ._compose import Product, Scale
+
+        if isinstance(other, Schedule):
+            return Product(self, other)
+        if isinstance(other, (int, float, np.integer, np.floating)) and not isinstance(other, bool):
+            return Scale(self, float(other))
+        return NotImplemented
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other: object) -> Schedule:
+        if isinstance(other, (int, float, np.integer, np.floating)) and not isinstance(other, bool):
+            if other == 0:
+                raise ZeroDivisionError("cannot divide a schedule by 0")
+            return self * (1.0 / float(other))
+        return NotImplemented
+
+
+def format_value(value: Any) -> str:
+    """The text form of a parameter value, as ``parse`` reads it."""
+    if isinstance(value, (tuple, list)):
+        return "[" + ", ".join(format_value(v) for v in value) + "]"
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else f"float({str(value)!r})"
+    return repr(value)
+
+
+def _to_data(value: Any) -> Any:
+    if isinstance(value, Schedule):
+        return value.to_dict()
+    if isinstance(value, tuple):
+        return [_to_data(v) for v in value]
+    return value
+
+
+class FunctionResolver:
+    """Turns a stored function name (``"module:qualname"``) back into the function.
+
+    Only names in ``functions`` are resolved, unless ``allow_import`` is true: reading a
+    schedule from text or JSON never imports code unless the caller asks for it.
+    """
+
+    def __init__(
+        self, functions: Mapping[str, Callable[..., Any]] | None = None, allow_import: bool = False
+    ) -> None:
+        self.functions = dict(functions or {})
+        self.allow_import = allow_import
+
+    def __call__(self, name: str) -> Callable[..., Any]:
+        if name in self.functions:
+            return self.functions[name]
+        if not self.allow_import:
+            raise ValueError(
+                f"function {name!r} is not known: pass functions={{{name!r}: fn}} "
+                "(or allow_import=True to import it by name)"
+            )
+        import importlib
+
+        module, _, qual = name.partition(":")
+        if not module or not qual:
+            raise ValueError(f"function name must look like 'module:qualname', got {name!r}")
+        obj: Any = importlib.import_module(module)
+        for part in qual.split("."):
+            obj = getattr(obj, part)
+        if not callable(obj):
+            raise ValueError(f"{name!r} is not callable")
+        return obj
+
+
+def from_dict(
+    data: Mapping[str, Any],
+    *,
+    functions: Mapping[str, Callable[..., Any]] | None = None,
+    allow_import: bool = False,
+) -> Schedule:
+    """Rebuild a schedule from :meth:`Schedule.to_dict` data.
+
+    Args:
+        data: a mapping with ``"type"`` (the schedule kind) and the parameters.
+        functions: names (``"module:qualname"``) of the functions that custom and recurrence
+            schedules refer to, mapped to the functions.
+        allow_import: import such functions by name when they are not in ``functions``.
+
+    Example:
+        >>> from lrlab.schedules import cosine, from_dict
+        >>> s = cosine(init=0.1, decay_steps=100)
+        >>> from_dict(s.to_dict()) == s
+        True
+    """
+    return _from_data(data, FunctionResolver(functions, allow_import), "")
+
+
+def from_json(text: str, **kwargs: Any) -> Schedule:
+    """``from_dict(json.loads(text))``."""
+    return from_dict(json.loads(text), **kwargs)
+
+
+def _from_data(data: Any, resolver: FunctionResolver, where: str) -> Schedule:
+    if isinstance(data, Schedule):
+        return data
+    if not isinstance(data, Mapping):
+        raise ValueError(f"schedule data{where} must be a mapping with a 'type', got {data!r}")
+    kind = data.get("type")
+    cls = REGISTRY.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise ValueError(
+            f"schedule data{where}: unknown type {kind!r}; known: {', '.join(sorted(REGISTRY))}"
+        )
+    names = {f.name for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
+    kwargs = {}
+    for key, value in data.items():
+        if key == "type":
+            continue
+        if key not in names:
+            raise ValueError(f"{kind}: unknown parameter {key!r} (parameters: {sorted(names)})")
+        kwargs[key] = cls._decode(key, _decode_value(value, resolver, f"{where}.{key}"), resolver)
+    return cls(**kwargs)
+
+
+def _decode_value(value: Any, resolver: FunctionResolver, where: str) -> Any:
+    if isinstance(value, Mapping):
+        return _from_data(value, resolver, where)
+    if isinstance(value, (list, tuple)):
+        return tuple(_decode_value(v, resolver, f"{where}[{i}]") for i, v in enumerate(value))
+    return value
+
+
+# -- parameter validation -----------------------------------------------------------------------
+def _fail(owner: str, name: str, rule: str, value: Any) -> ValueError:
+    return ValueError(f"{owner}: {name} must be {rule}, got {value!r}")
+
+
+def real(
+    owner: str,
+    name: str,
+    value: Any,
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    lo_open: bool = False,
+    hi_open: bool = False,
+) -> float:
+    """Check a finite real parameter within optional bounds; return it as ``float``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise _fail(owner, name, "a number", value)
+    v = float(value)
+    if not math.isfinite(v):
+        raise _fail(owner, name, "finite", value)
+    if lo is not None and (v < lo or (lo_open and v == lo)):
+        raise _fail(owner, name, f"{'>' if lo_open else '>='} {lo:g}", value)
+    if hi is not None and (v > hi or (hi_open and v == hi)):
+        raise _fail(owner, name, f"{'<' if hi_open else '<='} {hi:g}", value)
+    return v
+
+
+def steps(owner: str, name: str, value: Any, *, positive: bool = True) -> int | float:
+    """Check a step count (> 0, or >= 0 if not ``positive``); integral values become ``int``."""
+    v = real(owner, name, value, lo=0.0, lo_open=positive)
+    return int(v) if v.is_integer() and abs(v) < 2**53 else v
+
+
+def choice(owner: str, name: str, value: Any, options: Sequence[Any]) -> Any:
+    """Check that ``value`` is one of ``options``."""
+    if value not in options or isinstance(value, bool) != isinstance(options[0], bool):
+        raise _fail(owner, name, "one of " + ", ".join(repr(o) for o in options), value)
+    return value
+
+
+def flag(owner: str, name: str, value: Any) -> bool:
+    """Check a boolean parameter."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise _fail(owner, name, "True or False", value)
+    return bool(value)
+
+
+def schedule(owner: str, name: str, value: Any) -> Schedule:
+    """Check a nested schedule parameter (a number becomes a constant schedule)."""
+    if isinstance(value, Schedule):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        from ._families import Constant
+
+        return Constant(float(value))
+    raise _fail(owner, name, "a schedule", value)
+
+
+def setp(obj: Any, name: str, value: Any) -> None:
+    """Set a normalised field on a frozen dataclass (from ``__post_init__``)."""
+    object.__setattr__(obj, name, value)
