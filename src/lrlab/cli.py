@@ -1,0 +1,203 @@
+"""The ``lrlab`` command line: a thin layer that parses arguments, calls the library and prints.
+
+Every command is documented in ``docs/cli.md``; ``tests/test_docs.py`` fails when a command
+lacks help text or documentation. Errors in the user's input print one line,
+``lrlab: error: ...``, and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .schedules import Schedule, describe, known_names, lint, parse
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported as one line with exit status 2."""
+
+
+def _schedule(text: str) -> Schedule:
+    try:
+        return parse(text)
+    except ValueError as exc:
+        raise UsageError(f"schedule: {str(exc).splitlines()[0]}") from None
+
+
+def _positive(name: str) -> Callable[[str], int]:
+    def convert(value: str) -> int:
+        try:
+            n = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {value!r}") from None
+        if n < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be >= 1, got {value!r}")
+        return n
+
+    return convert
+
+
+def cmd_schedule_show(args: argparse.Namespace) -> int:
+    """Print a schedule's summary, its warnings and (optionally) a plot."""
+    s = _schedule(args.schedule)
+    print(repr(s))
+    print(describe(s, args.steps))
+    warnings = lint(s, args.steps, args.steps_per_epoch)
+    for w in warnings:
+        print(f"warning: {w}")
+    if args.plot:
+        _save_plot(s, args.steps, args.plot, args.log)
+    return 0
+
+
+def cmd_schedule_values(args: argparse.Namespace) -> int:
+    """Print the learning rate at steps ``0, every, 2*every, ... < steps`` as CSV or JSON."""
+    s = _schedule(args.schedule)
+    steps = np.arange(0, args.steps, args.every)
+    lrs = np.asarray(s(steps.astype(np.float64)), dtype=np.float64)
+    if args.format == "json":
+        print(json.dumps({"schedule": repr(s), "step": steps.tolist(), "lr": lrs.tolist()}))
+    else:
+        print("step,lr")
+        for k, v in zip(steps.tolist(), lrs.tolist()):
+            print(f"{k},{v!r}")
+    return 0
+
+
+def cmd_schedule_lint(args: argparse.Namespace) -> int:
+    """Print a schedule's warnings; exit 1 with ``--strict`` when there are any."""
+    s = _schedule(args.schedule)
+    warnings = lint(s, args.steps, args.steps_per_epoch)
+    for w in warnings:
+        print(w)
+    if not warnings:
+        print("no warnings")
+    return 1 if warnings and args.strict else 0
+
+
+def cmd_schedule_plot(args: argparse.Namespace) -> int:
+    """Save a plot of one or more schedules to PNG/SVG/PDF."""
+    schedules = {text: _schedule(text) for text in args.schedule}
+    _save_plot(schedules, args.steps, args.output, args.log)
+    print(f"wrote {args.output}")
+    return 0
+
+
+def cmd_schedule_names(args: argparse.Namespace) -> int:
+    """List the names the schedule text form can call."""
+    for name in known_names():
+        print(name)
+    return 0
+
+
+def _save_plot(schedules: Schedule | dict[str, Schedule], steps: int, path: str, log: bool) -> None:
+    from .schedules import plot
+
+    target = Path(path)
+    if target.suffix.lower() not in {".png", ".svg", ".pdf"}:
+        raise UsageError(f"--plot/--output must end in .png, .svg or .pdf, got {path!r}")
+    try:
+        fig = plot(schedules, steps, log=log)
+    except ImportError as exc:
+        raise UsageError(str(exc)) from None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(target, dpi=120)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``lrlab`` command."""
+    parser = argparse.ArgumentParser(
+        prog="lrlab",
+        description="lrlab, the learning-rate lab: schedules, plateau control, studies.",
+    )
+    parser.add_argument("--version", action="version", version=f"lrlab {__version__}")
+    parser.set_defaults(help_of=parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    sched = sub.add_parser(
+        "schedule",
+        help="inspect, lint, tabulate and plot a learning-rate schedule",
+        description="Work with schedules written in lrlab's text form, e.g. "
+        "'warmup(cosine(init=0.1, decay_steps=900), steps=100)'.",
+    )
+    sched.set_defaults(help_of=sched)
+    ssub = sched.add_subparsers(dest="action", metavar="ACTION")
+
+    def common(p: argparse.ArgumentParser, many: bool = False) -> None:
+        if many:
+            p.add_argument("schedule", nargs="+", help="one or more schedules in text form")
+        else:
+            p.add_argument("schedule", help="the schedule in text form")
+        p.add_argument(
+            "--steps", type=_positive("--steps"), required=True, help="number of steps (updates)"
+        )
+
+    show = ssub.add_parser("show", help="summary numbers, warnings and an optional plot")
+    common(show)
+    show.add_argument(
+        "--steps-per-epoch",
+        type=_positive("--steps-per-epoch"),
+        default=None,
+        help="updates per epoch (sharpens the Keras 2 decay check)",
+    )
+    show.add_argument("--plot", metavar="FILE", help="also save a plot (.png, .svg or .pdf)")
+    show.add_argument("--log", action="store_true", help="logarithmic learning-rate axis")
+    show.set_defaults(func=cmd_schedule_show)
+
+    values = ssub.add_parser("values", help="the learning rate per step as CSV or JSON")
+    common(values)
+    values.add_argument(
+        "--every", type=_positive("--every"), default=1, help="print every k-th step (default 1)"
+    )
+    values.add_argument("--format", choices=("csv", "json"), default="csv", help="output format")
+    values.set_defaults(func=cmd_schedule_values)
+
+    lint_p = ssub.add_parser("lint", help="check a schedule for common mistakes")
+    common(lint_p)
+    lint_p.add_argument(
+        "--steps-per-epoch",
+        type=_positive("--steps-per-epoch"),
+        default=None,
+        help="updates per epoch (sharpens the Keras 2 decay check)",
+    )
+    lint_p.add_argument("--strict", action="store_true", help="exit 1 when there are warnings")
+    lint_p.set_defaults(func=cmd_schedule_lint)
+
+    plot_p = ssub.add_parser("plot", help="plot one or more schedules to a file")
+    common(plot_p, many=True)
+    plot_p.add_argument(
+        "-o", "--output", required=True, metavar="FILE", help="output file (.png, .svg or .pdf)"
+    )
+    plot_p.add_argument("--log", action="store_true", help="logarithmic learning-rate axis")
+    plot_p.set_defaults(func=cmd_schedule_plot)
+
+    names = ssub.add_parser("names", help="list the names the schedule text form can call")
+    names.set_defaults(func=cmd_schedule_names)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``lrlab`` command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        args.help_of.print_help(sys.stderr)
+        return 2
+    try:
+        return int(func(args))
+    except UsageError as exc:
+        print(f"lrlab: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # pragma: no cover - e.g. `lrlab ... | head`
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
