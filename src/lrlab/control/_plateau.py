@@ -1,0 +1,393 @@
+"""Reduce-on-plateau as immutable state plus a pure, vectorised update.
+
+The plateau controller does not own a learning rate: it owns a **multiplier** ``scale`` (1 at the
+start) that composes with any schedule, ``effective_lr = schedule(step) * scale``. One code path
+(``np.where``) serves a single run (Python scalars) and a population of ``C`` members (arrays of
+shape ``[C]``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ._common import (
+    Field,
+    StateBase,
+    as_float32,
+    check_choice,
+    check_float,
+    check_int,
+    check_n,
+    dump_state,
+    field,
+    finish,
+    load_state,
+    state_shape,
+    values,
+)
+
+__all__ = ["Plateau", "PlateauState"]
+
+_OWNER = "Plateau"
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class PlateauState(StateBase):
+    """State of a :class:`Plateau` controller: Python scalars for one run, ``[C]`` arrays for C.
+
+    Never mutate a state in place; :meth:`Plateau.update` returns a new one.
+
+    Attributes:
+        best: Best metric seen so far (``inf`` in ``"min"`` mode / ``-inf`` in ``"max"`` mode
+            before the first improvement; torch's ``best``, Keras' ``best``).
+        num_bad: Bad epochs counted toward ``patience`` (torch ``num_bad_epochs``, Keras
+            ``wait``).
+        cooldown_counter: Updates left in the cooldown after a reduction.
+        scale: The learning-rate multiplier, 1.0 at the start.
+        num_reductions: How many times ``scale`` was reduced.
+        epoch: How many updates this state has seen.
+        last_reduced: Whether the most recent update reduced ``scale``.
+    """
+
+    best: Field
+    num_bad: Field
+    cooldown_counter: Field
+    scale: Field
+    num_reductions: Field
+    epoch: Field
+    last_reduced: Field
+
+
+_DTYPES: dict[str, type] = {
+    "best": np.float64,
+    "num_bad": np.int64,
+    "cooldown_counter": np.int64,
+    "scale": np.float64,
+    "num_reductions": np.int64,
+    "epoch": np.int64,
+    "last_reduced": np.bool_,
+}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Plateau:
+    """Reduce the learning rate when a metric stops improving (ReduceLROnPlateau), as a multiplier.
+
+    ``state = plateau.init()`` (or ``init(C)`` for a population), then once per epoch
+    ``state = plateau.update(state, metric, lr)``; train with ``lr * state.scale``.
+
+    Improvement test (``a`` is the metric, ``best`` the best so far, ``t`` the ``threshold``):
+
+    * ``threshold_mode="rel"``: ``a < best * (1 - t)`` (min) / ``a > best * (1 + t)`` (max);
+    * ``threshold_mode="abs"``: ``a < best - t`` (min) / ``a > best + t`` (max).
+
+    A reduction sets ``old_lr = lr * scale``, ``new_lr = max(old_lr * factor, min_lr,
+    min_scale * lr)`` and ``scale = new_lr / lr`` (``lr=None`` counts as ``lr = 1``, so the rule
+    acts on the multiplier itself). The two conventions order the counters as their frameworks
+    do, and were read from (and are tested against) these sources:
+
+    * ``convention="torch"`` — ``torch/optim/lr_scheduler.py``, ``ReduceLROnPlateau.step`` and
+      ``_reduce_lr`` (torch 2.13): if improved, ``best = a, num_bad = 0``, else
+      ``num_bad += 1``; then if in cooldown, ``cooldown_counter -= 1, num_bad = 0``; then if
+      ``num_bad > patience`` (strictly: ``patience + 1`` bad epochs), reduce — applied only if
+      ``old_lr - new_lr > eps`` — and, reduced or not, ``cooldown_counter = cooldown,
+      num_bad = 0``. The comparison runs in float64 and ``best`` starts at ``±inf``, as in torch.
+    * ``convention="keras"`` — ``keras/src/callbacks/reduce_lr_on_plateau.py``,
+      ``ReduceLROnPlateau.on_epoch_end`` and ``_reduce_optimizer_lr``, with
+      ``monitor_callback.py`` ``_is_improvement`` (Keras 3.15): if in cooldown,
+      ``cooldown_counter -= 1, wait = 0``; if improved (the first metric always is), ``best = a,
+      wait = 0``; elif no longer in cooldown, ``wait += 1`` and if ``wait >= patience`` and
+      ``old_lr > min_lr`` (and ``scale > min_scale``), reduce and set ``cooldown_counter =
+      cooldown, wait = 0``. When the floor is reached nothing is reset, so ``wait`` keeps
+      growing, exactly as in Keras. Keras knows only an absolute ``min_delta`` (here
+      ``threshold`` with ``threshold_mode="abs"``) and compares in float32 (its ``ops.less`` /
+      ``ops.greater`` cast to ``floatx``), and so does this convention; ``eps`` is unused.
+
+    A NaN metric is never an improvement: it counts as a bad epoch in both conventions. (Keras
+    itself would adopt a NaN first metric as its ``best``; lrlab does not.)
+
+    Args:
+        mode: ``"min"`` (a loss) or ``"max"`` (an accuracy).
+        factor: Multiplier applied at each reduction, in ``(0, 1)``.
+        patience: Bad epochs tolerated. torch reduces after ``patience + 1`` bad epochs
+            (``num_bad > patience``); Keras after ``patience`` (``wait >= patience``).
+        threshold: Minimal improvement that counts, ``>= 0`` (``< 1`` when relative). Keras
+            calls it ``min_delta``.
+        threshold_mode: ``"rel"`` or ``"abs"``; ``None`` picks the convention's own: ``"rel"``
+            for torch, ``"abs"`` for Keras (which has no relative mode, so ``"rel"`` with
+            ``convention="keras"`` is rejected).
+        cooldown: Updates after a reduction during which bad epochs are not counted.
+        min_lr: Floor on the effective learning rate ``lr * scale``, in learning-rate units;
+            when it is positive, :meth:`update` needs ``lr``.
+        min_scale: Floor on the multiplier itself, in ``[0, 1)``.
+        eps: torch only: a reduction smaller than ``eps`` (in learning-rate units) is skipped.
+        convention: ``"torch"`` or ``"keras"``: which framework's state machine to reproduce.
+
+    Returns:
+        A frozen controller; its :meth:`init` and :meth:`update` produce :class:`PlateauState`.
+
+    Example:
+        >>> plateau = Plateau(factor=0.5, patience=1)
+        >>> state = plateau.init()
+        >>> for loss in [1.0, 0.9, 0.9, 0.9, 0.9]:
+        ...     state = plateau.update(state, loss)
+        >>> state.scale, state.num_reductions
+        (0.5, 1)
+        >>> plateau.lr(state, 0.1)
+        0.05
+    """
+
+    mode: Literal["min", "max"] = "min"
+    factor: float = 0.1
+    patience: int = 10
+    threshold: float = 1e-4
+    threshold_mode: Literal["rel", "abs"] | None = None
+    cooldown: int = 0
+    min_lr: float = 0.0
+    min_scale: float = 0.0
+    eps: float = 1e-8
+    convention: Literal["torch", "keras"] = "torch"
+
+    def __post_init__(self) -> None:
+        def put(name: str, value: object) -> None:
+            object.__setattr__(self, name, value)
+
+        convention = check_choice(_OWNER, "convention", self.convention, ("torch", "keras"))
+        check_choice(_OWNER, "mode", self.mode, ("min", "max"))
+        threshold_mode = self.threshold_mode
+        if threshold_mode is None:
+            threshold_mode = "rel" if convention == "torch" else "abs"
+        check_choice(_OWNER, "threshold_mode", threshold_mode, ("rel", "abs"))
+        if convention == "keras" and threshold_mode == "rel":
+            raise ValueError(
+                "Plateau: threshold_mode must be 'abs' with convention='keras' (Keras has only "
+                "an absolute min_delta), got 'rel'"
+            )
+        put("threshold_mode", threshold_mode)
+        put(
+            "factor",
+            check_float(
+                _OWNER, "factor", self.factor, low=0, high=1, low_open=True, high_open=True
+            ),
+        )
+        put("patience", check_int(_OWNER, "patience", self.patience))
+        threshold = check_float(_OWNER, "threshold", self.threshold, low=0)
+        if threshold_mode == "rel" and threshold >= 1:
+            raise ValueError(
+                f"Plateau: threshold must be in [0, 1) with threshold_mode='rel', "
+                f"got {self.threshold!r}"
+            )
+        put("threshold", threshold)
+        put("cooldown", check_int(_OWNER, "cooldown", self.cooldown))
+        put("min_lr", check_float(_OWNER, "min_lr", self.min_lr, low=0))
+        put(
+            "min_scale",
+            check_float(_OWNER, "min_scale", self.min_scale, low=0, high=1, high_open=True),
+        )
+        put("eps", check_float(_OWNER, "eps", self.eps, low=0))
+
+    # -- state machine ------------------------------------------------------------------------
+    @property
+    def _worst(self) -> float:
+        return math.inf if self.mode == "min" else -math.inf
+
+    def init(self, n: int | None = None) -> PlateauState:
+        """Start a fresh state: ``scale = 1``, no best yet, all counters at zero.
+
+        Args:
+            n: ``None`` for one run (fields are Python scalars) or the population size ``C``
+                (fields are NumPy arrays of shape ``[C]``, one entry per member).
+
+        Returns:
+            The initial :class:`PlateauState`.
+
+        Example:
+            >>> Plateau().init().scale
+            1.0
+            >>> Plateau().init(3).scale
+            array([1., 1., 1.])
+        """
+        shape = check_n(f"{_OWNER}.init", n)
+
+        def full(value: object, dtype: type) -> Field:
+            return finish(np.full(shape, value, dtype=dtype))
+
+        return PlateauState(
+            best=full(self._worst, np.float64),
+            num_bad=full(0, np.int64),
+            cooldown_counter=full(0, np.int64),
+            scale=full(1.0, np.float64),
+            num_reductions=full(0, np.int64),
+            epoch=full(0, np.int64),
+            last_reduced=full(False, np.bool_),
+        )
+
+    def update(
+        self, state: PlateauState, metric: ArrayLike, lr: ArrayLike | None = None
+    ) -> PlateauState:
+        """Feed one epoch's metric; return the next state (``state`` is left untouched).
+
+        The rule is the convention's (see :class:`Plateau`), applied to every member at once.
+
+        Args:
+            state: The current state, from :meth:`init`, :meth:`update` or
+                :meth:`load_state_dict`.
+            metric: This epoch's metric: a number for one run; a number or an array ``[C]`` for
+                a population. NaN is never an improvement.
+            lr: The current un-scaled (base or scheduled) learning rate, a number or ``[C]``,
+                ``>= 0``. Needed only for ``min_lr`` and for torch's ``eps`` rule, which act in
+                learning-rate units; ``None`` means 1.
+
+        Returns:
+            The new :class:`PlateauState`.
+
+        Example:
+            >>> plateau = Plateau(patience=0, factor=0.5)
+            >>> state = plateau.update(plateau.init(2), [1.0, 1.0])
+            >>> plateau.update(state, [0.5, 2.0]).scale
+            array([1. , 0.5])
+        """
+        owner = f"{_OWNER}.update"
+        shape = state_shape(state)
+        a = values(owner, "metric", metric, shape)
+        if lr is None:
+            if self.min_lr > 0:
+                raise ValueError(
+                    f"{owner}: lr is required when min_lr > 0 (min_lr={self.min_lr}), got None"
+                )
+            base = np.ones(shape)
+        else:
+            base = values(owner, "lr", lr, shape)
+            if not np.all(np.isfinite(base) & (base >= 0)):
+                raise ValueError(f"{owner}: lr must be finite and >= 0, got {lr!r}")
+
+        best = field(state.best, np.float64)
+        num_bad = field(state.num_bad, np.int64)
+        cooldown = field(state.cooldown_counter, np.int64)
+        scale = field(state.scale, np.float64)
+        improved = self._improved(a, best, field(state.epoch, np.int64) == 0)
+        new_scale, can_reduce = self._reduced_scale(scale, base)
+
+        if self.convention == "torch":
+            num_bad = np.where(improved, 0, num_bad + 1)
+            in_cooldown = cooldown > 0
+            cooldown = np.where(in_cooldown, cooldown - 1, cooldown)
+            num_bad = np.where(in_cooldown, 0, num_bad)
+            trigger = num_bad > self.patience
+            reduced = trigger & can_reduce
+            reset = trigger  # torch resets counters whether or not the lr moved
+        else:
+            in_cooldown = cooldown > 0
+            cooldown = np.where(in_cooldown, cooldown - 1, cooldown)
+            num_bad = np.where(in_cooldown, 0, num_bad)
+            counting = ~improved & (cooldown <= 0)
+            num_bad = np.where(improved, 0, np.where(counting, num_bad + 1, num_bad))
+            trigger = counting & (num_bad >= self.patience)
+            reduced = trigger & can_reduce
+            reset = reduced  # Keras resets only when the lr actually moved
+
+        return PlateauState(
+            best=finish(np.where(improved, a, best)),
+            num_bad=finish(np.where(reset, 0, num_bad)),
+            cooldown_counter=finish(np.where(reset, self.cooldown, cooldown)),
+            scale=finish(np.where(reduced, new_scale, scale)),
+            num_reductions=finish(field(state.num_reductions, np.int64) + reduced),
+            epoch=finish(field(state.epoch, np.int64) + 1),
+            last_reduced=finish(np.asarray(reduced)),
+        )
+
+    def _improved(
+        self, a: NDArray[np.float64], best: NDArray[np.float64], first: NDArray[np.bool_]
+    ) -> NDArray[np.bool_]:
+        """The convention's improvement test of metric ``a`` against ``best``; NaN never wins.
+
+        ``first`` marks the first update, where Keras (``best is None``) takes any metric.
+        """
+        t = self.threshold
+        if self.convention == "torch":  # ReduceLROnPlateau._is_better, float64
+            if self.threshold_mode == "rel":
+                ref = best * (1.0 - t) if self.mode == "min" else best * (1.0 + t)
+            else:
+                ref = best - t if self.mode == "min" else best + t
+            return a < ref if self.mode == "min" else a > ref
+        # MonitorCallback._is_improvement: op(a - min_delta, best) in float32; best=None wins
+        if self.mode == "min":
+            better = as_float32(a + t) < as_float32(best)
+        else:
+            better = as_float32(a - t) > as_float32(best)
+        return ~np.isnan(a) & (first | better)
+
+    def _reduced_scale(
+        self, scale: NDArray[np.float64], base: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+        """The multiplier after a reduction, and whether the convention lets it happen."""
+        old_lr = base * scale
+        new_lr = np.maximum(np.maximum(old_lr * self.factor, self.min_lr), self.min_scale * base)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            new_scale = np.where(base > 0, new_lr / base, scale)
+        new_scale = np.maximum(new_scale, self.min_scale)
+        if self.convention == "torch":  # _reduce_lr: apply only if old_lr - new_lr > eps
+            can = old_lr - new_lr > self.eps
+        else:  # _reduce_optimizer_lr: old_lr > np.float32(min_lr), old_lr read from float32
+            can = (as_float32(old_lr) > np.float32(self.min_lr)) & (scale > self.min_scale)
+        return new_scale, can
+
+    # -- helpers --------------------------------------------------------------------------------
+    def lr(self, state: PlateauState, base_lr: ArrayLike) -> Any:
+        """The effective learning rate ``base_lr * state.scale``.
+
+        Args:
+            state: A :class:`PlateauState`.
+            base_lr: The un-scaled learning rate: a number, or an array that broadcasts with
+                ``state.scale`` (``[C]`` for a population).
+
+        Returns:
+            A float for one run with a numeric ``base_lr``, otherwise an array.
+
+        Example:
+            >>> Plateau().lr(Plateau().init(), 0.1)
+            0.1
+        """
+        return finish(np.asarray(base_lr, dtype=np.float64) * field(state.scale, np.float64))
+
+    def state_dict(self, state: PlateauState) -> dict[str, Any]:
+        """Plain-Python dict of ``state`` (floats, ints, bools, lists): ``json.dumps`` takes it.
+
+        ``best`` is ``None`` while no metric has improved yet (as Keras' ``best``); a
+        population's fields become lists of length ``C``.
+
+        Args:
+            state: A :class:`PlateauState` of this controller.
+
+        Returns:
+            A dict with one key per :class:`PlateauState` field.
+
+        Example:
+            >>> Plateau().state_dict(Plateau().init())["best"] is None
+            True
+        """
+        return dump_state(state, self._worst)
+
+    def load_state_dict(self, data: Mapping[str, Any]) -> PlateauState:
+        """Rebuild a state from :meth:`state_dict` output (also after a JSON round trip).
+
+        Args:
+            data: The dict; its keys must be exactly the :class:`PlateauState` fields, all
+                numbers (one run) or all lists of one length (a population).
+
+        Returns:
+            The :class:`PlateauState`, equal to the one that was saved.
+
+        Example:
+            >>> plateau = Plateau(patience=0)
+            >>> state = plateau.update(plateau.init(2), [1.0, 2.0])
+            >>> plateau.load_state_dict(plateau.state_dict(state)) == state
+            True
+        """
+        return load_state(f"{_OWNER}.load_state_dict", PlateauState, data, _DTYPES, self._worst)
