@@ -240,7 +240,7 @@ class OneMinusSqrt(Schedule):
         setp(self, "end", real("one_minus_sqrt", "end", self.end))
 
     def _eval(self, t: Array, ops: Ops) -> Array:
-        frac = ops.minimum(t, self.decay_steps) / self.decay_steps
+        frac = ops.minimum(t / self.decay_steps, 1.0)  # clamped after dividing (see Polynomial)
         return self.end + (self.init - self.end) * (1.0 - ops.sqrt(frac))
 
     def decays_from(self) -> float | None:

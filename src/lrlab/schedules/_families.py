@@ -63,7 +63,9 @@ class Linear(Schedule):
         setp(self, "steps", steps("linear", "steps", self.steps))
 
     def _eval(self, t: Array, ops: Ops) -> Array:
-        return self.init + (self.end - self.init) * (ops.minimum(t, self.steps) / self.steps)
+        # min(t / steps, 1), not min(t, steps) / steps: XLA may turn the division into a
+        # multiplication by 1 / steps, which can land a hair above 1 at t = steps under jax.jit
+        return self.init + (self.end - self.init) * ops.minimum(t / self.steps, 1.0)
 
     def decays_from(self) -> float | None:
         return 0.0 if self.end <= self.init else None
@@ -102,9 +104,11 @@ class Polynomial(Schedule):
         T = self.decay_steps
         if self.cycle:
             horizon = T * ops.maximum(ops.ceil(t / T), 1.0)
-            frac = t / horizon
+            frac = ops.minimum(t / horizon, 1.0)
         else:
-            frac = ops.minimum(t, T) / T
+            frac = ops.minimum(t / T, 1.0)
+        # frac is clamped to 1 *after* the division: under jax.jit XLA may compute t / T as
+        # t * (1 / T), a hair above 1 at t = T, and a negative base to a fractional power is NaN
         return (self.init - self.end) * (1.0 - frac) ** self.power + self.end
 
     def decays_from(self) -> float | None:

@@ -151,23 +151,27 @@ def warmup_cosine(
     total_steps: float,
     start: float = 0.0,
     end: float = 0.0,
+    exponent: float = 1.0,
 ) -> Schedule:
     """Linear warmup from ``start`` to ``peak``, then cosine decay to ``end`` at ``total_steps``.
 
     ``total_steps`` **includes** the warmup, as in Optax ``warmup_cosine_decay_schedule``
     (its ``decay_steps``) and Hugging Face ``get_cosine_schedule_with_warmup``
-    (``num_training_steps``): the cosine lasts ``total_steps - warmup_steps``.
+    (``num_training_steps``): the cosine lasts ``total_steps - warmup_steps``. ``exponent``
+    raises the cosine factor to a power, as Optax's ``exponent`` does. ``warmup_steps=0`` is
+    the plain cosine (Optax allows it too).
 
     Example:
         >>> from lrlab.schedules import warmup_cosine
         >>> warmup_cosine(peak=1.0, warmup_steps=10, total_steps=110)([0, 5, 10, 60, 110])
         array([0. , 0.5, 1. , 0.5, 0. ])
     """
-    w = steps("warmup_cosine", "warmup_steps", warmup_steps)
+    w = steps("warmup_cosine", "warmup_steps", warmup_steps, positive=False)
     T = steps("warmup_cosine", "total_steps", total_steps)
     if w >= T:
         raise ValueError(f"warmup_cosine: total_steps must exceed warmup_steps ({w!r}), got {T!r}")
-    return Warmup(Cosine(init=peak, decay_steps=T - w, end=end), steps=w, start=start)
+    body = Cosine(init=peak, decay_steps=T - w, end=end, exponent=exponent)
+    return Warmup(body, steps=w, start=start) if w > 0 else body
 
 
 def wsd(
