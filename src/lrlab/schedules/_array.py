@@ -32,23 +32,30 @@ class Ops:
     def __init__(self, mod: Any) -> None:
         self.mod = mod
 
+    def _unary(self, name: str, x: Array | float) -> Array:
+        # A parameter-only expression (``log(t_mul)``) stays a Python float: torch's functions
+        # reject floats, and a NumPy float64 scalar would promote float32 steps to float64.
+        if type(x) in (int, float):
+            return float(getattr(math, name)(x))
+        return getattr(self.mod, name)(x)
+
     def floor(self, x: Array) -> Array:
-        return self.mod.floor(x)
+        return self._unary("floor", x)
 
     def ceil(self, x: Array) -> Array:
-        return self.mod.ceil(x)
+        return self._unary("ceil", x)
 
     def cos(self, x: Array) -> Array:
-        return self.mod.cos(x)
+        return self._unary("cos", x)
 
     def exp(self, x: Array) -> Array:
-        return self.mod.exp(x)
+        return self._unary("exp", x)
 
     def log(self, x: Array) -> Array:
-        return self.mod.log(x)
+        return self._unary("log", x)
 
     def sqrt(self, x: Array) -> Array:
-        return self.mod.sqrt(x)
+        return self._unary("sqrt", x)
 
     def where(self, cond: Array, a: Array | float, b: Array | float) -> Array:
         return self.mod.where(cond, a, b)
@@ -143,6 +150,11 @@ def prepare(step: Any) -> tuple[Array, Ops, Callable[[Array], Any]]:
     if isinstance(step, bool):
         raise TypeError(f"step must be a number or an array of numbers, got {step!r}")
     scalar = isinstance(step, (int, float, np.integer, np.floating))
+    if type(step) is int and abs(step) >= 2**63:  # beyond int64: NumPy would make an object array
+        try:
+            step = float(step)
+        except OverflowError:
+            raise ValueError(f"step must be finite and >= 0, got {step!r}") from None
     try:
         arr = np.asarray(step)
     except Exception as exc:  # pragma: no cover - exotic objects
@@ -152,9 +164,9 @@ def prepare(step: Any) -> tuple[Array, Ops, Callable[[Array], Any]]:
     elif arr.dtype.kind != "f":
         raise TypeError(f"step must be a number or an array of numbers, got {step!r}")
     if arr.size and not (np.all(np.isfinite(arr)) and arr.min() >= 0):
-        bad = arr[~(np.isfinite(arr) & (arr >= 0))].flat[0]
+        bad = step if scalar else arr[~(np.isfinite(arr) & (arr >= 0))].flat[0].item()
         raise ValueError(f"step must be finite and >= 0, got {bad!r}")
-    return arr, _NUMPY, (_to_float if scalar else _identity)
+    return arr, _NUMPY, (_to_float if scalar else np.asarray)
 
 
 def _identity(x: Array) -> Array:

@@ -242,6 +242,19 @@ def _from_data(data: Any, resolver: FunctionResolver, where: str) -> Schedule:
         if key not in names:
             raise ValueError(f"{kind}: unknown parameter {key!r} (parameters: {sorted(names)})")
         kwargs[key] = cls._decode(key, _decode_value(value, resolver, f"{where}.{key}"), resolver)
+    missing = [
+        f.name
+        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+        if f.init
+        and f.name not in kwargs
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ValueError(
+            f"schedule data{where}: {kind} needs {', '.join(repr(m) for m in missing)}, "
+            f"got {dict(data)!r}"
+        )
     return cls(**kwargs)
 
 
@@ -271,7 +284,10 @@ def real(
     """Check a finite real parameter within optional bounds; return it as ``float``."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise _fail(owner, name, "a number", value)
-    v = float(value)
+    try:
+        v = float(value)
+    except OverflowError:  # an int too large for a float
+        raise _fail(owner, name, "finite", value) from None
     if not math.isfinite(v):
         raise _fail(owner, name, "finite", value)
     if lo is not None and (v < lo or (lo_open and v == lo)):
@@ -291,7 +307,7 @@ def choice(owner: str, name: str, value: Any, options: Sequence[Any]) -> Any:
     """Check that ``value`` is one of ``options``."""
     if value not in options or isinstance(value, bool) != isinstance(options[0], bool):
         raise _fail(owner, name, "one of " + ", ".join(repr(o) for o in options), value)
-    return value
+    return options[list(options).index(value)]  # the option itself (a str, not a numpy.str_)
 
 
 def flag(owner: str, name: str, value: Any) -> bool:

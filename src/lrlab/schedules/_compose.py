@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -273,7 +274,10 @@ class Shift(Schedule):
 
     def decays_from(self) -> float | None:
         d = self.schedule.decays_from()
-        return None if d is None else max(d + self.steps, 0.0)
+        if d is None:
+            return None
+        # holding schedule(0) first does not rise, so a schedule that decays from 0 still does
+        return 0.0 if d == 0 else max(d + self.steps, 0.0)
 
 
 def shift(schedule: Schedule, steps: float) -> Shift:
@@ -315,7 +319,10 @@ class ByEpoch(Schedule):
 
     def decays_from(self) -> float | None:
         d = self.schedule.decays_from()
-        return None if d is None else d * self.steps_per_epoch
+        if d is None:
+            return None
+        # whole epochs only: epoch floor(d) < d may still be below epoch ceil(d)
+        return (d if self.fractional else math.ceil(d)) * self.steps_per_epoch
 
 
 def by_epoch(schedule: Schedule, steps_per_epoch: float, fractional: bool = False) -> ByEpoch:

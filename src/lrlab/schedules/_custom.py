@@ -94,7 +94,11 @@ class Custom(_FunctionField, Schedule):
     def _eval(self, t: Array, ops: Ops) -> Array:
         if self.vectorized:
             out = self.fn(t)
-            return out if ops.kind != "numpy" else np.asarray(out, dtype=t.dtype)
+            if ops.kind == "numpy":
+                out = np.asarray(out, dtype=t.dtype)
+                # a function that ignores the step (``lambda t: 0.1``): one value per step still
+                return out if out.shape == t.shape else np.broadcast_to(out, t.shape).copy()
+            return out if getattr(out, "shape", None) == t.shape else out + ops.full_like(t, 0.0)
         if ops.kind == "jax":
             raise TypeError(
                 "custom: fn runs on Python floats (vectorized=False), which cannot be traced; "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,7 +20,9 @@ def _curve(s: Schedule, steps: int) -> np.ndarray:
         raise TypeError(f"expected a schedule, got {s!r}")
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
-    return np.asarray(s(np.arange(int(steps), dtype=np.float64)), dtype=np.float64)
+    # overflow to inf or nan is what lint reports, not a reason to stop (e.g. under -W error)
+    with np.errstate(all="ignore"):
+        return np.asarray(s(np.arange(int(steps), dtype=np.float64)), dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -148,7 +151,9 @@ def lint(s: Schedule, steps: int, steps_per_epoch: int | None = None) -> list[Li
 
 def _first_rise(lr: np.ndarray, start: int) -> int | None:
     seg = lr[start:]
-    rise = np.nonzero(seg[1:] > seg[:-1] * (1 + 1e-9) + 1e-300)[0]
+    prev = seg[:-1]
+    with np.errstate(invalid="ignore"):
+        rise = np.nonzero(seg[1:] > prev + 1e-9 * np.abs(prev) + 1e-300)[0]
     return start + int(rise[0]) + 1 if rise.size else None
 
 
@@ -191,23 +196,50 @@ def _decays_early(lr: np.ndarray) -> list[LintWarning]:
 
 
 def _periodic(s: Schedule, lr: np.ndarray) -> list[LintWarning]:
-    out = []
+    """The first step where a periodic cosine differs from its clamped twin.
+
+    The cosine may sit anywhere in the tree (after a warmup, as a later piece of a join, per
+    epoch), so its own step count is not the schedule's: comparing the whole schedule with the
+    cosine clamped finds the step in the schedule's own clock.
+    """
     for node in s.walk():
-        if isinstance(node, Cosine) and node.past_end == "periodic" and node.decay_steps < len(lr):
-            i = _first_rise(lr, int(node.decay_steps) - 1) if node.decay_steps >= 1 else None
-            if i is not None:
-                out.append(
-                    LintWarning(
-                        "periodic-past-horizon",
-                        i,
-                        float(lr[i]),
-                        f"{node!r} rises again after its decay_steps={node.decay_steps:g}: "
-                        "torch CosineAnnealingLR is periodic; "
-                        "use past_end='clamp' to hold the floor",
-                    )
+        if not (isinstance(node, Cosine) and node.past_end == "periodic"):
+            continue
+        clamped = _substitute(s, node, dataclasses.replace(node, past_end="clamp"))
+        ref = _curve(clamped, len(lr))
+        same = (lr == ref) | (np.isnan(lr) & np.isnan(ref))
+        differs = np.nonzero(~same)[0]
+        if differs.size:
+            i = int(differs[0])
+            return [
+                LintWarning(
+                    "periodic-past-horizon",
+                    i,
+                    float(lr[i]),
+                    f"{node!r} rises again after its decay_steps={node.decay_steps:g}: "
+                    "torch CosineAnnealingLR is periodic; "
+                    "use past_end='clamp' to hold the floor",
                 )
-                break
-    return out
+            ]
+    return []
+
+
+def _substitute(s: Schedule, old: Schedule, new: Schedule) -> Schedule:
+    """``s`` with the node ``old`` (by identity) replaced by ``new``."""
+    if s is old:
+        return new
+
+    def sub(value: Any) -> Any:
+        if isinstance(value, Schedule):
+            return _substitute(value, old, new)
+        if isinstance(value, tuple):
+            return tuple(sub(v) for v in value)
+        return value
+
+    changes = {k: sub(v) for k, v in s.params().items()}
+    if all(changes[k] is v for k, v in s.params().items()):
+        return s
+    return dataclasses.replace(s, **changes)  # type: ignore[type-var]
 
 
 def _keras2(s: Schedule, lr: np.ndarray, steps_per_epoch: int | None) -> list[LintWarning]:
@@ -274,13 +306,14 @@ def plot(
         items = list(schedules.items())
     else:
         items = [(repr(x), x) for x in schedules]
+    curves = [(label, _curve(sched, steps)) for label, sched in items]  # checks steps first
     if ax is None:
         fig = Figure(figsize=(7, 4), layout="constrained")
         ax = fig.add_subplot()
     x = np.arange(int(steps))
-    for label, sched in items:
+    for label, lr in curves:
         short = label if len(label) <= 60 else label[:57] + "..."
-        ax.plot(x, _curve(sched, steps), label=short)
+        ax.plot(x, lr, label=short)
     ax.set_xlabel("step")
     ax.set_ylabel("learning rate")
     if log:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import inspect
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -84,18 +85,24 @@ def parse(
     """
     if not isinstance(text, str):
         raise TypeError(f"parse: text must be a str, got {type(text).__name__}")
+    text = text.strip()
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        tree = ast.parse(text, mode="eval")
+        reader = _Reader(text, FunctionResolver(functions, allow_import))
+        value = reader.value(tree.body)
     except SyntaxError as exc:
         raise ScheduleSyntaxError(
-            text.strip(), max((exc.offset or 1) - 1, 0), f"invalid syntax ({exc.msg})"
+            text, max((exc.offset or 1) - 1, 0), f"invalid syntax ({exc.msg})"
         ) from None
-    reader = _Reader(text.strip(), FunctionResolver(functions, allow_import))
-    value = reader.value(tree.body)
+    except (RecursionError, MemoryError):
+        raise ScheduleSyntaxError(text, 0, "the expression is nested too deeply") from None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return REGISTRY["constant"](float(value))
+        try:
+            return REGISTRY["constant"](value)
+        except ValueError as exc:
+            raise ScheduleSyntaxError(text, 0, str(exc)) from None
     if not isinstance(value, Schedule):
-        raise ScheduleSyntaxError(text.strip(), 0, f"expected a schedule, got {value!r}")
+        raise ScheduleSyntaxError(text, 0, f"expected a schedule, got {value!r}")
     return value
 
 
@@ -138,7 +145,7 @@ class _Reader:
             result = left * right if isinstance(node.op, ast.Mult) else left / right
         except TypeError:
             result = NotImplemented
-        except (ValueError, ZeroDivisionError) as exc:
+        except (ValueError, ArithmeticError) as exc:
             raise self.error(node, str(exc)) from None
         if result is NotImplemented or isinstance(result, (str, tuple)):
             raise self.error(
@@ -159,23 +166,44 @@ class _Reader:
             raise self.error(node, f"unknown schedule {name!r}{hint}")
         args = [self.value(a) for a in node.args]
         kwargs = {}
+        accepted = _parameters(target)
         for kw in node.keywords:
             if kw.arg is None:
                 raise self.error(node, "'**' is not allowed in a schedule")
+            if accepted is not None and kw.arg not in accepted:
+                close = difflib.get_close_matches(kw.arg, accepted, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise self.error(
+                    kw,
+                    f"{name}: unknown parameter {kw.arg!r}{hint}; "
+                    f"parameters: {', '.join(accepted)}",
+                )
             kwargs[kw.arg] = self.value(kw.value)
         cls = REGISTRY.get(name)
-        if cls is not None and target is cls:
-            kwargs = {k: cls._decode(k, v, self.resolver) for k, v in kwargs.items()}
-            args = [
-                cls._decode(f, v, self.resolver) for f, v in zip(_field_names(cls), args)
-            ] + args[len(_field_names(cls)) :]
         try:
+            if cls is not None and target is cls:
+                fields = _field_names(cls)
+                kwargs = {k: cls._decode(k, v, self.resolver) for k, v in kwargs.items()}
+                args = [cls._decode(f, v, self.resolver) for f, v in zip(fields, args)] + args[
+                    len(fields) :
+                ]
             return target(*args, **kwargs)
         except TypeError as exc:
             msg = f"{name}: {_plain_type_error(exc)}"
             raise self.error(_blamed(node, msg), msg) from None
-        except ValueError as exc:
+        except (ValueError, ArithmeticError) as exc:
             raise self.error(_blamed(node, str(exc)), str(exc)) from None
+
+
+def _parameters(target: Callable[..., Any]) -> list[str] | None:
+    """The keyword names ``target`` accepts (``None``: it takes any)."""
+    try:
+        params = inspect.signature(target).parameters.values()
+    except (TypeError, ValueError):  # pragma: no cover - every target has a signature
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in params):  # pragma: no cover - none does
+        return None
+    return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
 
 def _blamed(node: ast.Call, message: str) -> ast.AST:
