@@ -441,12 +441,6 @@ def _cos():
     return cosine(init=1.0, decay_steps=10)
 
 
-PRESET_NAMING = pytest.mark.xfail(
-    strict=True,
-    reason="_presets.py (not ours): the error names the inner schedule's parameter "
-    "('init'/'value'/'peak'), not the preset's own ('peak'/'lr_max')",
-)
-
 # (id, constructor, args, kwargs, the parameter the message must name, the value it must show)
 BAD = [
     ("constant-str", constant, ("x",), {}, "value", "'x'"),
@@ -771,12 +765,9 @@ BAD = [
         {"warmup_steps": 1, "total_steps": 10},
         "peak",
         "'x'",
-        marks=PRESET_NAMING,
         id="warmup_cosine-peak",
     ),
-    pytest.param(
-        "wsd-peak", wsd, ("x", 100, 10, 20), {}, "peak", "'x'", marks=PRESET_NAMING, id="wsd-peak"
-    ),
+    pytest.param("wsd-peak", wsd, ("x", 100, 10, 20), {}, "peak", "'x'", id="wsd-peak"),
     pytest.param(
         "one_cycle_fastai-lr_max",
         one_cycle_fastai,
@@ -784,7 +775,6 @@ BAD = [
         {},
         "lr_max",
         "'x'",
-        marks=PRESET_NAMING,
         id="one_cycle_fastai-lr_max",
     ),
 ]

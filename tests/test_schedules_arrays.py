@@ -15,7 +15,7 @@ import pytest
 
 import lrlab.schedules as sch
 from conftest import SCHEDULE_CASES
-from lrlab.schedules import Custom, Cyclic, Exponential, Schedule
+from lrlab.schedules import Custom, Schedule
 
 torch = pytest.importorskip("torch")
 jax = pytest.importorskip("jax")
@@ -124,32 +124,8 @@ def test_float32_steps_stay_float32_and_agree(schedule_case):
     assert s(np.asarray(MODERATE.astype(np.float32)[7])).dtype == np.float32  # 0-d too
 
 
-# known bugs in modules this suite does not own: numbers fine, but NumPy warns on the way
-HUGE_STEP_BUGS = [
-    (
-        lambda n: isinstance(n, Cyclic) and n.mode == "triangular2",
-        "_cosine.py: Cyclic(mode='triangular2') computes 2.0 ** (cycle - 1), which overflows "
-        "(RuntimeWarning) for huge steps before the division brings it back to 0",
-    ),
-    (
-        lambda n: isinstance(n, Exponential) and n.decay_rate > 1 and n.end is not None,
-        "_families.py: Exponential with decay_rate > 1 and a ceiling `end` computes "
-        "decay_rate ** p, which overflows (RuntimeWarning) before the minimum with `end`",
-    ),
-]
-
-
-def _xfail_known_huge_step_bugs(request, s):
-    for match, reason in HUGE_STEP_BUGS:
-        if any(match(node) for node in s.walk()):
-            request.applymarker(
-                pytest.mark.xfail(strict=True, reason=reason, raises=RuntimeWarning)
-            )
-
-
 def test_huge_steps_are_finite_and_sensible(schedule_case, request):
     _, s = schedule_case
-    _xfail_known_huge_step_bugs(request, s)
     normal = s(np.arange(0.0, 5000.0))
     lo, hi = min(float(normal.min()), 0.0), float(normal.max())
     out = s(np.asarray(HUGE))
@@ -209,7 +185,6 @@ def test_torch_float32_matches_numpy(schedule_case):
 
 def test_torch_int64_is_float64_and_handles_2_pow_40(schedule_case, request):
     _, s = schedule_case
-    _xfail_known_huge_step_bugs(request, s)  # the NumPy reference warns; torch stays silent
     steps = torch.tensor([[0, 1, 7], [40, 2**40, 10**12]], dtype=torch.int64)
     out = s(steps)
     assert out.dtype == torch.float64 and out.shape == (2, 3)

@@ -177,7 +177,7 @@ class Cyclic(Schedule):
         h = ops.where(x <= ratio, x / ratio, (x - 1.0) / (ratio - 1.0))
         height = (self.peak - self.base) * h
         if self.mode == "triangular2":
-            height = height / 2.0 ** (cycle - 1.0)
+            height = height * 0.5 ** (cycle - 1.0)  # = / 2 ** (cycle - 1), without overflow
         elif self.mode == "exp_range":
             height = height * self.gamma**t
         return self.base + height

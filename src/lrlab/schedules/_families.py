@@ -9,6 +9,7 @@ with the framework named in the docstring and pinned by the golden tests in
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 
 from ._array import Array, Ops
@@ -354,6 +355,9 @@ class Exponential(Schedule):
         p = t / self.decay_steps
         if self.staircase:
             p = ops.floor(p)
+        if self.end is not None and self.init > 0 and self.end > 0 and self.decay_rate != 1:
+            # stop the exponent where the bound is reached, so decay_rate ** p never overflows
+            p = ops.minimum(p, math.log(self.end / self.init) / math.log(self.decay_rate))
         lr = self.init * self.decay_rate**p
         if self.end is not None:
             lr = ops.maximum(lr, self.end) if self.decay_rate < 1 else ops.minimum(lr, self.end)

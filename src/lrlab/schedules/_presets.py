@@ -142,6 +142,8 @@ def one_cycle_fastai(lr_max: float, total_steps: float) -> Schedule:
         >>> float(one_cycle_fastai(1.0, 100)(25))
         1.0
     """
+    real("one_cycle_fastai", "lr_max", lr_max)
+    steps("one_cycle_fastai", "total_steps", total_steps)
     return one_cycle(lr_max, total_steps, 0.25, 25.0, 1e5, convention="fastai")
 
 
@@ -166,8 +168,12 @@ def warmup_cosine(
         >>> warmup_cosine(peak=1.0, warmup_steps=10, total_steps=110)([0, 5, 10, 60, 110])
         array([0. , 0.5, 1. , 0.5, 0. ])
     """
-    w = steps("warmup_cosine", "warmup_steps", warmup_steps, positive=False)
-    T = steps("warmup_cosine", "total_steps", total_steps)
+    owner = "warmup_cosine"
+    peak, start, end = (
+        real(owner, n, v) for n, v in (("peak", peak), ("start", start), ("end", end))
+    )
+    w = steps(owner, "warmup_steps", warmup_steps, positive=False)
+    T = steps(owner, "total_steps", total_steps)
     if w >= T:
         raise ValueError(f"warmup_cosine: total_steps must exceed warmup_steps ({w!r}), got {T!r}")
     body = Cosine(init=peak, decay_steps=T - w, end=end, exponent=exponent)
@@ -194,6 +200,9 @@ def wsd(
         array([0.5, 1. , 0.5, 0. ])
     """
     owner = "wsd"
+    peak, start, end = (
+        real(owner, n, v) for n, v in (("peak", peak), ("start", start), ("end", end))
+    )
     T = steps(owner, "total_steps", total_steps)
     w = steps(owner, "warmup_steps", warmup_steps, positive=False)
     d = steps(owner, "decay_steps", decay_steps)
