@@ -1,0 +1,248 @@
+"""The compute kernels of population training: C models' forward and backward in one pass.
+
+:class:`MLPEngine` is the fast path for :class:`~lrlab.lab.models.MLP`: a hand-written
+forward/backward over stacked weights (checked against autograd in the tests), laid out as the
+measurements in DESIGN.md's performance notes recommend:
+
+- parameters in one member-major tensor ``theta [C, P]``; weights are views ``[C, out, in]``;
+- activations feature-major, hidden ``[C, width, B]`` and logits ``[C, K, B]``, so no batched
+  matmul has a 3-wide output;
+- the first layer's input is shared by all members, so its forward pass and its weight gradient
+  are each one large matmul over the stacked members;
+- the small-class log-sum-exp and the accuracy are elementwise (no ``argmax``);
+- evaluation goes through members in chunks so temporaries stay a few MB.
+
+:class:`FuncEngine` serves any ``torch.nn.Module`` through ``torch.func``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from .models import MLP, TorchModule
+
+EVAL_CHUNK_BYTES = 8 * 2**20
+
+
+class Targets:
+    """A split's targets on the device, in the forms the losses need."""
+
+    def __init__(self, y: np.ndarray, loss: str, n_outputs: int, device: Any, dtype: Any) -> None:
+        self.loss = loss
+        if loss == "categorical_crossentropy":
+            labels = torch.as_tensor(np.asarray(y, dtype=np.int64), device=device)
+            if labels.numel() and (labels.min() < 0 or labels.max() >= n_outputs):
+                raise ValueError(
+                    f"labels must lie in [0, {n_outputs}), got values from {int(labels.min())} "
+                    f"to {int(labels.max())}"
+                )
+            self.dense = torch.nn.functional.one_hot(labels, n_outputs).to(dtype)  # [N, K]
+        else:
+            arr = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+            if arr.shape[1] != n_outputs:
+                raise ValueError(f"targets have {arr.shape[1]} columns, the model {n_outputs}")
+            self.dense = torch.as_tensor(arr, device=device, dtype=dtype)  # [N, K]
+
+    def take(self, index: torch.Tensor) -> torch.Tensor:
+        return self.dense.index_select(0, index)
+
+
+def loss_and_grad(
+    z: torch.Tensor, yt: torch.Tensor, loss: str, want_grad: bool = True
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Per-member mean loss ``[C]``, correct predictions ``[C]`` and ``dL/dz`` for logits ``z``.
+
+    ``z`` is ``[C, K, B]``, ``yt`` the targets ``[K, B]`` (one-hot for the categorical loss).
+    The gradient is of the batch **mean** loss, as Keras and torch report it.
+    """
+    B = z.shape[-1]
+    if loss == "categorical_crossentropy":
+        m = _over_classes(z, torch.maximum)
+        e = (z - m).exp_()
+        s = _over_classes(e, torch.add)
+        picked = _over_classes(z * yt, torch.add).squeeze(1)
+        lse = m.squeeze(1) + s.log().squeeze(1)
+        per = lse - picked
+        correct = (picked >= m.squeeze(1)).sum(dim=-1)
+        grad = e.div_(s).sub_(yt).div_(B) if want_grad else None
+    elif loss == "binary_crossentropy":
+        zz = z[:, 0, :]
+        y = yt[0]
+        per = zz.clamp(min=0) - zz * y + torch.log1p(torch.exp(-zz.abs()))
+        correct = ((zz > 0) == (y > 0.5)).sum(dim=-1)
+        grad = ((torch.sigmoid(zz) - y) / B).unsqueeze(1) if want_grad else None
+    else:  # mse: mean over outputs and batch
+        diff = z - yt
+        K = z.shape[1]
+        per = diff.square().mean(dim=1)
+        correct = torch.full(z.shape[:1], float("nan"), dtype=z.dtype, device=z.device)
+        grad = diff.mul_(2.0 / (K * B)) if want_grad else None
+    return per.mean(dim=-1), correct.to(z.dtype), grad
+
+
+def _over_classes(x: torch.Tensor, op: Any) -> torch.Tensor:
+    """Reduce ``[C, K, B]`` over K with ``op``, keeping the dim.
+
+    For few classes this is a chain of elementwise ops: faster than a reduction over a strided
+    size-K dimension, and its order of operations does not depend on C, so a member's numbers
+    do not depend on its cohort.
+    """
+    K = x.shape[1]
+    if K > 16:
+        return x.amax(dim=1, keepdim=True) if op is torch.maximum else x.sum(dim=1, keepdim=True)
+    out = x[:, :1]
+    for k in range(1, K):
+        out = op(out, x[:, k : k + 1])
+    return out
+
+
+class MLPEngine:
+    """Fused forward/backward for C stacked :class:`MLP` members."""
+
+    def __init__(self, model: MLP, n_members: int) -> None:
+        self.model = model
+        self.C = n_members
+        self.slots = model.slots()
+        self.P = model.n_params
+
+    def init_params(self, seeds: Sequence[int], device: Any, dtype: Any) -> torch.Tensor:
+        rows = np.stack([self.model.init_member(int(s)) for s in seeds])
+        return torch.as_tensor(rows, device=device, dtype=dtype).contiguous()
+
+    def _views(self, theta: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        C = theta.shape[0]
+        out = []
+        for k in range(0, len(self.slots), 2):
+            (_, wo, wshape), (_, bo, bshape) = self.slots[k], self.slots[k + 1]
+            w = theta[:, wo : wo + wshape[0] * wshape[1]].view(C, *wshape)
+            b = theta[:, bo : bo + bshape[0]]
+            out.append((w, b))
+        return out
+
+    def _act(self, z: torch.Tensor) -> torch.Tensor:
+        a = self.model.activation
+        if a == "relu":
+            return z.relu_()
+        if a == "tanh":
+            return z.tanh_()
+        if a == "sigmoid":
+            return z.sigmoid_()
+        return z
+
+    def _act_grad(self, da: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        kind = self.model.activation
+        if kind == "relu":
+            return torch.ops.aten.threshold_backward(da, a, 0)
+        if kind == "tanh":
+            return da * (1 - a * a)
+        if kind == "sigmoid":
+            return da * a * (1 - a)
+        return da
+
+    def forward(self, theta: torch.Tensor, xb: torch.Tensor) -> list[torch.Tensor]:
+        """Activations ``[x, a1, ..., z]`` for input rows ``xb [B, D]``; ``z`` is ``[C, K, B]``."""
+        C = theta.shape[0]
+        layers = self._views(theta)
+        w1, b1 = layers[0]
+        o = w1.shape[1]
+        h = torch.addmm(b1.reshape(C * o, 1), w1.reshape(C * o, -1), xb.T).view(C, o, -1)
+        acts = [xb]
+        for w, b in layers[1:]:
+            h = self._act(h)
+            acts.append(h)
+            h = torch.baddbmm(b.unsqueeze(-1), w, h)
+        acts.append(h)
+        return acts
+
+    def step(
+        self, theta: torch.Tensor, grad: torch.Tensor, xb: torch.Tensor, yt: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write ``dL/dtheta`` of the batch into ``grad``; return loss ``[C]`` and correct ``[C]``."""
+        C = theta.shape[0]
+        acts = self.forward(theta, xb)
+        loss, correct, dz = loss_and_grad(acts[-1], yt, self.model.loss)
+        assert dz is not None
+        layers = self._views(theta)
+        glayers = self._views(grad)
+        for k in range(len(layers) - 1, -1, -1):
+            w, _ = layers[k]
+            gw, gb = glayers[k]
+            prev = acts[k]
+            gb.copy_(dz.sum(dim=-1))
+            if k == 0:
+                o = w.shape[1]
+                gw.copy_(torch.mm(dz.reshape(C * o, -1), prev).view(C, o, -1))
+            else:
+                gw.copy_(torch.bmm(dz, prev.transpose(1, 2)))
+                dz = self._act_grad(torch.bmm(w.transpose(1, 2), dz), prev)
+        return loss, correct
+
+    def evaluate(
+        self, theta: torch.Tensor, x: torch.Tensor, yt: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean loss ``[C]`` and accuracy ``[C]`` over all rows of ``x``, members in chunks."""
+        C, N = theta.shape[0], x.shape[0]
+        width = max([*self.model.hidden, self.model.n_outputs])
+        chunk = max(1, EVAL_CHUNK_BYTES // max(1, width * N * theta.element_size()))
+        losses, accs = [], []
+        for lo in range(0, C, chunk):
+            z = self.forward(theta[lo : lo + chunk], x)[-1]
+            loss, correct, _ = loss_and_grad(z, yt, self.model.loss, want_grad=False)
+            losses.append(loss)
+            accs.append(correct / N)
+        return torch.cat(losses), torch.cat(accs)
+
+
+class FuncEngine:
+    """Any ``torch.nn.Module`` for C members through ``torch.func`` (vmap of grad)."""
+
+    def __init__(self, spec: TorchModule, n_members: int, seeds: Sequence[int]) -> None:
+        self.spec = spec
+        self.C = n_members
+        self.modules = spec.build(seeds)
+        base = self.modules[0]
+        self.names = [n for n, _ in base.named_parameters()]
+        self.shapes = [p.shape for _, p in base.named_parameters()]
+        self.sizes = [int(np.prod(s)) for s in self.shapes]
+        self.P = sum(self.sizes)
+        self.skeleton = copy.deepcopy(base).to("meta")
+        from torch.func import functional_call, grad_and_value, vmap
+
+        def member_loss(
+            params: dict[str, torch.Tensor], xb: torch.Tensor, yt: torch.Tensor
+        ) -> tuple[torch.Tensor, torch.Tensor]:
+            z = functional_call(self.skeleton, params, (xb,)).T.unsqueeze(0)  # [1, K, B]
+            loss, correct, _ = loss_and_grad(z, yt, spec.loss, want_grad=False)
+            return loss[0], correct[0]
+
+        self._grad = vmap(grad_and_value(member_loss, has_aux=True), in_dims=(0, None, None))
+        self._loss = vmap(member_loss, in_dims=(0, None, None))
+
+    def init_params(self, seeds: Sequence[int], device: Any, dtype: Any) -> torch.Tensor:
+        rows = [torch.cat([p.detach().reshape(-1) for p in m.parameters()]) for m in self.modules]
+        return torch.stack(rows).to(device=device, dtype=dtype).contiguous()
+
+    def _params(self, theta: torch.Tensor) -> dict[str, torch.Tensor]:
+        out, offset = {}, 0
+        for name, shape, size in zip(self.names, self.shapes, self.sizes):
+            out[name] = theta[:, offset : offset + size].view(theta.shape[0], *shape)
+            offset += size
+        return out
+
+    def step(
+        self, theta: torch.Tensor, grad: torch.Tensor, xb: torch.Tensor, yt: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        grads, (loss, correct) = self._grad(self._params(theta), xb, yt)
+        torch.cat([grads[n].reshape(theta.shape[0], -1) for n in self.names], dim=1, out=grad)
+        return loss, correct
+
+    def evaluate(
+        self, theta: torch.Tensor, x: torch.Tensor, yt: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        loss, correct = self._loss(self._params(theta), x, yt)
+        return loss, correct / x.shape[0]

@@ -1,0 +1,296 @@
+"""Population training: a cohort of C models trained at once as one model with a member axis.
+
+All members share the data, the architecture, the batch size and the mini-batch order (one
+permutation per epoch from ``data_seed``, as ``fit(shuffle=True)`` draws it). Each member has its
+own initial weights (from its seed), its own optimizer hyperparameters (per-member tensors of the
+:mod:`lrlab.lab.optim` optimizer), its own learning rate from a precomputed table
+``[steps, C]`` evaluated from its :mod:`lrlab.schedules` schedule, times its
+:class:`~lrlab.control.Plateau` multiplier, and its own :class:`~lrlab.control.EarlyStopping`.
+
+Members never interact: a member whose loss or weights become NaN/inf is marked diverged and
+frozen (weights and optimizer state zeroed, learning rate 0, metrics NaN from then on), and no
+member's numbers depend on which others share its cohort.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..control import EarlyStopping, Plateau
+from ..schedules import Schedule
+from ._engines import FuncEngine, MLPEngine, Targets
+from .models import MLP, TorchModule
+
+MONITORS = ("loss", "accuracy", "val_loss", "val_accuracy")
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+@dataclass
+class PopulationResult:
+    """What a population run produced, per member.
+
+    Attributes:
+        history: ``name -> [C, epochs]`` arrays: ``loss`` and ``accuracy`` (the mean over the
+            epoch's mini-batches weighted by batch size, as Keras logs them), ``val_loss`` and
+            ``val_accuracy`` (a full pass over the test split after the epoch), ``lr`` (the
+            learning rate of the epoch's first update, plateau included) and, with
+            ``eval_train=True``, ``train_eval_loss`` / ``train_eval_accuracy`` (a full pass over
+            the training split). NaN after a member stopped or diverged.
+        diverged: ``[C]`` bool. ``diverged_epoch``: ``[C]``, -1 if never.
+        stopped_epoch: ``[C]`` epoch at which early stopping ended the member, -1 if never.
+        epochs_run: ``[C]`` epochs each member trained.
+        params: ``[C, P]`` final flat parameters (float64), if asked for.
+        seconds: wall-clock time of the run.
+    """
+
+    history: dict[str, np.ndarray]
+    diverged: np.ndarray
+    diverged_epoch: np.ndarray
+    stopped_epoch: np.ndarray
+    epochs_run: np.ndarray
+    params: np.ndarray | None = None
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def member(self, i: int) -> dict[str, Any]:
+        """Member ``i``'s results as plain Python data (lists with ``None`` for NaN)."""
+        n = int(self.epochs_run[i])
+        hist = {
+            k: [None if not math.isfinite(v) else float(v) for v in h[i, :n]]
+            for k, h in self.history.items()
+        }
+        return {
+            "history": hist,
+            "diverged": bool(self.diverged[i]),
+            "diverged_epoch": int(self.diverged_epoch[i]),
+            "stopped_epoch": int(self.stopped_epoch[i]),
+            "epochs_run": n,
+        }
+
+
+def lr_table(schedules: Sequence[Schedule], total_steps: int) -> np.ndarray:
+    """Each member's learning rate at every step, ``[C, total_steps]`` (float64).
+
+    Equal schedules are evaluated once.
+    """
+    cache: dict[Schedule, np.ndarray] = {}
+    steps = np.arange(total_steps, dtype=np.float64)
+    rows = []
+    for i, s in enumerate(schedules):
+        if not isinstance(s, Schedule):
+            raise ValueError(f"schedules[{i}] must be a lrlab schedule, got {s!r}")
+        if s not in cache:
+            cache[s] = np.asarray(s(steps), dtype=np.float64)
+        rows.append(cache[s])
+    return np.stack(rows) if rows else np.zeros((0, total_steps))
+
+
+def train_population(
+    data: Any,
+    model: MLP | TorchModule,
+    optimizer: Any,
+    schedules: Sequence[Schedule],
+    seeds: Sequence[int],
+    *,
+    epochs: int,
+    batch_size: int,
+    data_seed: int = 0,
+    shuffle: bool = True,
+    plateau: Plateau | None = None,
+    plateau_monitor: str = "val_loss",
+    early_stopping: EarlyStopping | None = None,
+    stop_monitor: str = "val_loss",
+    device: str | torch.device | None = None,
+    dtype: str = "float32",
+    eval_train: bool = False,
+    keep_params: bool = False,
+    on_epoch: Callable[[int, dict[str, np.ndarray]], None] | None = None,
+) -> PopulationResult:
+    """Train ``len(seeds)`` members at once; see the module docstring for what they share.
+
+    Args:
+        data: a :class:`~lrlab.lab.data.Dataset` (anything with ``x_train``, ``y_train``,
+            ``x_test``, ``y_test``; the test split may be ``None``).
+        model: an :class:`~lrlab.lab.models.MLP` (fast fused path) or a
+            :class:`~lrlab.lab.models.TorchModule` (``torch.func`` path).
+        optimizer: a :mod:`lrlab.lab.optim` optimizer whose per-member hyperparameters have
+            length C (or are scalars).
+        schedules: one learning-rate schedule per member, in optimizer steps (batches).
+        seeds: one initialisation seed per member.
+        epochs: passes over the training split.
+        batch_size: rows per update; the last batch of an epoch may be smaller (as in Keras).
+        data_seed: seeds the per-epoch shuffle shared by all members.
+        shuffle: shuffle the training rows every epoch.
+        plateau: a :class:`~lrlab.control.Plateau` applied to every member, monitoring
+            ``plateau_monitor`` at each epoch end; its multiplier scales the schedule.
+        early_stopping: an :class:`~lrlab.control.EarlyStopping` applied to every member.
+        device: ``"cpu"`` (default), ``"cuda"``, ... ``dtype``: ``"float32"`` or ``"float64"``.
+        eval_train: also evaluate the whole training split after each epoch.
+        keep_params: return the final parameters.
+        on_epoch: called as ``on_epoch(epoch, history)`` after each epoch.
+
+    Returns:
+        A :class:`PopulationResult`.
+
+    Example:
+        >>> import numpy as np
+        >>> from lrlab.lab.models import MLP
+        >>> from lrlab.lab.optim import SGD
+        >>> from lrlab.lab.population import train_population
+        >>> from lrlab.schedules import constant
+        >>> rng = np.random.default_rng(0)
+        >>> class Data:
+        ...     x_train = rng.normal(size=(64, 2)); y_train = (x_train[:, 0] > 0).astype(int)
+        ...     x_test, y_test = x_train, y_train
+        >>> r = train_population(Data, MLP(2, (8,), 2), SGD(momentum=0.9),
+        ...                      [constant(0.1), constant(1e-6)], seeds=[0, 0],
+        ...                      epochs=20, batch_size=16)
+        >>> bool(r.history["val_accuracy"][0, -1] > r.history["val_accuracy"][1, -1])
+        True
+    """
+    t0 = time.perf_counter()
+    C = len(seeds)
+    if C < 1:
+        raise ValueError("train_population: seeds must name at least one member, got []")
+    if len(schedules) != C:
+        raise ValueError(
+            f"train_population: schedules must have one entry per member ({C}), got {len(schedules)}"
+        )
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"train_population: {name} must be an integer >= 1, got {value!r}")
+    if dtype not in DTYPES:
+        raise ValueError(f"train_population: dtype must be float32 or float64, got {dtype!r}")
+    has_test = getattr(data, "x_test", None) is not None and len(data.x_test) > 0
+    for name, mon, ctl in (
+        ("plateau_monitor", plateau_monitor, plateau),
+        ("stop_monitor", stop_monitor, early_stopping),
+    ):
+        if ctl is not None and (mon not in MONITORS or (mon.startswith("val_") and not has_test)):
+            allowed = [m for m in MONITORS if has_test or not m.startswith("val_")]
+            raise ValueError(f"train_population: {name} must be one of {allowed}, got {mon!r}")
+
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    dt = DTYPES[dtype]
+    engine: MLPEngine | FuncEngine = (
+        MLPEngine(model, C) if isinstance(model, MLP) else FuncEngine(model, C, seeds)
+    )
+    n_out = model.n_outputs
+    x_train = torch.as_tensor(np.asarray(data.x_train), dtype=dt, device=dev)
+    N = x_train.shape[0]
+    if N == 0:
+        raise ValueError("train_population: the training split is empty")
+    y_train = Targets(data.y_train, model.loss, n_out, dev, dt)
+    if has_test:
+        x_test = torch.as_tensor(np.asarray(data.x_test), dtype=dt, device=dev)
+        y_test_t = Targets(data.y_test, model.loss, n_out, dev, dt).dense.T
+    spe = math.ceil(N / batch_size)
+    total = epochs * spe
+    table = torch.as_tensor(lr_table(schedules, total).T.copy(), dtype=dt, device=dev)
+
+    theta = engine.init_params(seeds, dev, dt)
+    grad = torch.zeros_like(theta)
+    opt_state = optimizer.init(theta)
+    scale = torch.ones(C, dtype=dt, device=dev)
+    active = np.ones(C, dtype=bool)
+    diverged = np.zeros(C, dtype=bool)
+    diverged_epoch = np.full(C, -1)
+    stopped_epoch = np.full(C, -1)
+    epochs_run = np.zeros(C, dtype=np.int64)
+    pl_state = plateau.init(C) if plateau is not None else None
+    es_state = early_stopping.init(C) if early_stopping is not None else None
+    keys = ["loss", "accuracy", "lr"]
+    keys += ["val_loss", "val_accuracy"] if has_test else []
+    keys += ["train_eval_loss", "train_eval_accuracy"] if eval_train else []
+    history = {k: np.full((C, epochs), np.nan) for k in keys}
+    gen = torch.Generator().manual_seed(int(data_seed))
+    all_rows = torch.arange(N, device=dev)
+
+    for epoch in range(epochs):
+        if not active.any():
+            break
+        order = torch.randperm(N, generator=gen).to(dev) if shuffle else all_rows
+        xe = x_train.index_select(0, order)
+        ye = y_train.take(order)
+        gate = scale * torch.as_tensor(active, dtype=dt, device=dev)
+        loss_sum = torch.zeros(C, dtype=dt, device=dev)
+        correct_sum = torch.zeros(C, dtype=dt, device=dev)
+        for b in range(spe):
+            lo, hi = b * batch_size, min(N, (b + 1) * batch_size)
+            loss, correct = engine.step(theta, grad, xe[lo:hi], ye[lo:hi].T)
+            loss_sum.add_(loss, alpha=hi - lo)
+            correct_sum.add_(correct)
+            optimizer.step(theta, grad, table[epoch * spe + b] * gate, opt_state)
+
+        metrics = {
+            "loss": (loss_sum / N).cpu().numpy().astype(np.float64),
+            "accuracy": (correct_sum / N).cpu().numpy().astype(np.float64),
+            "lr": (table[epoch * spe] * gate).cpu().numpy().astype(np.float64),
+        }
+        with torch.no_grad():
+            if has_test:
+                vl, va = engine.evaluate(theta, x_test, y_test_t)
+                metrics["val_loss"] = vl.cpu().numpy().astype(np.float64)
+                metrics["val_accuracy"] = va.cpu().numpy().astype(np.float64)
+            if eval_train:
+                tl, ta = engine.evaluate(theta, x_train, y_train.dense.T)
+                metrics["train_eval_loss"] = tl.cpu().numpy().astype(np.float64)
+                metrics["train_eval_accuracy"] = ta.cpu().numpy().astype(np.float64)
+        if model.loss == "mse":
+            for k in ("accuracy", "val_accuracy", "train_eval_accuracy"):
+                metrics.pop(k, None)
+
+        finite = torch.isfinite(theta).all(dim=1).cpu().numpy()
+        for k in ("loss", "val_loss"):
+            if k in metrics:
+                finite &= np.isfinite(metrics[k])
+        newly = active & ~finite
+        if newly.any():
+            diverged[newly] = True
+            diverged_epoch[newly] = epoch
+            _freeze(newly, theta, opt_state)
+        for k, v in metrics.items():
+            history[k][active, epoch] = v[active]
+        epochs_run[active] = epoch + 1
+        active &= ~newly
+
+        if pl_state is not None and plateau is not None:
+            base = table[min((epoch + 1) * spe, total - 1)].cpu().numpy().astype(np.float64)
+            pl_state = plateau.update(pl_state, metrics[plateau_monitor], lr=base)
+            scale = torch.as_tensor(np.asarray(pl_state.scale), dtype=dt, device=dev)
+        if es_state is not None and early_stopping is not None:
+            es_state = early_stopping.update(es_state, metrics[stop_monitor])
+            stop = active & np.asarray(es_state.stopped, dtype=bool)
+            stopped_epoch[stop] = epoch
+            active &= ~stop
+        if on_epoch is not None:
+            on_epoch(epoch, history)
+
+    params = theta.detach().cpu().double().numpy() if keep_params else None
+    return PopulationResult(
+        history=history,
+        diverged=diverged,
+        diverged_epoch=diverged_epoch,
+        stopped_epoch=stopped_epoch,
+        epochs_run=epochs_run,
+        params=params,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def _freeze(mask: np.ndarray, theta: torch.Tensor, opt_state: Any) -> None:
+    """Zero the weights and optimizer state of the members in ``mask``."""
+    rows = torch.as_tensor(np.nonzero(mask)[0], device=theta.device)
+    theta.index_fill_(0, rows, 0.0)
+    tensors = opt_state.values() if isinstance(opt_state, dict) else []
+    for t in tensors:
+        if isinstance(t, torch.Tensor) and t.dim() >= 1 and t.shape[0] == theta.shape[0]:
+            if t.is_floating_point():
+                t.index_fill_(0, rows, 0.0)

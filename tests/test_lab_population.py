@@ -1,0 +1,240 @@
+"""Population training: equal to the idiomatic single-model loop, members independent."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from lrlab.control import EarlyStopping, Plateau  # noqa: E402
+from lrlab.lab._engines import MLPEngine, loss_and_grad  # noqa: E402
+from lrlab.lab.models import MLP, TorchModule  # noqa: E402
+from lrlab.lab.optim import SGD, Adam  # noqa: E402
+from lrlab.lab.population import lr_table, train_population  # noqa: E402
+from lrlab.schedules import constant, cosine, exponential  # noqa: E402
+
+
+class Toy:
+    """A small 3-class problem (two features), fixed by a seed."""
+
+    def __init__(self, seed: int = 0, n: int = 90, task: str = "multiclass") -> None:
+        rng = np.random.default_rng(seed)
+        self.x_train = rng.normal(size=(n, 2))
+        self.x_test = rng.normal(size=(40, 2))
+        if task == "multiclass":
+            self.y_train = _label3(self.x_train)
+            self.y_test = _label3(self.x_test)
+        elif task == "binary":
+            self.y_train = (self.x_train.sum(1) > 0).astype(int)
+            self.y_test = (self.x_test.sum(1) > 0).astype(int)
+        else:
+            self.y_train = np.sin(self.x_train[:, :1])
+            self.y_test = np.sin(self.x_test[:, :1])
+
+
+def _label3(x: np.ndarray) -> np.ndarray:
+    return (x[:, 0] + x[:, 1] > 0).astype(int) + (x[:, 0] > 1).astype(int)
+
+
+def _torch_net(model: MLP) -> torch.nn.Sequential:
+    act = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "sigmoid": torch.nn.Sigmoid,
+           "linear": torch.nn.Identity}[model.activation]
+    layers: list[torch.nn.Module] = []
+    for k, (i, o) in enumerate(model.layer_sizes):
+        if k:
+            layers.append(act())
+        layers.append(torch.nn.Linear(i, o))
+    return torch.nn.Sequential(*layers).double()
+
+
+def _load(net: torch.nn.Module, flat: np.ndarray) -> None:
+    offset = 0
+    for p in net.parameters():
+        n = p.numel()
+        p.data.copy_(torch.as_tensor(flat[offset : offset + n]).view_as(p))
+        offset += n
+
+
+def _reference_loop(data, model, schedule, seed, *, epochs, batch_size, data_seed, momentum,
+                    nesterov=False):
+    """The idiomatic PyTorch loop: same init, same batch order, lr set from the schedule."""
+    net = _torch_net(model)
+    _load(net, model.init_member(seed))
+    opt = torch.optim.SGD(net.parameters(), lr=0.0, momentum=momentum, nesterov=nesterov)
+    x = torch.as_tensor(data.x_train)
+    if model.loss == "categorical_crossentropy":
+        y = torch.as_tensor(data.y_train)
+        loss_fn = torch.nn.functional.cross_entropy
+    elif model.loss == "binary_crossentropy":
+        y = torch.as_tensor(data.y_train, dtype=torch.float64).view(-1, 1)
+        loss_fn = torch.nn.functional.binary_cross_entropy_with_logits
+    else:
+        y = torch.as_tensor(data.y_train, dtype=torch.float64)
+        loss_fn = torch.nn.functional.mse_loss
+    gen = torch.Generator().manual_seed(data_seed)
+    n, step = len(x), 0
+    losses = []
+    for _ in range(epochs):
+        order = torch.randperm(n, generator=gen)
+        total = 0.0
+        for lo in range(0, n, batch_size):
+            idx = order[lo : lo + batch_size]
+            for g in opt.param_groups:
+                g["lr"] = float(schedule(step))
+            opt.zero_grad()
+            loss = loss_fn(net(x[idx]), y[idx])
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+            step += 1
+        losses.append(total / n)
+    flat = torch.cat([p.detach().reshape(-1) for p in net.parameters()]).numpy()
+    return flat, np.array(losses)
+
+
+@pytest.mark.parametrize(
+    ("task", "model"),
+    [
+        ("multiclass", MLP(2, (7, 5), 3, activation="tanh")),
+        ("multiclass", MLP(2, (6,), 3, activation="relu", init="glorot_uniform")),
+        ("binary", MLP(2, (4,), 1, output="sigmoid", activation="sigmoid", init="normal")),
+        ("regression", MLP(2, (5,), 1, output="linear", activation="relu", init="torch")),
+    ],
+)
+def test_one_member_equals_the_idiomatic_torch_loop(task, model):
+    data = Toy(1, task=task)
+    sched = exponential(init=0.05, decay_rate=0.9, decay_steps=10)
+    r = train_population(data, model, SGD(momentum=0.9), [sched], [3], epochs=4, batch_size=16,
+                         data_seed=7, dtype="float64", keep_params=True)
+    ref, ref_losses = _reference_loop(data, model, sched, 3, epochs=4, batch_size=16,
+                                      data_seed=7, momentum=0.9)
+    np.testing.assert_allclose(r.params[0], ref, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(r.history["loss"][0], ref_losses, rtol=1e-12)
+
+
+def test_hand_written_backward_equals_autograd():
+    model = MLP(3, (5, 4), 3, activation="tanh")
+    engine = MLPEngine(model, 4)
+    theta = engine.init_params([0, 1, 2, 3], "cpu", torch.float64).requires_grad_(True)
+    rng = np.random.default_rng(0)
+    xb = torch.as_tensor(rng.normal(size=(6, 3)))
+    yt = torch.nn.functional.one_hot(torch.as_tensor([0, 1, 2, 1, 0, 2]), 3).double().T
+    grad = torch.zeros_like(theta)
+    loss, _ = engine.step(theta.detach(), grad, xb, yt)
+    z = engine.forward(theta, xb)[-1]
+    auto_loss, _, _ = loss_and_grad(z, yt, model.loss, want_grad=False)
+    (auto,) = torch.autograd.grad(auto_loss.sum(), theta)
+    np.testing.assert_allclose(grad.numpy(), auto.numpy(), rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(loss.numpy(), auto_loss.detach().numpy(), rtol=1e-14)
+
+
+def _run(data, schedules, seeds, momentum, **kw):
+    return train_population(data, MLP(2, (6,), 3), SGD(momentum=momentum), schedules, seeds,
+                            epochs=3, batch_size=10, dtype="float64", keep_params=True, **kw)
+
+
+def test_members_do_not_depend_on_their_cohort():
+    data = Toy(2)
+    scheds = [constant(0.1), cosine(init=0.3, decay_steps=20), constant(0.01)]
+    together = _run(data, scheds, [0, 1, 2], [0.9, 0.5, 0.0])
+    # BLAS may pick another micro-kernel (FMA or not) for another number of rows, so equality
+    # holds to rounding, not bit for bit: float64 makes that tolerance tight
+    for i in range(3):
+        alone = _run(data, [scheds[i]], [i], [[0.9, 0.5, 0.0][i]])
+        np.testing.assert_allclose(together.params[i], alone.params[0], rtol=1e-12, atol=1e-15)
+        for k in together.history:
+            np.testing.assert_allclose(together.history[k][i], alone.history[k][0], rtol=1e-12)
+
+
+def test_a_diverging_member_is_frozen_and_the_others_are_unaffected():
+    data = Toy(3)
+    with_bad = _run(data, [constant(0.05), constant(1e100), constant(0.02)], [0, 1, 2], 0.9)
+    without = _run(data, [constant(0.05), constant(0.02)], [0, 2], 0.9)
+    assert with_bad.diverged.tolist() == [False, True, False]
+    assert with_bad.diverged_epoch[1] == 0
+    assert np.all(with_bad.params[1] == 0)
+    assert np.isnan(with_bad.history["val_loss"][1, 1:]).all()
+    np.testing.assert_allclose(with_bad.params[[0, 2]], without.params, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(with_bad.history["val_loss"][[0, 2]], without.history["val_loss"],
+                               rtol=1e-12)
+
+
+def test_plateau_multiplies_the_schedule():
+    data = Toy(4)
+    plateau = Plateau(factor=0.5, patience=0, threshold=10.0, threshold_mode="abs")
+    r = train_population(data, MLP(2, (6,), 3), SGD(momentum=0.0), [constant(0.1)], [0],
+                         epochs=4, batch_size=30, plateau=plateau, plateau_monitor="loss")
+    # threshold 10 makes every epoch after the first a bad one: halve after each
+    np.testing.assert_allclose(r.history["lr"][0], [0.1, 0.1, 0.05, 0.025])
+
+
+def test_early_stopping_freezes_a_member():
+    data = Toy(5)
+    stop = EarlyStopping(patience=1, min_delta=10.0)
+    r = train_population(data, MLP(2, (6,), 3), SGD(momentum=0.0), [constant(0.1)] * 2, [0, 1],
+                         epochs=6, batch_size=30, early_stopping=stop, stop_monitor="val_loss")
+    assert r.stopped_epoch.tolist() == [1, 1]
+    assert r.epochs_run.tolist() == [2, 2]
+    assert np.isnan(r.history["loss"][:, 2:]).all()
+
+
+def test_torch_module_path_equals_the_fused_mlp():
+    data = Toy(6)
+    model = MLP(2, (5,), 3, activation="tanh", init="torch")
+
+    def factory() -> torch.nn.Module:
+        return torch.nn.Sequential(torch.nn.Linear(2, 5), torch.nn.Tanh(), torch.nn.Linear(5, 3))
+
+    spec = TorchModule(factory, n_outputs=3)
+    fast = train_population(data, model, Adam(), [constant(0.01)] * 2, [0, 1], epochs=2,
+                            batch_size=16, dtype="float64", keep_params=True)
+    # give the module path the same initial weights through its factory seeds
+    init = [model.init_member(s) for s in (0, 1)]
+
+    def seeded_factory() -> torch.nn.Module:
+        net = factory().double()
+        _load(net, init[int(torch.initial_seed()) % 2])
+        return net
+
+    general = train_population(data, TorchModule(seeded_factory, 3), Adam(),
+                               [constant(0.01)] * 2, [0, 1], epochs=2, batch_size=16,
+                               dtype="float64", keep_params=True)
+    np.testing.assert_allclose(general.params, fast.params, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(general.history["val_loss"], fast.history["val_loss"], rtol=1e-12)
+    assert spec.loss == "categorical_crossentropy"
+
+
+@pytest.mark.parametrize(
+    ("factory", "message"),
+    [
+        (lambda: torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.BatchNorm1d(3)), "buffers"),
+        (lambda: torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Dropout(0.5)), "dropout"),
+    ],
+)
+def test_unsupported_modules_fail_clearly(factory, message):
+    with pytest.raises(ValueError, match=message):
+        train_population(Toy(), TorchModule(factory, 3), SGD(), [constant(0.1)], [0],
+                         epochs=1, batch_size=8)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"epochs": 0}, "epochs must be an integer >= 1, got 0"),
+        ({"batch_size": 2.5}, "batch_size must be an integer >= 1, got 2.5"),
+        ({"dtype": "float16"}, "dtype must be float32 or float64, got 'float16'"),
+        ({"plateau": Plateau(), "plateau_monitor": "val_los"}, "plateau_monitor must be one of"),
+    ],
+)
+def test_bad_arguments_name_the_field(kwargs, message):
+    args = {"epochs": 1, "batch_size": 8, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        train_population(Toy(), MLP(2, (3,), 3), SGD(), [constant(0.1)], [0], **args)
+
+
+def test_lr_table_evaluates_each_distinct_schedule_once():
+    table = lr_table([constant(0.1), cosine(init=1.0, decay_steps=4), constant(0.1)], 5)
+    assert table.shape == (3, 5)
+    np.testing.assert_allclose(table[1], [1.0, 0.853553, 0.5, 0.146447, 0.0], atol=1e-6)
+    np.testing.assert_array_equal(table[0], table[2])
