@@ -96,6 +96,165 @@ def cmd_schedule_names(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- studies -------------------------------------------------------------------------------------
+SORT_METRICS = (
+    "val_accuracy",
+    "val_loss",
+    "accuracy",
+    "loss",
+    "best_val_accuracy",
+    "best_val_loss",
+)
+
+
+def _store_file(path: str) -> Path:
+    """``DIR/lrlab.sqlite`` for a folder, or the file itself."""
+    p = Path(path)
+    return p if p.is_file() else p / "lrlab.sqlite"
+
+
+def _fmt(value: object, std: object = None) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        text = f"{value:.4f}" if 1e-3 <= abs(value) < 1e4 or value == 0 else f"{value:.3g}"
+        return text if std is None else f"{text} ± {float(std):.4f}"  # type: ignore[arg-type]
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return str(value)
+
+
+def _print_table(header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for r in [header, *rows]:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+
+
+def _summary_table(rows: list[dict[str, object]]) -> None:
+    """Print :func:`lrlab.lab.store.summarize` rows, one line per config, best first."""
+    if not rows:
+        print("no finished trials")
+        return
+    stats = ("final_val_accuracy", "final_val_loss", "final_accuracy", "final_loss")
+    fixed = {"group", "seeds", "diverged", "stopped"} | {
+        k for k in rows[0] if k.endswith(("_mean", "_std"))
+    }
+    labels = [k for k in rows[0] if k not in fixed] or ["group"]
+    shown = [m for m in stats if any(r[f"{m}_mean"] is not None for r in rows)][:2]
+    header = ["#", *labels, "seeds", *(m.removeprefix("final_") for m in shown), "diverged"]
+    if any(r["stopped"] for r in rows):
+        header.append("stopped")
+    body = []
+    for i, r in enumerate(rows, 1):
+        line = [str(i), *(repr(r[k]) if isinstance(r[k], float) else _fmt(r[k]) for k in labels)]
+        line.append(str(r["seeds"]))
+        line += [_fmt(r[f"{m}_mean"], r[f"{m}_std"]) for m in shown]
+        line.append(f"{r['diverged']}/{r['seeds']}")
+        if "stopped" in header:
+            line.append(f"{r['stopped']}/{r['seeds']}")
+        body.append(line)
+    _print_table(header, body)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run (or resume) a study file into ``--out DIR`` and print its summary table."""
+    from .lab.spec import SpecError, Study
+    from .lab.store import Store, StoreError
+    from .lab.study import Progress, run_study
+
+    try:
+        study = Study.from_toml(args.study)
+    except SpecError as exc:
+        raise UsageError(str(exc)) from None
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out: {args.out} exists and is not a folder")
+    path = out / "lrlab.sqlite"
+
+    def progress(p: Progress) -> None:
+        if args.quiet:
+            return
+        if p.cohorts_done == 0:
+            print(
+                f"{study.name}: {p.total} trials to run in {p.cohorts} cohort(s) "
+                f"({p.skipped} already done)",
+                file=sys.stderr,
+            )
+            return
+        what = f"failed: {p.error.splitlines()[0]}" if p.error else f"{p.seconds:.1f} s"
+        print(
+            f"[{p.cohorts_done}/{p.cohorts}] {p.done}/{p.total} trials; cohort of "
+            f"{p.cohort_size} {what}",
+            file=sys.stderr,
+        )
+
+    try:
+        store = Store(path)
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        summary = run_study(
+            study, store, progress=progress, max_members=args.max_members, device=args.device
+        )
+    except (SpecError, StoreError) as exc:
+        raise UsageError(str(exc)) from None
+    except KeyboardInterrupt:
+        c = store.counts(study.name)
+        print(
+            f"lrlab: interrupted: {c['done']} of {c['trials']} trials are stored in {path}; "
+            "run the same command again to resume",
+            file=sys.stderr,
+        )
+        return 130
+    finally:
+        store.close()
+    print(
+        f"study {summary.study}: {summary.trials} trials ({summary.ran} run now, "
+        f"{summary.skipped} already done, {summary.failed} failed) in "
+        f"{summary.seconds:.1f} s; results in {path}"
+    )
+    _summary_table(summary.rows)
+    return 1 if summary.failed else 0
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    """Print the results stored in a folder (or store file) as a table, CSV or JSON."""
+    from .lab.store import Store, StoreError, flatten, summarize, write_csv
+
+    path = _store_file(args.dir)
+    try:
+        store = Store(path, readonly=True)
+    except StoreError as exc:
+        raise UsageError(f"{exc} (lrlab run STUDY.toml --out {args.dir} writes one)") from None
+    with store:
+        names = [s["name"] for s in store.studies()]
+        if args.study is not None and args.study not in names:
+            raise UsageError(
+                f"--study: no study {args.study!r} in {path}; stored: {', '.join(names) or 'none'}"
+            )
+        chosen = [args.study] if args.study is not None else names
+        records = [r for n in chosen for r in store.records(n)]
+        if args.sort is not None:
+            col = args.sort if args.sort.startswith("best_") else f"final_{args.sort}"
+            sign = 1.0 if "loss" in args.sort else -1.0
+            records.sort(key=lambda r: (r[col] is None, sign * (r[col] or 0.0)))
+        if args.format == "json":
+            print(json.dumps(records, indent=1))
+        elif args.format == "csv":
+            write_csv([flatten(r) for r in records], sys.stdout)
+        else:
+            if not chosen:
+                print(f"no studies in {path}")
+            for n in chosen:
+                c = store.counts(n)
+                print(
+                    f"study {n}: {c['done']} of {c['trials']} trials done, {c['failed']} "
+                    f"failed, {c['pending']} pending"
+                )
+                _summary_table(summarize(store.records(n), sort=args.sort))
+    return 0
+
+
 def _save_plot(schedules: Schedule | dict[str, Schedule], steps: int, path: str, log: bool) -> None:
     from .schedules import plot
 
@@ -179,6 +338,53 @@ def build_parser() -> argparse.ArgumentParser:
 
     names = ssub.add_parser("names", help="list the names the schedule text form can call")
     names.set_defaults(func=cmd_schedule_names)
+
+    run = sub.add_parser(
+        "run",
+        help="run (or resume) a study file and print its summary",
+        description="Train every trial of a study file (see docs/studies.md) that is not done "
+        "yet, storing results in DIR/lrlab.sqlite, and print the results aggregated over seeds.",
+    )
+    run.add_argument("study", metavar="STUDY.toml", help="the study file")
+    run.add_argument("--out", required=True, metavar="DIR", help="folder of the results store")
+    run.add_argument(
+        "--max-members",
+        type=_positive("--max-members"),
+        default=None,
+        metavar="N",
+        help="most trials trained at once in one cohort (default: sized to fit memory)",
+    )
+    run.add_argument(
+        "--device",
+        default=None,
+        help="train on this device (cpu, cuda, ...) instead of the study's train.device",
+    )
+    run.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    run.set_defaults(func=cmd_run)
+
+    results = sub.add_parser(
+        "results",
+        help="print the results stored by lrlab run",
+        description="Print stored results: a table aggregated over seeds (best first), or one "
+        "row per trial as CSV or JSON.",
+    )
+    results.add_argument(
+        "dir", metavar="DIR", help="the --out folder of lrlab run (or the lrlab.sqlite file)"
+    )
+    results.add_argument(
+        "--format",
+        choices=("table", "csv", "json"),
+        default="table",
+        help="table (aggregated over seeds), csv or json (one row per trial)",
+    )
+    results.add_argument(
+        "--sort",
+        choices=SORT_METRICS,
+        default=None,
+        help="sort by this metric (losses ascending, accuracies descending)",
+    )
+    results.add_argument("--study", default=None, help="only this study (default: all)")
+    results.set_defaults(func=cmd_results)
     return parser
 
 
@@ -195,6 +401,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"lrlab: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("lrlab: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # pragma: no cover - e.g. `lrlab ... | head`
         return 0
 

@@ -1,0 +1,827 @@
+"""Study specifications: a TOML file (or a dict) that expands into fully resolved trials.
+
+A study names a dataset, a model, the training set-up, an optimizer, a learning-rate schedule
+(lrlab's text form with ``{placeholders}``), optional plateau and early-stopping control, and the
+seeds; ``[grid]`` and ``[[zip]]`` sweep variables and fields. :meth:`Study.trials` expands it into
+:class:`Trial` objects: plain JSON configs, each with a stable id (a short sha256 of the canonical
+JSON), so the same config always has the same id, in any process and on any platform. Every
+problem is a :class:`SpecError` that names the field path and the bad value. The file format is
+described in ``docs/studies.md``.
+
+Example:
+    >>> from lrlab.lab.spec import Study
+    >>> study = Study.from_dict({
+    ...     "data": {"name": "blobs"},
+    ...     "model": {"hidden": [50]},
+    ...     "train": {"epochs": 2, "batch_size": 32},
+    ...     "optimizer": {"name": "sgd"},
+    ...     "schedule": "constant({lr})",
+    ...     "grid": {"lr": [0.1, 0.01], "optimizer.momentum": [0.0, 0.9]},
+    ...     "seeds": [0, 1],
+    ... })
+    >>> trials = study.trials()
+    >>> len(trials), trials[0].config["schedule"], trials[-1].config["optimizer"]["momentum"]
+    (8, 'constant(0.1)', 0.9)
+    >>> trials[0].config["model"]["n_inputs"], trials[0].config["model"]["output"]
+    (2, 'softmax')
+    >>> Study.from_dict({**study.raw, "grid": {"lr": [0.1], "optimizer.momentum": [0.0, 0.5, 1.5]}})
+    Traceback (most recent call last):
+    ...
+    lrlab.lab.spec.SpecError: grid."optimizer.momentum"[2]: must be in [0, 1), got 1.5
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import hashlib
+import inspect
+import itertools
+import json
+import math
+import re
+import string
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..control import EarlyStopping, Plateau
+from ..schedules import Schedule, parse
+from .models import ACTIVATIONS, INITS, OUTPUTS
+
+if sys.version_info >= (3, 11):  # pragma: no cover - depends on the interpreter
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = [
+    "COMPUTED",
+    "MONITORS",
+    "SECTIONS",
+    "SpecError",
+    "Study",
+    "Trial",
+    "canonical_json",
+    "config_id",
+]
+
+SECTIONS = ("data", "model", "train", "optimizer", "plateau", "early_stopping")
+TOP_LEVEL = ("name", "description", "seeds", "schedule", "vars", *SECTIONS, "grid", "zip")
+#: placeholders every schedule may use, computed from the data and the [train] table
+COMPUTED = ("steps_per_epoch", "total_steps", "epochs", "batch_size", "n_train")
+_DATA_PLACEHOLDERS = ("steps_per_epoch", "total_steps", "n_train")
+MONITORS = ("loss", "accuracy", "val_loss", "val_accuracy")
+MAX_TRIALS = 100_000
+_REQUIRED = object()
+_MODEL = {
+    "type": "mlp",
+    "hidden": _REQUIRED,
+    "activation": "relu",
+    "output": None,
+    "init": "he_uniform",
+}
+_TRAIN = {
+    "epochs": _REQUIRED,
+    "batch_size": _REQUIRED,
+    "data_seed": 0,
+    "dtype": "float32",
+    "device": "cpu",
+    "eval_train": False,
+    "shuffle": True,
+}
+_OUTPUT_FOR_TASK = {"multiclass": "softmax", "binary": "sigmoid", "regression": "linear"}
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_BLAME = re.compile(r"([A-Za-z_]\w*)((?:\[\d+\])?) (.*)", re.S)
+
+
+class SpecError(ValueError):
+    """A problem in a study spec: ``str(err)`` is ``"<field path>: <problem>"``.
+
+    Attributes:
+        path: Where the problem is, e.g. ``grid."optimizer.momentum"[2]`` or ``train.epochs``.
+        problem: What is wrong, naming the value received.
+    """
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path, self.problem = path, problem
+        super().__init__(f"{path}: {problem}" if path else problem)
+
+
+# -- canonical JSON and ids ----------------------------------------------------------------------
+def _canon(x: Any, path: str = "") -> Any:
+    if x is None or isinstance(x, (bool, str)):
+        return x
+    if isinstance(x, (int, np.integer)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        f = float(x)
+        if not math.isfinite(f):
+            raise SpecError(path, f"must be a finite number, got {x!r}")
+        return 0.0 if f == 0 else f  # -0.0 and 0.0 are one value
+    if isinstance(x, Mapping):
+        return {str(k): _canon(v, _join(path, str(k))) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_canon(v, _join(path, i)) for i, v in enumerate(x)]
+    raise SpecError(path, f"must be a number, string, boolean, list or table, got {x!r}")
+
+
+def canonical_json(obj: Any) -> str:
+    """The canonical JSON text of plain data: sorted keys, no spaces, floats as ``repr``.
+
+    Ints stay ints, floats are written in Python's shortest round-trip form (``0.1``,
+    ``1e-07``), ``-0.0`` becomes ``0.0``; NaN and infinity are rejected.
+
+    Example:
+        >>> canonical_json({"b": [1, 0.1, -0.0], "a": None})
+        '{"a":null,"b":[1,0.1,0.0]}'
+    """
+    return json.dumps(
+        _canon(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+    )
+
+
+def config_id(config: Mapping[str, Any]) -> str:
+    """A config's id: the first 16 hex digits of the sha256 of its :func:`canonical_json`.
+
+    Example:
+        >>> config_id({"seed": 0})
+        'bd0488843468e63c'
+    """
+    return hashlib.sha256(canonical_json(config).encode("ascii")).hexdigest()[:16]
+
+
+# -- paths and small checks ----------------------------------------------------------------------
+def _key(k: str) -> str:
+    return k if _IDENT.match(k) else json.dumps(k)
+
+
+def _join(base: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{base}[{key}]"
+    return f"{base}.{_key(key)}" if base else _key(key)
+
+
+def _hint(word: object, options: Sequence[str]) -> str:
+    close = difflib.get_close_matches(str(word), list(options), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _check_keys(
+    raw: Mapping[str, Any], allowed: Sequence[str], where: Callable[[str], str], what: str
+) -> None:
+    for k in raw:
+        if k not in allowed:
+            raise SpecError(
+                where(k), f"unknown {what}{_hint(k, allowed)} (known: {', '.join(allowed)})"
+            )
+
+
+def _int(value: Any, path: str, lo: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
+        raise SpecError(path, f"must be an integer >= {lo}, got {value!r}")
+    return int(value)
+
+
+def _bool(value: Any, path: str) -> bool:
+    if not isinstance(value, bool):
+        raise SpecError(path, f"must be true or false, got {value!r}")
+    return value
+
+
+def _choice(value: Any, options: Sequence[str], path: str) -> str:
+    if not isinstance(value, str) or value not in options:
+        hint = _hint(value, options) if isinstance(value, str) else ""
+        raise SpecError(
+            path, f"must be one of {', '.join(map(repr, options))}, got {value!r}{hint}"
+        )
+    return value
+
+
+def _scalar(value: Any, path: str) -> Any:
+    if not isinstance(value, (str, bool, int, float)):
+        raise SpecError(path, f"must be a number, string or boolean, got {value!r}")
+    return _canon(value, path)
+
+
+def _blame(
+    exc: Exception, keys: Sequence[str], where: Callable[[str], str], default: str, note: str = ""
+) -> SpecError:
+    """Turn a component's ``"Owner: field problem"`` error into a :class:`SpecError`."""
+    msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    rest = re.sub(r"^[\w. ]+: ", "", msg, count=1)
+    m = _BLAME.match(rest)
+    if m and m.group(1) in keys:
+        return SpecError(where(m.group(1)) + m.group(2), m.group(3) + note)
+    for k in keys:
+        if f"'{k}'" in rest:
+            return SpecError(where(k), rest + note)
+    return SpecError(default, rest + note)
+
+
+def _placeholders(template: str, path: str) -> set[str]:
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+    except ValueError as exc:
+        raise SpecError(
+            path, f"{exc} in {template!r} (write {{{{ and }}}} for literal braces)"
+        ) from None
+    names = set()
+    for f in fields:
+        name = re.split(r"[.\[]", f, maxsplit=1)[0]
+        if not _IDENT.match(name):
+            raise SpecError(path, f"placeholder {{{f}}} must name a variable, in {template!r}")
+        names.add(name)
+    return names
+
+
+# -- sections ------------------------------------------------------------------------------------
+def _loader(name: str) -> Callable[..., Any]:
+    from . import data
+
+    return data.from_csv if name == "csv" else getattr(data, name)
+
+
+def _norm_data(raw: Mapping[str, Any], where: Callable[[str], str]) -> dict[str, Any]:
+    from .data import available
+
+    if "name" not in raw:
+        raise SpecError(where("name"), f"missing; one of {', '.join(available())}")
+    name = raw["name"]
+    key = name.strip().lower().replace("-", "_") if isinstance(name, str) else name
+    _choice(key, available(), where("name"))
+    standardize = _bool(raw.get("standardize", False), where("standardize"))
+    params = list(inspect.signature(_loader(key)).parameters)
+    kwargs = {k: v for k, v in raw.items() if k not in ("name", "standardize")}
+    _check_keys(kwargs, params, where, f"argument of the {key!r} loader")
+    return {
+        "name": key,
+        "standardize": standardize,
+        **{k: _canon(v, where(k)) for k, v in kwargs.items()},
+    }
+
+
+def _norm_model(raw: Mapping[str, Any], where: Callable[[str], str]) -> dict[str, Any]:
+    _check_keys(raw, list(_MODEL), where, "model field")
+    if "hidden" not in raw:
+        raise SpecError(where("hidden"), "missing; the hidden layer widths, e.g. hidden = [50]")
+    hidden = raw["hidden"]
+    if isinstance(hidden, int) and not isinstance(hidden, bool):
+        hidden = [hidden]
+    if not isinstance(hidden, list):
+        raise SpecError(where("hidden"), f"must be a list of layer widths, got {hidden!r}")
+    out = {
+        "type": _choice(raw.get("type", "mlp"), ("mlp",), where("type")),
+        "hidden": [_int(h, f"{where('hidden')}[{i}]", 1) for i, h in enumerate(hidden)],
+        "activation": _choice(raw.get("activation", "relu"), ACTIVATIONS, where("activation")),
+        "output": None,
+        "init": _choice(raw.get("init", "he_uniform"), INITS, where("init")),
+    }
+    if raw.get("output") is not None:
+        out["output"] = _choice(raw["output"], tuple(OUTPUTS), where("output"))
+    return out
+
+
+def _norm_train(raw: Mapping[str, Any], where: Callable[[str], str]) -> dict[str, Any]:
+    _check_keys(raw, list(_TRAIN), where, "train field")
+    for k in ("epochs", "batch_size"):
+        if k not in raw:
+            raise SpecError(where(k), "missing; an integer >= 1")
+    device = raw.get("device", "cpu")
+    if not isinstance(device, str) or not device:
+        raise SpecError(
+            where("device"), f"must be a device name such as 'cpu' or 'cuda', got {device!r}"
+        )
+    return {
+        "epochs": _int(raw["epochs"], where("epochs"), 1),
+        "batch_size": _int(raw["batch_size"], where("batch_size"), 1),
+        "data_seed": _int(raw.get("data_seed", 0), where("data_seed"), 0),
+        "dtype": _choice(raw.get("dtype", "float32"), ("float32", "float64"), where("dtype")),
+        "eval_train": _bool(raw.get("eval_train", False), where("eval_train")),
+        "shuffle": _bool(raw.get("shuffle", True), where("shuffle")),
+    }
+
+
+def _norm_optimizer(raw: Mapping[str, Any], where: Callable[[str], str]) -> dict[str, Any]:
+    from .optim import optimizer_from_config
+
+    name = raw.get("name", "sgd")
+    hyper = {k: v for k, v in raw.items() if k != "name"}
+    for k, v in hyper.items():
+        if isinstance(v, (list, tuple)) and k != "betas":
+            raise SpecError(
+                where(k),
+                f"must be one value per trial, got the list {v!r}; sweep "
+                f'values with [grid] "optimizer.{k}" = [...]',
+            )
+        _canon(v, where(k))
+    key = name.lower() if isinstance(name, str) else name
+    if key in ("sgd", "rmsprop") and "momentum" in hyper:
+        m = hyper["momentum"]
+        if isinstance(m, bool) or not isinstance(m, (int, float)) or not 0 <= m < 1:
+            raise SpecError(where("momentum"), f"must be in [0, 1), got {m!r}")
+    note = f" (optimizer.name = {name!r} from {where('name')})" if "[" in where("name") else ""
+    try:
+        opt = optimizer_from_config(name, **hyper)
+    except (ValueError, TypeError) as exc:
+        raise _blame(exc, list(hyper), where, where("name"), note) from None
+    return _canon(opt.to_config())
+
+
+def _norm_control(cls: type, raw: Mapping[str, Any], where: Callable[[str], str]) -> dict[str, Any]:
+    fields = [f.name for f in dataclasses.fields(cls)]
+    _check_keys(raw, ["monitor", *fields], where, f"{cls.__name__} field")
+    monitor = _choice(raw.get("monitor", "val_loss"), MONITORS, where("monitor"))
+    kwargs = {k: v for k, v in raw.items() if k != "monitor"}
+    kwargs.setdefault("mode", "max" if "accuracy" in monitor else "min")
+    try:
+        obj = cls(**kwargs)
+    except (ValueError, TypeError) as exc:
+        raise _blame(exc, list(kwargs), where, where("monitor")) from None
+    return {"monitor": monitor, **_canon(dataclasses.asdict(obj))}
+
+
+_NORMALISERS: dict[str, Callable[[Mapping[str, Any], Callable[[str], str]], dict[str, Any]]] = {
+    "data": _norm_data,
+    "model": _norm_model,
+    "train": _norm_train,
+    "optimizer": _norm_optimizer,
+    "plateau": lambda raw, where: _norm_control(Plateau, raw, where),
+    "early_stopping": lambda raw, where: _norm_control(EarlyStopping, raw, where),
+}
+
+
+# -- trials --------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Trial:
+    """One fully resolved run: a plain JSON config, its id and the variables that made it.
+
+    Attributes:
+        id: :func:`config_id` of ``config``.
+        config: ``data``, ``model`` (with ``n_inputs``, ``n_outputs`` and ``output`` resolved),
+            ``train``, ``optimizer`` (every hyperparameter, defaults included), ``schedule``
+            (canonical text), ``plateau`` and ``early_stopping`` (``None`` when off) and
+            ``seed``. Treat it as read-only.
+        vars: The variables the schedule was filled from (not part of the id).
+    """
+
+    id: str
+    config: dict[str, Any]
+    vars: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False)
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    @property
+    def seed(self) -> int:
+        """The member's initialisation seed."""
+        return int(self.config["seed"])
+
+    @property
+    def group(self) -> str:
+        """The id of the config without its seed: the trials that differ only by seed."""
+        return config_id({k: v for k, v in self.config.items() if k != "seed"})
+
+    def schedule(self) -> Schedule:
+        """The learning-rate schedule, parsed from ``config["schedule"]``."""
+        return parse(self.config["schedule"])
+
+
+@dataclasses.dataclass(frozen=True)
+class _Point:
+    """One grid point, before the data set is known."""
+
+    sections: dict[str, dict[str, Any] | None]
+    template: str
+    vars: dict[str, Any]
+    sources: dict[str, str]
+
+    def where(self, section: str) -> Callable[[str], str]:
+        return lambda field: self.sources.get(f"{section}.{field}", _join(section, field))
+
+
+def _template(value: Any, path: str) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return repr(float(value))
+    if not isinstance(value, str) or not value.strip():
+        raise SpecError(
+            path, f"must be a schedule in text form such as 'constant({{lr}})', got {value!r}"
+        )
+    return value
+
+
+def _fill(template: str, values: Mapping[str, Any], path: str) -> Schedule:
+    try:
+        text = template.format_map(dict(values))
+    except (KeyError, IndexError, ValueError, AttributeError) as exc:
+        raise SpecError(path, f"cannot fill {template!r}: {exc}") from None
+    try:
+        return parse(text)
+    except ValueError as exc:
+        raise SpecError(path, f"{str(exc).splitlines()[0]} (in {text!r})") from None
+
+
+class Study:
+    """A study: a base config, sweeps over it, and seeds; see ``docs/studies.md``.
+
+    Build one with :meth:`from_toml` or :meth:`from_dict`; everything that can be checked
+    without the data is checked there, the rest (model sizes, placeholders computed from the
+    data) by :meth:`trials`.
+
+    Attributes:
+        name: The study's name (the file's stem unless the file says ``name = ...``).
+        description: Free text.
+        raw: The spec as given (a dict; use :meth:`override` to change it).
+        seeds: The seeds every config is repeated with.
+        device: Where to train (``train.device``; not part of the trial ids).
+    """
+
+    def __init__(self, raw: Mapping[str, Any], name: str | None = None) -> None:
+        if not isinstance(raw, Mapping):
+            raise SpecError("", f"a study must be a table of fields, got {raw!r}")
+        self.raw: dict[str, Any] = copy.deepcopy(dict(raw))
+        _check_keys(self.raw, TOP_LEVEL, lambda k: _join("", k), "top-level field")
+        self.name = raw.get("name", name) or "study"
+        if not isinstance(self.name, str):
+            raise SpecError("name", f"must be a string, got {self.name!r}")
+        self.description = raw.get("description", "")
+        if not isinstance(self.description, str):
+            raise SpecError("description", f"must be a string, got {self.description!r}")
+        seeds = raw.get("seeds", [0])
+        if not isinstance(seeds, list) or not seeds:
+            raise SpecError("seeds", f"must be a non-empty list of integers, got {seeds!r}")
+        self.seeds = [_int(s, f"seeds[{i}]", 0) for i, s in enumerate(seeds)]
+        for i, s in enumerate(self.seeds):
+            if s in self.seeds[:i]:
+                raise SpecError(f"seeds[{i}]", f"repeats seed {s}")
+        base = {s: self._table(s) for s in SECTIONS}
+        for s in ("data", "model", "train"):
+            if base[s] is None:
+                raise SpecError(s, f"missing; the study needs a [{s}] table")
+        base["optimizer"] = base["optimizer"] if base["optimizer"] is not None else {}
+        base_vars = self._table("vars") or {}
+        for k, v in base_vars.items():
+            self._var_name(k, _join("vars", k))
+            _scalar(v, _join("vars", k))
+        axes = self._axes()
+        templates: list[tuple[str, str]] = []
+        if "schedule" in raw:
+            templates.append((_template(raw["schedule"], "schedule"), "schedule"))
+        for axis in axes:
+            templates += [
+                (_template(v, p), p) for setting in axis for k, v, p in setting if k == "schedule"
+            ]
+        if not templates:
+            raise SpecError(
+                "schedule", 'missing; e.g. schedule = "constant({lr})" with lr in [grid]'
+            )
+        self._check_vars(base_vars, axes, templates)
+        n = math.prod(len(a) for a in axes) * len(self.seeds)
+        if n > MAX_TRIALS:
+            raise SpecError("grid", f"expands to {n} trials, more than {MAX_TRIALS}")
+        self._points = self._expand(base, base_vars, raw.get("schedule"), axes)
+        self.device: str = base["train"].get("device", "cpu")
+        self._datasets: dict[str, Any] = {}
+        self._trials: list[Trial] | None = None
+
+    # -- construction ----------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, name: str | None = None) -> Study:
+        """A study from a dict shaped like the TOML file (``name`` is the default name)."""
+        return cls(d, name=name)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> Study:
+        """A study from a TOML file; its name defaults to the file's stem.
+
+        Raises:
+            SpecError: the file is missing or not valid TOML (path = the file), or the spec is
+                invalid (path = the field).
+        """
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise SpecError(str(path), "no such file") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SpecError(str(path), f"cannot read: {exc}") from None
+        try:
+            d = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise SpecError(str(path), f"invalid TOML: {exc}") from None
+        return cls(d, name=p.stem)
+
+    def override(self, changes: Mapping[str, Any]) -> Study:
+        """A new study with fields replaced by dotted path; ``None`` removes a field.
+
+        Paths split on dots (``"train.epochs"``, ``"plateau"``), except that everything after
+        ``grid.`` is one key (``"grid.optimizer.momentum"``); ``"zip"`` replaces all zips.
+
+        Example:
+            >>> s = Study.from_dict({"data": {"name": "blobs"}, "model": {"hidden": [8]},
+            ...     "train": {"epochs": 200, "batch_size": 32}, "schedule": "constant({lr})",
+            ...     "grid": {"lr": [1.0, 0.1, 0.01]}})
+            >>> s2 = s.override({"train.epochs": 2, "grid.lr": [0.1]})
+            >>> s2.raw["train"]["epochs"], len(s2.trials())
+            (2, 1)
+        """
+        raw = copy.deepcopy(self.raw)
+        for path, value in changes.items():
+            parts = path.split(".", 1) if path.startswith("grid.") else path.split(".")
+            target = raw
+            for i, part in enumerate(parts[:-1]):
+                nxt = target.setdefault(part, {})
+                if not isinstance(nxt, dict):
+                    raise SpecError(path, f"{'.'.join(parts[: i + 1])} is not a table")
+                target = nxt
+            if value is None:
+                target.pop(parts[-1], None)
+            else:
+                target[parts[-1]] = copy.deepcopy(value)
+        return Study(raw, name=self.name)
+
+    def _table(self, key: str) -> dict[str, Any] | None:
+        value = self.raw.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, Mapping):
+            raise SpecError(key, f"must be a table, got {value!r}")
+        return dict(value)
+
+    @staticmethod
+    def _var_name(k: str, path: str) -> None:
+        if not _IDENT.match(k):
+            raise SpecError(path, f"a variable name must be an identifier, got {k!r}")
+        if k in COMPUTED:
+            raise SpecError(path, f"{k!r} is computed ({', '.join(COMPUTED)}) and cannot be set")
+
+    def _axes(self) -> list[list[tuple[tuple[str, Any, str], ...]]]:
+        axes: list[list[tuple[tuple[str, Any, str], ...]]] = []
+        owner: dict[str, str] = {}
+
+        def claim(k: str, path: str) -> None:
+            if k in owner:
+                raise SpecError(path, f"{k!r} is already swept by {owner[k]}")
+            owner[k] = path
+            if k == "schedule":
+                return
+            if k in ("seed", "seeds"):
+                raise SpecError(
+                    path, "seeds are not swept here; list them in the top-level seeds = [...]"
+                )
+            if k in TOP_LEVEL:
+                raise SpecError(
+                    path, f'a whole table cannot be swept; sweep its fields, e.g. "{k}.<field>"'
+                )
+            if "." in k:
+                section, _, field = k.partition(".")
+                if section not in SECTIONS:
+                    raise SpecError(
+                        path,
+                        f"unknown section {section!r}{_hint(section, SECTIONS)}"
+                        f' (a field path looks like "optimizer.momentum")',
+                    )
+                if not field or "." in field:
+                    raise SpecError(path, f'a field path is "<section>.<field>", got {k!r}')
+                if k == "train.device":
+                    raise SpecError(
+                        path, "the device cannot be swept (it is not part of a trial's config)"
+                    )
+                return
+            self._var_name(k, path)
+
+        def values(v: Any, path: str) -> list[Any]:
+            if not isinstance(v, list) or not v:
+                raise SpecError(path, f"must be a non-empty list of values, got {v!r}")
+            return v
+
+        grid = self._table("grid") or {}
+        for k, v in grid.items():
+            path = _join("grid", k)
+            claim(k, path)
+            axes.append([((k, x, f"{path}[{i}]"),) for i, x in enumerate(values(v, path))])
+        zips = self.raw.get("zip", [])
+        if not isinstance(zips, list):
+            raise SpecError("zip", f"must be a list of tables ([[zip]]), got {zips!r}")
+        for j, z in enumerate(zips):
+            if not isinstance(z, Mapping) or not z:
+                raise SpecError(f"zip[{j}]", f"must be a non-empty table of lists, got {z!r}")
+            lengths = {}
+            for k, v in z.items():
+                claim(k, _join(f"zip[{j}]", k))
+                lengths[k] = len(values(v, _join(f"zip[{j}]", k)))
+            if len(set(lengths.values())) > 1:
+                raise SpecError(f"zip[{j}]", f"lists must have the same length, got {lengths}")
+            n = next(iter(lengths.values()))
+            axes.append(
+                [tuple((k, z[k][i], f"{_join(f'zip[{j}]', k)}[{i}]") for k in z) for i in range(n)]
+            )
+        return axes
+
+    def _check_vars(
+        self, base_vars: Mapping[str, Any], axes: list[Any], templates: list[tuple[str, str]]
+    ) -> None:
+        defined = {k: _join("vars", k) for k in base_vars}
+        for axis in axes:
+            for k, _, p in axis[0]:
+                if k != "schedule" and "." not in k:
+                    defined[k] = p.rsplit("[", 1)[0]
+            for setting in axis:
+                for k, v, p in setting:
+                    if k != "schedule" and "." not in k:
+                        _scalar(v, p)
+        used: set[str] = set()
+        for template, path in templates:
+            names = _placeholders(template, path)
+            for n in sorted(names - set(defined) - set(COMPUTED)):
+                known = [*defined, *COMPUTED]
+                raise SpecError(
+                    path,
+                    f"unknown placeholder {{{n}}} in {template!r}; define it in "
+                    f"[vars] or [grid] (known: {', '.join(known)})"
+                    f"{_hint(n, known)}",
+                )
+            used |= names
+        fields = {f"{s}.{f}" for s, keys in (("model", _MODEL), ("train", _TRAIN)) for f in keys}
+        fields |= {
+            f"{s}.{f.name}"
+            for s, c in (("plateau", Plateau), ("early_stopping", EarlyStopping))
+            for f in dataclasses.fields(c)
+        }
+        fields |= {
+            f"optimizer.{f}"
+            for f in (
+                "momentum",
+                "nesterov",
+                "weight_decay",
+                "betas",
+                "eps",
+                "alpha",
+                "rho",
+                "dampening",
+                "name",
+            )
+        }
+        for k, path in defined.items():
+            if k not in used:
+                field = [f for f in sorted(fields) if f.split(".")[1] == k]
+                hint = f'; to sweep a field, write its path, e.g. "{field[0]}"' if field else ""
+                raise SpecError(path, f"variable {k!r} is not used by the schedule{hint}")
+
+    def _expand(
+        self, base: dict[str, Any], base_vars: Mapping[str, Any], schedule: Any, axes: list[Any]
+    ) -> list[_Point]:
+        cache: dict[tuple[str, str], dict[str, Any]] = {}
+        points = []
+        for combo in itertools.product(*axes):
+            sections = {s: (dict(v) if v is not None else None) for s, v in base.items()}
+            variables, sources = dict(base_vars), {}
+            template, sources["schedule"] = schedule, "schedule"
+            for k, v, p in itertools.chain.from_iterable(combo):
+                if k == "schedule":
+                    template, sources["schedule"] = v, p
+                elif "." in k:
+                    section, _, field = k.partition(".")
+                    sections[section] = {**(sections[section] or {}), field: v}
+                    sources[k] = p
+                else:
+                    variables[k] = v
+            point = _Point({}, _template(template, sources["schedule"]), variables, sources)
+            for s, raw in sections.items():
+                if raw is None:
+                    point.sections[s] = None
+                    continue
+                key = (s, json.dumps(raw, sort_keys=True, default=repr))
+                if key not in cache:
+                    cache[key] = _NORMALISERS[s](raw, point.where(s))
+                point.sections[s] = cache[key]
+            names = _placeholders(point.template, sources["schedule"])
+            if not names & set(_DATA_PLACEHOLDERS):  # check it now; the rest needs the data
+                train = point.sections["train"]
+                assert train is not None
+                _fill(
+                    point.template,
+                    {**variables, "epochs": train["epochs"], "batch_size": train["batch_size"]},
+                    sources["schedule"],
+                )
+            points.append(point)
+        return points
+
+    # -- trials ----------------------------------------------------------------------------------
+    @property
+    def n_trials(self) -> int:
+        """Grid points × seeds (before identical configs are merged by :meth:`trials`)."""
+        return len(self._points) * len(self.seeds)
+
+    def dataset(self, data: Mapping[str, Any]) -> Any:
+        """The :class:`~lrlab.lab.data.Dataset` of a trial's ``config["data"]``, loaded once."""
+        key = canonical_json(data)
+        if key not in self._datasets:
+            from .data import load
+
+            kwargs = {k: v for k, v in data.items() if k not in ("name", "standardize")}
+            try:
+                ds = load(data["name"], **kwargs)
+                if data.get("standardize"):
+                    ds = ds.standardized()
+            except (ValueError, TypeError, ImportError, OSError) as exc:
+                raise _blame(exc, list(kwargs), lambda f: _join("data", f), "data") from None
+            self._datasets[key] = ds
+        return self._datasets[key]
+
+    def trials(self) -> list[Trial]:
+        """Every trial, in grid order with seeds innermost; identical configs appear once.
+
+        Loads each distinct data set (once) to size the model and fill ``{steps_per_epoch}``,
+        ``{total_steps}`` and ``{n_train}``.
+
+        Raises:
+            SpecError: naming the field path, e.g. a placeholder whose schedule is invalid for
+                the data, a monitor the data lacks, or a model output that does not fit the task.
+        """
+        if self._trials is not None:
+            return list(self._trials)
+        out: list[Trial] = []
+        seen: set[str] = set()
+        for p in self._points:
+            sec = p.sections
+            assert sec["data"] is not None and sec["model"] is not None and sec["train"] is not None
+            ds = self.dataset(sec["data"])
+            train = sec["train"]
+            model = _resolve_model(sec["model"], ds, p.where("model"))
+            for c in ("plateau", "early_stopping"):
+                if sec[c] is not None:
+                    _check_monitor(sec[c]["monitor"], ds, p.where(c)("monitor"))
+            spe = math.ceil(ds.n_train / train["batch_size"])
+            values = {
+                **p.vars,
+                "steps_per_epoch": spe,
+                "total_steps": spe * train["epochs"],
+                "epochs": train["epochs"],
+                "batch_size": train["batch_size"],
+                "n_train": ds.n_train,
+            }
+            schedule = repr(_fill(p.template, values, p.sources["schedule"]))
+            config = {
+                "data": sec["data"],
+                "model": model,
+                "train": train,
+                "optimizer": sec["optimizer"],
+                "schedule": schedule,
+                "plateau": sec["plateau"],
+                "early_stopping": sec["early_stopping"],
+            }
+            for seed in self.seeds:
+                full = copy.deepcopy({**config, "seed": seed})
+                tid = config_id(full)
+                if tid not in seen:
+                    seen.add(tid)
+                    out.append(Trial(tid, full, dict(p.vars)))
+        self._trials = out
+        return list(out)
+
+    def __repr__(self) -> str:
+        return f"Study(name={self.name!r}, trials={self.n_trials})"
+
+
+def _resolve_model(m: Mapping[str, Any], ds: Any, where: Callable[[str], str]) -> dict[str, Any]:
+    if np.ndim(ds.x_train) != 2:
+        raise SpecError(
+            "data",
+            f"the MLP needs flat input rows, got rows of shape "
+            f"{tuple(ds.x_train.shape[1:])} (e.g. flatten = true)",
+        )
+    task = ds.task
+    output = m["output"] or _OUTPUT_FOR_TASK[task]
+    path = where("output")
+    if task == "regression":
+        if output != "linear":
+            raise SpecError(
+                path, f"must be 'linear' for the regression data {ds.name!r}, got {output!r}"
+            )
+        n_out = 1 if np.ndim(ds.y_train) == 1 else int(ds.y_train.shape[1])
+    elif output == "linear":
+        raise SpecError(
+            path, f"'linear' (mean squared error) needs regression data; {ds.name!r} is {task}"
+        )
+    elif output == "sigmoid":
+        if task != "binary":
+            raise SpecError(
+                path,
+                f"'sigmoid' needs binary data; {ds.name!r} has "
+                f"{ds.n_classes} classes (use 'softmax')",
+            )
+        n_out = 1
+    else:
+        n_out = int(ds.n_classes)
+    return {**m, "n_inputs": int(ds.n_features), "n_outputs": n_out, "output": output}
+
+
+def _check_monitor(monitor: str, ds: Any, path: str) -> None:
+    if monitor.startswith("val_") and ds.n_test == 0:
+        raise SpecError(path, f"{monitor!r} needs a test split, and {ds.name!r} has none")
+    if "accuracy" in monitor and ds.task == "regression":
+        raise SpecError(path, f"{monitor!r} does not exist for regression data {ds.name!r}")

@@ -1,0 +1,587 @@
+"""The store: one SQLite file (stdlib ``sqlite3``, WAL mode) that holds every study's results.
+
+The store is the truth (DESIGN.md, concept 7). A trial's row and its per-epoch metrics are
+written together, and a cohort's trials in ONE transaction, so a run that is killed loses at most
+the cohort in flight and never leaves a half-written trial. One process writes (it holds an OS
+lock on ``<file>.lock`` while it does); any number may read at the same time.
+
+Schema (``SCHEMA_VERSION = 1``):
+
+* ``meta(key, value)`` — ``schema_version``, ``created_by`` (the lrlab version).
+* ``studies(name, description, spec, created_at, updated_at)`` — ``spec`` is the study as JSON.
+* ``study_trials(study, trial_id, position, config_group, vars, config)`` — which trials make up
+  a study now (re-registering a study replaces its list), in grid order.
+* ``trials(id, config, config_group, seed, status, error, device, cohort, cohort_size,
+  started_at, finished_at, seconds, diverged, diverged_epoch, stopped_epoch, epochs_run,
+  final_loss, final_accuracy, final_val_loss, final_val_accuracy, best_val_loss,
+  best_val_accuracy, best_epoch, final_lr, lrlab_version)`` — one row per finished trial
+  (``status`` is ``'done'`` or ``'failed'``; pending trials have no row). ``id`` is the config's
+  id, so a trial shared by two studies is stored once. ``seconds`` is the cohort's wall time;
+  ``best_epoch`` (0-based) is where ``val_loss`` (else ``loss``) was lowest.
+* ``metrics(trial_id, name, epoch, value)`` — the per-epoch history in long form, one row per
+  trial, metric and epoch (``name`` is ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``,
+  ``lr``, ...; ``value`` is NULL for NaN).
+
+Example:
+    >>> import tempfile, pathlib
+    >>> from lrlab.lab.store import Store
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "lrlab.sqlite"
+    >>> with Store(path) as store:
+    ...     store.write_trials([{"id": "t1", "config": {"seed": 0}, "config_group": "g",
+    ...                          "seed": 0, "status": "done", "epochs_run": 2,
+    ...                          "history": {"loss": [1.0, 0.5]}}])
+    ...     store.history("t1"), store.done_ids()
+    ({'loss': [1.0, 0.5]}, {'t1'})
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import math
+import os
+import sqlite3
+import sys
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "SUMMARY_METRICS",
+    "Store",
+    "StoreError",
+    "flatten",
+    "summarize",
+    "write_csv",
+]
+
+SCHEMA_VERSION = 1
+FILENAME = "lrlab.sqlite"
+#: per-trial summary columns of the ``trials`` table
+SUMMARY_METRICS = (
+    "final_loss",
+    "final_accuracy",
+    "final_val_loss",
+    "final_val_accuracy",
+    "best_val_loss",
+    "best_val_accuracy",
+    "best_epoch",
+    "final_lr",
+)
+_RUN_COLUMNS = (
+    "error",
+    "device",
+    "cohort",
+    "cohort_size",
+    "started_at",
+    "finished_at",
+    "seconds",
+    "diverged",
+    "diverged_epoch",
+    "stopped_epoch",
+    "epochs_run",
+)
+_TRIAL_COLUMNS = (
+    "id",
+    "config",
+    "config_group",
+    "seed",
+    "status",
+    *_RUN_COLUMNS,
+    *SUMMARY_METRICS,
+    "lrlab_version",
+)
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS studies (
+    name TEXT PRIMARY KEY, description TEXT NOT NULL DEFAULT '', spec TEXT NOT NULL,
+    created_at REAL NOT NULL, updated_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS study_trials (
+    study TEXT NOT NULL, trial_id TEXT NOT NULL, position INTEGER NOT NULL,
+    config_group TEXT NOT NULL, vars TEXT NOT NULL, config TEXT NOT NULL,
+    PRIMARY KEY (study, trial_id));
+CREATE TABLE IF NOT EXISTS trials (
+    id TEXT PRIMARY KEY, config TEXT NOT NULL, config_group TEXT NOT NULL,
+    seed INTEGER NOT NULL, status TEXT NOT NULL CHECK (status IN ('done', 'failed')),
+    error TEXT, device TEXT, cohort TEXT, cohort_size INTEGER, started_at REAL,
+    finished_at REAL, seconds REAL, diverged INTEGER, diverged_epoch INTEGER,
+    stopped_epoch INTEGER, epochs_run INTEGER, final_loss REAL, final_accuracy REAL,
+    final_val_loss REAL, final_val_accuracy REAL, best_val_loss REAL, best_val_accuracy REAL,
+    best_epoch INTEGER, final_lr REAL, lrlab_version TEXT);
+CREATE TABLE IF NOT EXISTS metrics (
+    trial_id TEXT NOT NULL, name TEXT NOT NULL, epoch INTEGER NOT NULL, value REAL,
+    PRIMARY KEY (trial_id, name, epoch)) WITHOUT ROWID;
+"""
+
+
+class StoreError(Exception):
+    """The store cannot be opened or written: not an lrlab store, locked by a writer, ..."""
+
+
+def _version() -> str:
+    try:
+        from .. import __version__
+
+        return str(__version__)
+    except ImportError:  # pragma: no cover
+        return "unknown"
+
+
+def _num(v: Any) -> float | None:
+    if v is None:
+        return None
+    f = float(v)
+    return f if math.isfinite(f) else None
+
+
+class Store:
+    """An lrlab results store in one SQLite file; see the module docstring for the schema.
+
+    Args:
+        path: The database file (created with its folder unless ``readonly``).
+        readonly: Open for reading only; many readers may run beside the one writer.
+        timeout: Seconds to wait for a lock held by another connection.
+
+    Raises:
+        StoreError: the file is not an lrlab store, has a newer schema, or (``readonly``) does
+            not exist.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, readonly: bool = False, timeout: float = 30.0
+    ) -> None:
+        self.path = Path(path)
+        self.readonly = readonly
+        self._lock_fd: int | None = None
+        try:
+            if readonly:
+                if not self.path.is_file():
+                    raise StoreError(f"{self.path}: no lrlab store here")
+                uri = f"{self.path.resolve().as_uri()}?mode=ro"
+                self._db = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.row_factory = sqlite3.Row
+            self._setup()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: not an lrlab store ({exc})") from None
+
+    @classmethod
+    def in_dir(cls, directory: str | os.PathLike[str], *, readonly: bool = False) -> Store:
+        """The store ``DIR/lrlab.sqlite`` (what ``lrlab run --out DIR`` writes)."""
+        return cls(Path(directory) / FILENAME, readonly=readonly)
+
+    def _setup(self) -> None:
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
+        if "meta" not in tables:
+            if self.readonly:
+                raise StoreError(f"{self.path}: not an lrlab store (no meta table)")
+            with self.transaction():
+                for stmt in _SCHEMA.split(";"):
+                    if stmt.strip():
+                        self._db.execute(stmt)
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO meta VALUES (?, ?)",
+                    [
+                        ("schema_version", str(SCHEMA_VERSION)),
+                        ("created_by", f"lrlab {_version()}"),
+                    ],
+                )
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is None or int(row[0]) > SCHEMA_VERSION:
+            found = row[0] if row else "none"
+            raise StoreError(
+                f"{self.path}: store schema version {found} is not supported by "
+                f"this lrlab (it reads version {SCHEMA_VERSION})"
+            )
+
+    # -- lifetime ----------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the connection and release the writer lock."""
+        self._db.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _writer(self) -> None:
+        """Hold the OS lock that makes this connection the one writer."""
+        if self.readonly:
+            raise StoreError(f"{self.path}: opened read-only")
+        if self._lock_fd is not None or sys.platform == "win32":
+            return
+        import fcntl
+
+        fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise StoreError(
+                f"{self.path}: another process is writing to this store; wait "
+                "for it to finish (readers need no lock)"
+            ) from None
+        self._lock_fd = fd
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``; any exception (Ctrl-C too) rolls back."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def integrity(self) -> str:
+        """``PRAGMA integrity_check``: ``"ok"`` for a sound file."""
+        return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
+
+    # -- writing -----------------------------------------------------------------------------
+    def register_study(
+        self, name: str, spec: Mapping[str, Any], trials: Sequence[Any], description: str = ""
+    ) -> None:
+        """Record a study and the trials that make it up (replacing a previous list).
+
+        ``trials`` are :class:`~lrlab.lab.spec.Trial` objects (``id``, ``config``, ``vars``,
+        ``group``). Results already stored are kept: they belong to the trial ids.
+        """
+        from .spec import canonical_json
+
+        self._writer()
+        now = time.time()
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO studies VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE "
+                "SET description=excluded.description, spec=excluded.spec, "
+                "updated_at=excluded.updated_at",
+                (name, description, json.dumps(spec, default=repr), now, now),
+            )
+            db.execute("DELETE FROM study_trials WHERE study = ?", (name,))
+            db.executemany(
+                "INSERT OR IGNORE INTO study_trials VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (name, t.id, i, t.group, canonical_json(t.vars), canonical_json(t.config))
+                    for i, t in enumerate(trials)
+                ],
+            )
+
+    def write_trials(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Write finished trials and their histories in ONE transaction.
+
+        Each row has ``id``, ``config`` (dict), ``config_group``, ``seed``, ``status``
+        (``"done"`` or ``"failed"``), optionally the run columns and summary metrics of the
+        ``trials`` table, and ``history`` (metric name -> list per epoch, ``None`` for NaN). A
+        trial written again (a failed one retried) replaces its old row and history.
+        """
+        from .spec import canonical_json
+
+        self._writer()
+        trial_rows, metric_rows, ids = [], [], []
+        for r in rows:
+            cfg = r["config"]
+            row = {
+                **{c: r.get(c) for c in _TRIAL_COLUMNS},
+                "lrlab_version": _version(),
+                "config": cfg if isinstance(cfg, str) else canonical_json(cfg),
+            }
+            for c in ("diverged",):
+                row[c] = None if row[c] is None else int(bool(row[c]))
+            for c in SUMMARY_METRICS:
+                row[c] = _num(row[c]) if c != "best_epoch" else row[c]
+            trial_rows.append(tuple(row[c] for c in _TRIAL_COLUMNS))
+            ids.append((r["id"],))
+            for name, values in (r.get("history") or {}).items():
+                metric_rows += [(r["id"], name, e, _num(v)) for e, v in enumerate(values)]
+        marks = ", ".join("?" * len(_TRIAL_COLUMNS))
+        with self.transaction() as db:
+            db.executemany("DELETE FROM metrics WHERE trial_id = ?", ids)
+            db.executemany(
+                f"INSERT OR REPLACE INTO trials ({', '.join(_TRIAL_COLUMNS)}) VALUES ({marks})",
+                trial_rows,
+            )
+            db.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?)", metric_rows)
+
+    # -- reading -----------------------------------------------------------------------------
+    def studies(self) -> list[dict[str, Any]]:
+        """Every study: ``name``, ``description``, ``spec`` (dict), times and trial counts."""
+        out = []
+        for r in self._db.execute("SELECT * FROM studies ORDER BY created_at"):
+            d = dict(r)
+            d["spec"] = json.loads(d["spec"])
+            d.update(self.counts(d["name"]))
+            out.append(d)
+        return out
+
+    def counts(self, study: str | None = None) -> dict[str, int]:
+        """``{"trials", "done", "failed", "pending"}`` for a study (or every stored trial)."""
+        if study is None:
+            rows = self._db.execute("SELECT status, COUNT(*) FROM trials GROUP BY status")
+            c = dict(rows.fetchall())
+            total = sum(c.values())
+        else:
+            rows = self._db.execute(
+                "SELECT t.status, COUNT(*) FROM study_trials s LEFT JOIN trials t "
+                "ON t.id = s.trial_id WHERE s.study = ? GROUP BY t.status",
+                (study,),
+            )
+            c = dict(rows.fetchall())
+            total = sum(c.values())
+        done, failed = c.get("done", 0), c.get("failed", 0)
+        return {"trials": total, "done": done, "failed": failed, "pending": total - done - failed}
+
+    def done_ids(self, ids: Iterable[str] | None = None) -> set[str]:
+        """The ids (of ``ids``, or all) whose trials are stored with status ``done``."""
+        done = {r[0] for r in self._db.execute("SELECT id FROM trials WHERE status = 'done'")}
+        return done if ids is None else done & set(ids)
+
+    def records(
+        self, study: str | None = None, *, include_pending: bool = False, flat: bool = False
+    ) -> list[dict[str, Any]]:
+        """Trials as dicts: ``study``, ``trial_id``, ``group``, ``seed``, ``status``, ``vars``,
+        ``config`` and the run and summary columns of the ``trials`` table.
+
+        Args:
+            study: One study's trials, in grid order; ``None`` for every study (trials stored
+                but in no study are listed with ``study = None``).
+            include_pending: Also list the study's trials not run yet (``status="pending"``).
+            flat: Replace ``config`` and ``vars`` by dotted columns (``"optimizer.momentum"``,
+                ``"schedule"``, ``"vars.lr"``), as in the DataFrame and CSV.
+        """
+        where, args = ("WHERE s.study = ?", (study,)) if study is not None else ("", ())
+        cols = ", ".join(f"t.{c}" for c in ("status", *_RUN_COLUMNS, *SUMMARY_METRICS))
+        sql = (
+            f"SELECT s.study, s.position, s.trial_id, s.config_group, s.vars, s.config, "
+            f"{cols} FROM study_trials s LEFT JOIN trials t ON t.id = s.trial_id {where} "
+            f"ORDER BY s.study, s.position"
+        )
+        rows = [dict(r) for r in self._db.execute(sql, args)]
+        if study is None:
+            sql = (
+                f"SELECT NULL AS study, NULL AS position, t.id AS trial_id, t.config_group, "
+                f"'{{}}' AS vars, t.config, {cols} FROM trials t WHERE t.id NOT IN "
+                f"(SELECT trial_id FROM study_trials) ORDER BY t.finished_at"
+            )
+            rows += [dict(r) for r in self._db.execute(sql)]
+        out = []
+        for r in rows:
+            if r["status"] is None and not include_pending:
+                continue
+            config = json.loads(r.pop("config"))
+            rec = {
+                "study": r.pop("study"),
+                "position": r.pop("position"),
+                "trial_id": r.pop("trial_id"),
+                "group": r.pop("config_group"),
+                "seed": config.get("seed"),
+                "status": r.pop("status") or "pending",
+                **r,
+                "vars": json.loads(r.pop("vars")),
+                "config": config,
+            }
+            if rec["diverged"] is not None:
+                rec["diverged"] = bool(rec["diverged"])
+            out.append(flatten(rec) if flat else rec)
+        return out
+
+    def history(self, trial_id: str) -> dict[str, list[float | None]]:
+        """One trial's per-epoch metrics: ``name -> [value per epoch]`` (``None`` for NaN)."""
+        out: dict[str, list[float | None]] = {}
+        for name, _epoch, value in self._db.execute(
+            "SELECT name, epoch, value FROM metrics WHERE trial_id = ? ORDER BY name, epoch",
+            (trial_id,),
+        ):
+            out.setdefault(name, []).append(value)
+        return out
+
+    def histories(self, study: str | None = None) -> list[dict[str, Any]]:
+        """Per-epoch metrics in long form: dicts with ``trial_id``, ``name``, ``epoch``,
+        ``value``, for one study's trials or for all."""
+        if study is None:
+            cur = self._db.execute("SELECT * FROM metrics ORDER BY trial_id, name, epoch")
+        else:
+            cur = self._db.execute(
+                "SELECT m.* FROM metrics m JOIN study_trials s ON s.trial_id = m.trial_id "
+                "WHERE s.study = ? ORDER BY s.position, m.name, m.epoch",
+                (study,),
+            )
+        return [dict(r) for r in cur]
+
+    def dataframe(self, study: str | None = None, *, history: bool = False) -> Any:
+        """:meth:`records` (flat) or, with ``history=True``, :meth:`histories` as a pandas
+        DataFrame. Needs pandas (``pip install 'lrlab[pandas]'``)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError(
+                "Store.dataframe needs pandas, which is not installed: pip "
+                "install 'lrlab[pandas]' (or pip install pandas)"
+            ) from None
+        rows = self.histories(study) if history else self.records(study, flat=True)
+        return pd.DataFrame(rows)
+
+    def to_csv(
+        self,
+        path: str | os.PathLike[str] | io.TextIOBase | Any,
+        study: str | None = None,
+        *,
+        history: bool = False,
+    ) -> int:
+        """Write :meth:`records` (flat; lists as JSON) or :meth:`histories` as CSV.
+
+        Args:
+            path: A file name or an open text file.
+            study: One study, or ``None`` for all.
+            history: Write the per-epoch metrics instead of one row per trial.
+
+        Returns:
+            The number of data rows written.
+        """
+        rows = self.histories(study) if history else self.records(study, flat=True)
+        if hasattr(path, "write"):
+            write_csv(rows, path)
+        else:
+            with open(path, "w", newline="", encoding="utf-8") as f:
+                write_csv(rows, f)
+        return len(rows)
+
+
+def write_csv(rows: Sequence[Mapping[str, Any]], file: Any) -> None:
+    """Write dicts as CSV to an open text file: the union of their keys as the header, lists
+    and tables as JSON, ``None`` as an empty cell."""
+    columns: dict[str, None] = {}
+    for r in rows:
+        columns.update(dict.fromkeys(r))
+
+    def cell(v: Any) -> Any:
+        return json.dumps(v) if isinstance(v, (list, dict)) else ("" if v is None else v)
+
+    w = csv.writer(file, lineterminator="\n")
+    w.writerow(columns)
+    w.writerows([cell(r.get(c)) for c in columns] for r in rows)
+
+
+def flatten(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A record with ``config`` and ``vars`` spread into dotted columns.
+
+    Example:
+        >>> flatten({"trial_id": "t", "vars": {"lr": 0.1},
+        ...          "config": {"optimizer": {"momentum": 0.9}, "plateau": None}})
+        {'trial_id': 't', 'vars.lr': 0.1, 'optimizer.momentum': 0.9, 'plateau': None}
+    """
+    out = {k: v for k, v in record.items() if k not in ("config", "vars")}
+    out.update({f"vars.{k}": v for k, v in (record.get("vars") or {}).items()})
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, Mapping) and value:
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else k, v)
+        else:
+            out[prefix] = value
+
+    walk("", record.get("config") or {})
+    return out
+
+
+_AGGREGATED = (
+    "final_val_accuracy",
+    "final_val_loss",
+    "final_accuracy",
+    "final_loss",
+    "best_val_accuracy",
+    "best_val_loss",
+)
+
+
+def _sort_column(key: str) -> str:
+    return key if key.startswith(("final_", "best_")) else f"final_{key}"
+
+
+def summarize(
+    records: Sequence[Mapping[str, Any]], sort: str | None = None
+) -> list[dict[str, Any]]:
+    """Aggregate done trials over seeds: one row per distinct config (``group``), best first.
+
+    Each row has ``group``, the config fields that vary across the records (dotted paths; the
+    ``schedule`` when nothing varies),
+    ``seeds`` (trials aggregated), ``diverged`` and ``stopped`` counts, and
+    ``<metric>_mean`` / ``<metric>_std`` (sample std, ``None`` for one seed) of
+    ``final_val_accuracy``, ``final_val_loss``, ``final_accuracy``, ``final_loss``,
+    ``best_val_accuracy`` and ``best_val_loss`` over the trials where they are finite (a
+    diverged trial has none).
+
+    Args:
+        records: From :meth:`Store.records` (not flat).
+        sort: A metric: ``val_accuracy`` (default when there is one), ``val_loss``, ``loss``,
+            ``accuracy``, ``best_val_loss``, ... Losses sort ascending, others descending;
+            missing values last.
+
+    Example:
+        >>> recs = [{"group": g, "status": "done", "config": {"lr": lr, "seed": s},
+        ...          "final_val_accuracy": a, "diverged": False}
+        ...         for g, lr, s, a in [("a", 0.1, 0, 0.8), ("a", 0.1, 1, 0.9),
+        ...                             ("b", 1.0, 0, 0.95)]]
+        >>> [(r["lr"], r["seeds"], r["final_val_accuracy_mean"]) for r in summarize(recs)]
+        [(1.0, 1, 0.95), (0.1, 2, 0.85)]
+    """
+    done = [r for r in records if r.get("status") == "done"]
+    flat = [
+        flatten({"config": {k: v for k, v in r["config"].items() if k != "seed"}}) for r in done
+    ]
+    keys: dict[str, None] = {}
+    for f in flat:
+        keys.update(dict.fromkeys(f))
+    varying = [k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flat}) > 1]
+    if not varying and "schedule" in keys:
+        varying = ["schedule"]  # one config: name it by its schedule
+    groups: dict[str, list[int]] = {}
+    for i, r in enumerate(done):
+        groups.setdefault(r["group"], []).append(i)
+    rows = []
+    for g, idx in groups.items():
+        row: dict[str, Any] = {"group": g, **{k: flat[idx[0]].get(k) for k in varying}}
+        row["seeds"] = len(idx)
+        row["diverged"] = sum(bool(done[i].get("diverged")) for i in idx)
+        row["stopped"] = sum((done[i].get("stopped_epoch") or -1) >= 0 for i in idx)
+        for m in _AGGREGATED:
+            vals = [float(done[i][m]) for i in idx if _num(done[i].get(m)) is not None]
+            mean = sum(vals) / len(vals) if vals else None
+            std = None
+            if len(vals) > 1 and mean is not None:
+                std = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1))
+            row[f"{m}_mean"], row[f"{m}_std"] = mean, std
+        rows.append(row)
+    if sort is None:
+        has_acc = any(r["final_val_accuracy_mean"] is not None for r in rows)
+        has_val = any(r["final_val_loss_mean"] is not None for r in rows)
+        sort = "val_accuracy" if has_acc else ("val_loss" if has_val else "loss")
+    col = f"{_sort_column(sort)}_mean"
+    if rows and col not in rows[0]:
+        known = ", ".join(m.removeprefix("final_") for m in _AGGREGATED)
+        raise ValueError(f"sort: unknown metric {sort!r}; known: {known}")
+    sign = 1.0 if "loss" in sort else -1.0
+    tie = (
+        "final_val_loss_mean"
+        if rows and rows[0]["final_val_loss_mean"] is not None
+        else ("final_loss_mean")
+    )
+
+    def key(r: Mapping[str, Any]) -> tuple[Any, ...]:
+        t = r[tie] if r[tie] is not None else math.inf
+        return (r[col] is None, sign * r[col] if r[col] is not None else 0.0, t)
+
+    rows.sort(key=key)
+    return rows

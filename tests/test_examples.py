@@ -1,0 +1,68 @@
+"""Every study file in examples/ validates at full size and runs (trimmed to 2 epochs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lrlab.lab.spec import Study
+from lrlab.lab.store import Store
+from lrlab.lab.study import run_study
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+FILES = sorted(EXAMPLES.glob("*.toml"))
+#: full-size trial counts, and what each example sweeps
+EXPECTED = {
+    "blobs_lr": (8, "schedule"),
+    "blobs_momentum": (24, "optimizer.momentum"),
+    "ionosphere_decay": (9, "schedule"),
+    "blobs_plateau": (8, "plateau.patience"),
+}
+
+
+def test_every_example_is_listed():
+    assert {p.stem for p in FILES} == set(EXPECTED)
+    readme = (EXAMPLES / "README.md").read_text()
+    for p in FILES:
+        assert f"`{p.name}`" in readme, f"{p.name} is not described in examples/README.md"
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_example_runs(path, tmp_path):
+    study = Study.from_toml(path)
+    n, swept = EXPECTED[path.stem]
+    assert study.name == path.stem
+    assert len(study.trials()) == n
+    small = study.override({"train.epochs": 2})
+    with Store(tmp_path / "lrlab.sqlite") as store:
+        summary = run_study(small, store)
+        assert (summary.ran, summary.failed) == (n, 0)
+        assert all(swept in row for row in summary.rows)
+        for rec in store.records(study.name):
+            assert rec["epochs_run"] == 2
+
+
+def test_classic_blobs_study_matches_the_tutorial_setup():
+    (first, *_rest) = Study.from_toml(EXAMPLES / "blobs_lr.toml").trials()
+    cfg = first.config
+    assert cfg["model"]["n_inputs"] == 2 and cfg["model"]["hidden"] == [50]
+    assert cfg["model"]["n_outputs"] == 3 and cfg["model"]["output"] == "softmax"
+    assert cfg["optimizer"]["name"] == "sgd" and cfg["optimizer"]["momentum"] == 0.0
+    assert (cfg["train"]["batch_size"], cfg["train"]["epochs"]) == (32, 200)
+
+
+def test_ionosphere_study_matches_the_tutorial_setup():
+    trials = Study.from_toml(EXAMPLES / "ionosphere_decay.toml").trials()
+    cfg = trials[0].config
+    assert cfg["model"]["n_inputs"] == 34 and cfg["model"]["hidden"] == [34]
+    assert cfg["model"]["n_outputs"] == 1 and cfg["model"]["output"] == "sigmoid"
+    assert cfg["optimizer"]["momentum"] == 0.8
+    assert (cfg["train"]["batch_size"], cfg["train"]["epochs"]) == (28, 50)
+    schedules = sorted({t.config["schedule"] for t in trials})
+    # 235 training rows (Keras' validation_split=0.33) / batch 28 -> 9 updates per epoch
+    assert schedules == [
+        "by_epoch(step_decay(init=0.1, drop=0.5, every=10, offset=1), steps_per_epoch=9)",
+        "constant(0.1)",
+        "keras2_decay(lr=0.1, decay=0.002)",
+    ]

@@ -1,0 +1,302 @@
+"""Cohorting, executors, run_study and the `lrlab run` / `lrlab results` commands."""
+
+from __future__ import annotations
+
+import copy
+import json
+import pickle
+
+import numpy as np
+import pytest
+
+from lrlab.cli import main
+from lrlab.lab.spec import SpecError, Study
+from lrlab.lab.store import Store
+from lrlab.lab.study import (
+    Cohort,
+    CohortRunner,
+    InProcessExecutor,
+    Progress,
+    _optimizer,
+    cohort_key,
+    default_max_members,
+    make_cohorts,
+    run_study,
+)
+
+TINY = {
+    "name": "tiny",
+    "data": {"name": "blobs", "n_samples": 200, "n_train": 100},
+    "model": {"hidden": [8]},
+    "train": {"epochs": 2, "batch_size": 50},
+    "optimizer": {"name": "sgd"},
+    "schedule": "constant({lr})",
+    "grid": {"lr": [0.1, 0.01]},
+    "seeds": [0, 1],
+}
+
+
+def tiny(**changes) -> Study:
+    d = copy.deepcopy(TINY)
+    d.update(changes)
+    return Study.from_dict(d)
+
+
+# -- cohorting -----------------------------------------------------------------------------------
+def sizes(study: Study, **kw) -> list[int]:
+    return [len(c) for c in make_cohorts(study.trials(), **kw)]
+
+
+def test_per_member_settings_share_a_cohort():
+    s = tiny(
+        grid={
+            "lr": [0.1, 0.01],
+            "optimizer.momentum": [0.0, 0.9],
+            "optimizer.weight_decay": [0.0, 1e-4],
+            "schedule": ["constant({lr})", "cosine(init={lr}, decay_steps={total_steps})"],
+        }
+    )
+    assert sizes(s) == [32]  # seeds, schedules and numeric hyperparameters vary per member
+
+
+@pytest.mark.parametrize(
+    ("field", "values"),
+    [
+        ("train.batch_size", [25, 50]),
+        ("train.epochs", [1, 2]),
+        ("train.data_seed", [0, 1]),
+        ("train.dtype", ["float32", "float64"]),
+        ("model.hidden", [[4], [8]]),
+        ("model.activation", ["relu", "tanh"]),
+        ("data.standardize", [False, True]),
+        ("optimizer.name", ["sgd", "adam"]),
+        ("optimizer.nesterov", [False, True]),
+        ("plateau.patience", [1, 2]),
+        ("early_stopping.patience", [1, 2]),
+    ],
+)
+def test_shared_settings_split_cohorts(field, values):
+    grid = {"lr": [0.1, 0.01], field: values}
+    if field == "optimizer.nesterov":
+        grid["optimizer.momentum"] = [0.9]
+    cohorts = make_cohorts(tiny(grid=grid).trials())
+    assert [len(c) for c in cohorts] == [4, 4]
+    assert len({c.key for c in cohorts}) == 2
+    for c in cohorts:
+        assert len({cohort_key(t) for t in c.trials}) == 1
+
+
+def test_max_members_splits_into_near_equal_parts():
+    s = tiny(grid={"lr": [1.0, 0.3, 0.1, 0.03, 0.01]}, seeds=[0])
+    assert sizes(s, max_members=2) == [2, 2, 1]
+    assert sizes(s, max_members=4) == [3, 2]
+    assert sizes(s, max_members=5) == [5]
+    with pytest.raises(ValueError, match="max_members must be an integer >= 1, got 0"):
+        make_cohorts(s.trials(), max_members=0)
+
+
+def test_default_max_members():
+    small = {"n_inputs": 2, "hidden": [50], "n_outputs": 3}
+    assert default_max_members(small, 32) == 1024
+    mnist = {"n_inputs": 784, "hidden": [4096, 4096], "n_outputs": 10}
+    assert 1 <= default_max_members(mnist, 128) < 1024
+    assert default_max_members(mnist, 128, "float64") <= default_max_members(mnist, 128)
+
+
+def test_per_member_optimizer_hyperparameters():
+    s = tiny(
+        optimizer={"name": "adam"},
+        grid={
+            "lr": [0.1],
+            "optimizer.betas": [[0.9, 0.999], [0.5, 0.999]],
+            "optimizer.eps": [1e-8, 1e-7],
+        },
+        seeds=[0],
+    )
+    (cohort,) = make_cohorts(s.trials())
+    opt = _optimizer(cohort)
+    assert opt.betas == ((0.9, 0.9, 0.5, 0.5), 0.999)
+    assert opt.eps == (1e-8, 1e-7, 1e-8, 1e-7)
+
+
+# -- results -------------------------------------------------------------------------------------
+def test_run_skip_and_progress(tmp_path):
+    seen: list[Progress] = []
+    summary = run_study(tiny(), tmp_path / "s.sqlite", progress=seen.append)
+    assert (summary.trials, summary.ran, summary.skipped, summary.failed) == (4, 4, 0, 0)
+    assert [p.cohorts_done for p in seen] == [0, 1]
+    assert seen[-1].done == 4 and seen[-1].cohort_size == 4
+    assert [r["seeds"] for r in summary.rows] == [2, 2]
+    again = run_study(tiny(), tmp_path / "s.sqlite")
+    assert (again.ran, again.skipped, again.cohorts) == (0, 4, 0)
+    grown = run_study(tiny(grid={"lr": [0.1, 0.01, 0.001]}), tmp_path / "s.sqlite")
+    assert (grown.ran, grown.skipped) == (2, 4)
+    with Store(tmp_path / "s.sqlite", readonly=True) as store:
+        rec = store.records("tiny")[0]
+        assert rec["epochs_run"] == 2 and rec["final_lr"] == pytest.approx(0.1)
+        assert rec["final_val_accuracy"] == store.history(rec["trial_id"])["val_accuracy"][-1]
+
+
+def test_members_do_not_depend_on_their_cohort(tmp_path):
+    s = tiny(
+        train={"epochs": 3, "batch_size": 20, "dtype": "float64"},
+        grid={"lr": [0.3, 0.03], "optimizer.momentum": [0.0, 0.9]},
+    )
+    run_study(s, tmp_path / "together.sqlite")
+    run_study(s, tmp_path / "alone.sqlite", max_members=1)
+    with Store(tmp_path / "together.sqlite") as a, Store(tmp_path / "alone.sqlite") as b:
+        for t in s.trials():
+            ha, hb = a.history(t.id), b.history(t.id)
+            for k in ha:
+                np.testing.assert_allclose(ha[k], hb[k], rtol=1e-10, atol=1e-12)
+
+
+def test_a_failing_cohort_is_stored_as_failed_and_retried(tmp_path, monkeypatch):
+    import lrlab.lab.population as population
+
+    real = population.train_population
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("out of memory (pretend)")
+
+    monkeypatch.setattr(population, "train_population", boom)
+    summary = run_study(tiny(), tmp_path / "s.sqlite")
+    assert summary.failed == 4
+    with Store(tmp_path / "s.sqlite", readonly=True) as store:
+        assert {r["error"] for r in store.records()} == {"RuntimeError: out of memory (pretend)"}
+    monkeypatch.setattr(population, "train_population", real)
+    again = run_study(tiny(), tmp_path / "s.sqlite")
+    assert (again.ran, again.failed, again.skipped) == (4, 0, 0)
+
+
+class ReversedPickledExecutor:
+    """Another executor: ships the runner and cohorts through pickle, runs them in reverse."""
+
+    def map(self, fn, cohorts):
+        fn = pickle.loads(pickle.dumps(fn))
+        for c in reversed(cohorts):
+            yield fn(pickle.loads(pickle.dumps(c)))
+
+
+def test_any_executor_with_map_works(tmp_path):
+    s = tiny()
+    summary = run_study(s, tmp_path / "s.sqlite", ReversedPickledExecutor(), max_members=1)
+    assert (summary.ran, summary.cohorts) == (4, 4)
+    runner = pickle.loads(pickle.dumps(CohortRunner(s)))
+    assert runner._study is None  # a shipped runner loads its own data
+    (cohort,) = make_cohorts(s.trials())
+    assert isinstance(cohort, Cohort)
+    result = InProcessExecutor().submit(runner, cohort)
+    assert [r["status"] for r in result.rows] == ["done"] * 4
+
+
+def test_device_is_checked(tmp_path):
+    with pytest.raises(SpecError, match=r"train\.device: not a torch device: 'gpu0'"):
+        run_study(tiny(), tmp_path / "s.sqlite", device="gpu0")
+
+
+# -- the command line ----------------------------------------------------------------------------
+TOML = """
+name = "tiny"
+schedule = "constant({lr})"
+seeds = [0, 1]
+[data]
+name = "blobs"
+n_samples = 200
+n_train = 100
+[model]
+hidden = [8]
+[train]
+epochs = 2
+batch_size = 50
+[grid]
+lr = [0.1, 0.001]
+"""
+
+
+def test_cli_run_and_results(tmp_path, capsys):
+    f = tmp_path / "tiny.toml"
+    f.write_text(TOML)
+    out = tmp_path / "out"
+    assert main(["run", str(f), "--out", str(out), "--max-members", "2"]) == 0
+    cap = capsys.readouterr()
+    lines = cap.out.splitlines()
+    assert lines[0].startswith("study tiny: 4 trials (4 run now, 0 already done, 0 failed)")
+    assert lines[1].split() == ["#", "schedule", "seeds", "val_accuracy", "val_loss", "diverged"]
+    assert lines[2].split()[:3] == ["1", "constant(0.1)", "2"] and lines[2].endswith("0/2")
+    assert "[2/2] 4/4 trials" in cap.err
+    assert main(["run", str(f), "--out", str(out), "--quiet"]) == 0
+    cap = capsys.readouterr()
+    assert "(0 run now, 4 already done" in cap.out and cap.err == ""
+
+    assert main(["results", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "study tiny: 4 of 4 trials done, 0 failed, 0 pending"
+    assert lines[2].split()[1] == "constant(0.1)"
+    assert main(["results", str(out / "lrlab.sqlite"), "--sort", "val_loss"]) == 0
+    capsys.readouterr()
+    assert main(["results", str(out), "--format", "csv"]) == 0
+    csv_lines = capsys.readouterr().out.splitlines()
+    assert len(csv_lines) == 5 and "schedule" in csv_lines[0].split(",")
+    assert main(["results", str(out), "--format", "json", "--sort", "val_accuracy"]) == 0
+    recs = json.loads(capsys.readouterr().out)
+    assert len(recs) == 4 and recs[0]["config"]["schedule"] == "constant(0.1)"
+    assert recs[0]["final_val_accuracy"] >= recs[-1]["final_val_accuracy"]
+
+
+def one_line_error(capsys, argv, code=2) -> str:
+    assert main(argv) == code
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    return err.strip()
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    f = tmp_path / "bad.toml"
+    f.write_text(TOML.replace("lr = [0.1, 0.001]", '"optimizer.momentum" = [0.5, 1.5]\nlr = [0.1]'))
+    err = one_line_error(capsys, ["run", str(f), "--out", str(tmp_path / "o")])
+    assert err == 'lrlab: error: grid."optimizer.momentum"[1]: must be in [0, 1), got 1.5'
+    err = one_line_error(capsys, ["run", str(tmp_path / "nope.toml"), "--out", str(tmp_path)])
+    assert err == f"lrlab: error: {tmp_path / 'nope.toml'}: no such file"
+    f.write_text("[data\n")
+    err = one_line_error(capsys, ["run", str(f), "--out", str(tmp_path / "o")])
+    assert err.startswith(f"lrlab: error: {f}: invalid TOML: ")
+    err = one_line_error(capsys, ["results", str(tmp_path / "empty")])
+    assert err.startswith("lrlab: error: ") and "no lrlab store here" in err
+    f.write_text(TOML)
+    err = one_line_error(capsys, ["run", str(f), "--out", str(f)])
+    assert err == f"lrlab: error: --out: {f} exists and is not a folder"
+    err = one_line_error(capsys, ["run", str(f), "--out", str(tmp_path / "o"), "--device", "gpu0"])
+    assert err.startswith("lrlab: error: train.device: not a torch device: 'gpu0'")
+    f.write_text(TOML.replace('schedule = "constant({lr})"', 'schedule = "linear({lr})"'))
+    err = one_line_error(capsys, ["run", str(f), "--out", str(tmp_path / "o2")])
+    assert err.startswith("lrlab: error: schedule: ")
+
+
+def test_cli_results_unknown_study(tmp_path, capsys):
+    run_study(tiny(), Store.in_dir(tmp_path))
+    err = one_line_error(capsys, ["results", str(tmp_path), "--study", "nope"])
+    assert (
+        err
+        == f"lrlab: error: --study: no study 'nope' in {tmp_path / 'lrlab.sqlite'}; stored: tiny"
+    )
+
+
+def test_cli_ctrl_c_keeps_finished_cohorts(tmp_path, capsys, monkeypatch):
+    def interrupted(self, fn, cohorts):
+        yield fn(cohorts[0])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(InProcessExecutor, "map", interrupted)
+    f = tmp_path / "tiny.toml"
+    f.write_text(TOML)
+    out = tmp_path / "out"
+    argv = ["run", str(f), "--out", str(out), "--max-members", "1", "--quiet"]
+    err = one_line_error(capsys, argv, code=130)
+    assert err == (
+        f"lrlab: interrupted: 1 of 4 trials are stored in {out / 'lrlab.sqlite'}; "
+        "run the same command again to resume"
+    )
+    monkeypatch.undo()
+    assert main(argv) == 0
+    assert "(3 run now, 1 already done, 0 failed)" in capsys.readouterr().out
