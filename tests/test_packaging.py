@@ -45,3 +45,18 @@ def test_version_comes_from_metadata():
 
 def test_package_is_typed():
     assert (Path(lrlab.__file__).parent / "py.typed").exists()
+
+
+def test_lab_names_resolve_lazily():
+    code = textwrap.dedent(
+        """
+        import sys
+        import lrlab.lab as lab
+        assert 'torch' not in sys.modules, 'import lrlab.lab pulled in torch'
+        for name in lab.__all__:
+            getattr(lab, name)
+        print('ok')
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
