@@ -38,8 +38,12 @@ def _label3(x: np.ndarray) -> np.ndarray:
 
 
 def _torch_net(model: MLP) -> torch.nn.Sequential:
-    act = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "sigmoid": torch.nn.Sigmoid,
-           "linear": torch.nn.Identity}[model.activation]
+    act = {
+        "relu": torch.nn.ReLU,
+        "tanh": torch.nn.Tanh,
+        "sigmoid": torch.nn.Sigmoid,
+        "linear": torch.nn.Identity,
+    }[model.activation]
     layers: list[torch.nn.Module] = []
     for k, (i, o) in enumerate(model.layer_sizes):
         if k:
@@ -56,8 +60,9 @@ def _load(net: torch.nn.Module, flat: np.ndarray) -> None:
         offset += n
 
 
-def _reference_loop(data, model, schedule, seed, *, epochs, batch_size, data_seed, momentum,
-                    nesterov=False):
+def _reference_loop(
+    data, model, schedule, seed, *, epochs, batch_size, data_seed, momentum, nesterov=False
+):
     """The idiomatic PyTorch loop: same init, same batch order, lr set from the schedule."""
     net = _torch_net(model)
     _load(net, model.init_member(seed))
@@ -105,10 +110,21 @@ def _reference_loop(data, model, schedule, seed, *, epochs, batch_size, data_see
 def test_one_member_equals_the_idiomatic_torch_loop(task, model):
     data = Toy(1, task=task)
     sched = exponential(init=0.05, decay_rate=0.9, decay_steps=10)
-    r = train_population(data, model, SGD(momentum=0.9), [sched], [3], epochs=4, batch_size=16,
-                         data_seed=7, dtype="float64", keep_params=True)
-    ref, ref_losses = _reference_loop(data, model, sched, 3, epochs=4, batch_size=16,
-                                      data_seed=7, momentum=0.9)
+    r = train_population(
+        data,
+        model,
+        SGD(momentum=0.9),
+        [sched],
+        [3],
+        epochs=4,
+        batch_size=16,
+        data_seed=7,
+        dtype="float64",
+        keep_params=True,
+    )
+    ref, ref_losses = _reference_loop(
+        data, model, sched, 3, epochs=4, batch_size=16, data_seed=7, momentum=0.9
+    )
     np.testing.assert_allclose(r.params[0], ref, rtol=0, atol=1e-12)
     np.testing.assert_allclose(r.history["loss"][0], ref_losses, rtol=1e-12)
 
@@ -130,8 +146,18 @@ def test_hand_written_backward_equals_autograd():
 
 
 def _run(data, schedules, seeds, momentum, **kw):
-    return train_population(data, MLP(2, (6,), 3), SGD(momentum=momentum), schedules, seeds,
-                            epochs=3, batch_size=10, dtype="float64", keep_params=True, **kw)
+    return train_population(
+        data,
+        MLP(2, (6,), 3),
+        SGD(momentum=momentum),
+        schedules,
+        seeds,
+        epochs=3,
+        batch_size=10,
+        dtype="float64",
+        keep_params=True,
+        **kw,
+    )
 
 
 def test_members_do_not_depend_on_their_cohort():
@@ -156,15 +182,25 @@ def test_a_diverging_member_is_frozen_and_the_others_are_unaffected():
     assert np.all(with_bad.params[1] == 0)
     assert np.isnan(with_bad.history["val_loss"][1, 1:]).all()
     np.testing.assert_allclose(with_bad.params[[0, 2]], without.params, rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(with_bad.history["val_loss"][[0, 2]], without.history["val_loss"],
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        with_bad.history["val_loss"][[0, 2]], without.history["val_loss"], rtol=1e-12
+    )
 
 
 def test_plateau_multiplies_the_schedule():
     data = Toy(4)
     plateau = Plateau(factor=0.5, patience=0, threshold=10.0, threshold_mode="abs")
-    r = train_population(data, MLP(2, (6,), 3), SGD(momentum=0.0), [constant(0.1)], [0],
-                         epochs=4, batch_size=30, plateau=plateau, plateau_monitor="loss")
+    r = train_population(
+        data,
+        MLP(2, (6,), 3),
+        SGD(momentum=0.0),
+        [constant(0.1)],
+        [0],
+        epochs=4,
+        batch_size=30,
+        plateau=plateau,
+        plateau_monitor="loss",
+    )
     # threshold 10 makes every epoch after the first a bad one: halve after each
     np.testing.assert_allclose(r.history["lr"][0], [0.1, 0.1, 0.05, 0.025])
 
@@ -172,8 +208,17 @@ def test_plateau_multiplies_the_schedule():
 def test_early_stopping_freezes_a_member():
     data = Toy(5)
     stop = EarlyStopping(patience=1, min_delta=10.0)
-    r = train_population(data, MLP(2, (6,), 3), SGD(momentum=0.0), [constant(0.1)] * 2, [0, 1],
-                         epochs=6, batch_size=30, early_stopping=stop, stop_monitor="val_loss")
+    r = train_population(
+        data,
+        MLP(2, (6,), 3),
+        SGD(momentum=0.0),
+        [constant(0.1)] * 2,
+        [0, 1],
+        epochs=6,
+        batch_size=30,
+        early_stopping=stop,
+        stop_monitor="val_loss",
+    )
     assert r.stopped_epoch.tolist() == [1, 1]
     assert r.epochs_run.tolist() == [2, 2]
     assert np.isnan(r.history["loss"][:, 2:]).all()
@@ -187,8 +232,17 @@ def test_torch_module_path_equals_the_fused_mlp():
         return torch.nn.Sequential(torch.nn.Linear(2, 5), torch.nn.Tanh(), torch.nn.Linear(5, 3))
 
     spec = TorchModule(factory, n_outputs=3)
-    fast = train_population(data, model, Adam(), [constant(0.01)] * 2, [0, 1], epochs=2,
-                            batch_size=16, dtype="float64", keep_params=True)
+    fast = train_population(
+        data,
+        model,
+        Adam(),
+        [constant(0.01)] * 2,
+        [0, 1],
+        epochs=2,
+        batch_size=16,
+        dtype="float64",
+        keep_params=True,
+    )
     # give the module path the same initial weights through its factory seeds
     init = [model.init_member(s) for s in (0, 1)]
 
@@ -197,9 +251,17 @@ def test_torch_module_path_equals_the_fused_mlp():
         _load(net, init[int(torch.initial_seed()) % 2])
         return net
 
-    general = train_population(data, TorchModule(seeded_factory, 3), Adam(),
-                               [constant(0.01)] * 2, [0, 1], epochs=2, batch_size=16,
-                               dtype="float64", keep_params=True)
+    general = train_population(
+        data,
+        TorchModule(seeded_factory, 3),
+        Adam(),
+        [constant(0.01)] * 2,
+        [0, 1],
+        epochs=2,
+        batch_size=16,
+        dtype="float64",
+        keep_params=True,
+    )
     np.testing.assert_allclose(general.params, fast.params, rtol=0, atol=1e-12)
     np.testing.assert_allclose(general.history["val_loss"], fast.history["val_loss"], rtol=1e-12)
     assert spec.loss == "categorical_crossentropy"
@@ -214,8 +276,9 @@ def test_torch_module_path_equals_the_fused_mlp():
 )
 def test_unsupported_modules_fail_clearly(factory, message):
     with pytest.raises(ValueError, match=message):
-        train_population(Toy(), TorchModule(factory, 3), SGD(), [constant(0.1)], [0],
-                         epochs=1, batch_size=8)
+        train_population(
+            Toy(), TorchModule(factory, 3), SGD(), [constant(0.1)], [0], epochs=1, batch_size=8
+        )
 
 
 @pytest.mark.parametrize(

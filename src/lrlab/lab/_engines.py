@@ -61,44 +61,26 @@ def loss_and_grad(
     The gradient is of the batch **mean** loss, as Keras and torch report it.
     """
     B = z.shape[-1]
+    F = torch.nn.functional
     if loss == "categorical_crossentropy":
-        m = _over_classes(z, torch.maximum)
-        e = (z - m).exp_()
-        s = _over_classes(e, torch.add)
-        picked = _over_classes(z * yt, torch.add).squeeze(1)
-        lse = m.squeeze(1) + s.log().squeeze(1)
-        per = lse - picked
-        correct = (picked >= m.squeeze(1)).sum(dim=-1)
-        grad = e.div_(s).sub_(yt).div_(B) if want_grad else None
+        lsm = torch.log_softmax(z, dim=1)
+        picked = (lsm * yt).sum(dim=1)  # log p(true class)
+        per_sum = picked.sum(dim=-1).neg_()
+        correct = (picked >= lsm.amax(dim=1)).sum(dim=-1, dtype=z.dtype)
+        grad = lsm.exp_().sub_(yt).div_(B) if want_grad else None
     elif loss == "binary_crossentropy":
         zz = z[:, 0, :]
-        y = yt[0]
-        per = zz.clamp(min=0) - zz * y + torch.log1p(torch.exp(-zz.abs()))
-        correct = ((zz > 0) == (y > 0.5)).sum(dim=-1)
-        grad = ((torch.sigmoid(zz) - y) / B).unsqueeze(1) if want_grad else None
+        y = yt[0].expand_as(zz)
+        per_sum = F.binary_cross_entropy_with_logits(zz, y, reduction="none").sum(dim=-1)
+        correct = ((zz > 0) == (y > 0.5)).sum(dim=-1, dtype=z.dtype)
+        grad = torch.sigmoid(zz).sub_(y).div_(B).unsqueeze(1) if want_grad else None
     else:  # mse: mean over outputs and batch
         diff = z - yt
         K = z.shape[1]
-        per = diff.square().mean(dim=1)
+        per_sum = diff.square().mean(dim=1).sum(dim=-1)
         correct = torch.full(z.shape[:1], float("nan"), dtype=z.dtype, device=z.device)
         grad = diff.mul_(2.0 / (K * B)) if want_grad else None
-    return per.mean(dim=-1), correct.to(z.dtype), grad
-
-
-def _over_classes(x: torch.Tensor, op: Any) -> torch.Tensor:
-    """Reduce ``[C, K, B]`` over K with ``op``, keeping the dim.
-
-    For few classes this is a chain of elementwise ops: faster than a reduction over a strided
-    size-K dimension, and its order of operations does not depend on C, so a member's numbers
-    do not depend on its cohort.
-    """
-    K = x.shape[1]
-    if K > 16:
-        return x.amax(dim=1, keepdim=True) if op is torch.maximum else x.sum(dim=1, keepdim=True)
-    out = x[:, :1]
-    for k in range(1, K):
-        out = op(out, x[:, k : k + 1])
-    return out
+    return per_sum.div_(B), correct, grad
 
 
 class MLPEngine:
@@ -109,12 +91,25 @@ class MLPEngine:
         self.C = n_members
         self.slots = model.slots()
         self.P = model.n_params
+        self._cache: dict[int, tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]] = {}
 
     def init_params(self, seeds: Sequence[int], device: Any, dtype: Any) -> torch.Tensor:
         rows = np.stack([self.model.init_member(int(s)) for s in seeds])
         return torch.as_tensor(rows, device=device, dtype=dtype).contiguous()
 
     def _views(self, theta: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        # training calls this with the same two buffers at every step: keep their views (the
+        # cache holds the tensor itself, so an id is never reused while it is cached)
+        hit = self._cache.get(id(theta))
+        if hit is not None and hit[0] is theta:
+            return hit[1]
+        views = self._make_views(theta)
+        if len(self._cache) >= 2:
+            self._cache.pop(next(iter(self._cache)))
+        self._cache[id(theta)] = (theta, views)
+        return views
+
+    def _make_views(self, theta: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         C = theta.shape[0]
         out = []
         for k in range(0, len(self.slots), 2):
@@ -144,10 +139,12 @@ class MLPEngine:
             return da * a * (1 - a)
         return da
 
-    def forward(self, theta: torch.Tensor, xb: torch.Tensor) -> list[torch.Tensor]:
+    def forward(
+        self, theta: torch.Tensor, xb: torch.Tensor, layers: list[Any] | None = None
+    ) -> list[torch.Tensor]:
         """Activations ``[x, a1, ..., z]`` for input rows ``xb [B, D]``; ``z`` is ``[C, K, B]``."""
         C = theta.shape[0]
-        layers = self._views(theta)
+        layers = self._make_views(theta) if layers is None else layers
         w1, b1 = layers[0]
         o = w1.shape[1]
         h = torch.addmm(b1.reshape(C * o, 1), w1.reshape(C * o, -1), xb.T).view(C, o, -1)
@@ -162,21 +159,24 @@ class MLPEngine:
     def step(
         self, theta: torch.Tensor, grad: torch.Tensor, xb: torch.Tensor, yt: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Write ``dL/dtheta`` of the batch into ``grad``; return loss ``[C]`` and correct ``[C]``."""
+        """Write ``dL/dtheta`` of the batch into ``grad``; return loss and correct counts ``[C]``."""
         C = theta.shape[0]
-        acts = self.forward(theta, xb)
+        layers = self._views(theta)
+        acts = self.forward(theta, xb, layers)
         loss, correct, dz = loss_and_grad(acts[-1], yt, self.model.loss)
         assert dz is not None
-        layers = self._views(theta)
         glayers = self._views(grad)
         for k in range(len(layers) - 1, -1, -1):
             w, _ = layers[k]
             gw, gb = glayers[k]
             prev = acts[k]
-            gb.copy_(dz.sum(dim=-1))
+            torch.sum(dz, dim=-1, out=gb)
             if k == 0:
+                # dW1 = dz @ x for all members in one matmul; computed transposed
+                # (x^T @ dz^T) so its output is C*width wide rather than n_inputs wide
                 o = w.shape[1]
-                gw.copy_(torch.mm(dz.reshape(C * o, -1), prev).view(C, o, -1))
+                xt = prev.T.contiguous()  # tiny; a strided left operand halves MKL's speed
+                gw.copy_(torch.mm(xt, dz.reshape(C * o, -1).T).T.view(C, o, -1))
             else:
                 gw.copy_(torch.bmm(dz, prev.transpose(1, 2)))
                 dz = self._act_grad(torch.bmm(w.transpose(1, 2), dz), prev)
@@ -191,7 +191,8 @@ class MLPEngine:
         chunk = max(1, EVAL_CHUNK_BYTES // max(1, width * N * theta.element_size()))
         losses, accs = [], []
         for lo in range(0, C, chunk):
-            z = self.forward(theta[lo : lo + chunk], x)[-1]
+            part = theta[lo : lo + chunk]
+            z = self.forward(part, x, self._make_views(part))[-1]
             loss, correct, _ = loss_and_grad(z, yt, self.model.loss, want_grad=False)
             losses.append(loss)
             accs.append(correct / N)
