@@ -159,7 +159,7 @@ class MLPEngine:
     def step(
         self, theta: torch.Tensor, grad: torch.Tensor, xb: torch.Tensor, yt: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Write ``dL/dtheta`` of the batch into ``grad``; return loss and correct counts ``[C]``."""
+        """Write the batch gradient into ``grad``; return the loss and correct counts ``[C]``."""
         C = theta.shape[0]
         layers = self._views(theta)
         acts = self.forward(theta, xb, layers)

@@ -16,6 +16,7 @@ Initialisers (``fan_in``/``fan_out`` of a Dense layer):
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,7 +95,7 @@ class MLP:
     def layer_sizes(self) -> list[tuple[int, int]]:
         """``(fan_in, fan_out)`` of each Dense layer."""
         widths = [self.n_inputs, *self.hidden, self.n_outputs]
-        return list(zip(widths[:-1], widths[1:]))
+        return list(itertools.pairwise(widths))
 
     @property
     def n_params(self) -> int:

@@ -161,7 +161,8 @@ def train_population(
         raise ValueError("train_population: seeds must name at least one member, got []")
     if len(schedules) != C:
         raise ValueError(
-            f"train_population: schedules must have one entry per member ({C}), got {len(schedules)}"
+            f"train_population: schedules must have one entry per member ({C}), "
+            f"got {len(schedules)}"
         )
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -291,6 +292,10 @@ def _freeze(mask: np.ndarray, theta: torch.Tensor, opt_state: Any) -> None:
     theta.index_fill_(0, rows, 0.0)
     tensors = opt_state.values() if isinstance(opt_state, dict) else []
     for t in tensors:
-        if isinstance(t, torch.Tensor) and t.dim() >= 1 and t.shape[0] == theta.shape[0]:
-            if t.is_floating_point():
-                t.index_fill_(0, rows, 0.0)
+        if (
+            isinstance(t, torch.Tensor)
+            and t.dim() >= 1
+            and t.shape[0] == theta.shape[0]
+            and t.is_floating_point()
+        ):
+            t.index_fill_(0, rows, 0.0)

@@ -1,0 +1,207 @@
+"""Population training against one-model-at-a-time training, side by side, on the blobs problem.
+
+The classic sensitivity study: MLP 2-50-3 (relu, softmax, he_uniform), SGD, batch 32, 200
+epochs, a full evaluation of the train and test splits after every epoch, 8 learning rates
+1e0 ... 1e-7. Timed here, in one run:
+
+1. lrlab: all 8 configurations as one population;
+2. an idiomatic single-model PyTorch loop, one configuration after another;
+3. Keras 3 ``model.fit`` one configuration after another (TensorFlow backend when installed,
+   otherwise whatever ``KERAS_BACKEND`` selects; torch here);
+4. lrlab's scaling: seconds per configuration at C = 1, 8, 64, 256, 1024, next to the FLOP bound
+   (the arithmetic of one configuration at this machine's measured peak sgemm rate).
+
+Keras and the plain loop are slow, so by default they run a subset of the configurations
+(``--keras-configs``, ``--torch-configs``) and the per-configuration time is reported; ratios
+compare per-configuration times.
+
+    python benchmarks/population.py            # full (a few minutes)
+    python benchmarks/population.py --quick    # fewer epochs, smaller C, seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from lrlab.lab.data import blobs
+from lrlab.lab.models import MLP
+from lrlab.lab.optim import SGD
+from lrlab.lab.population import train_population
+from lrlab.schedules import constant
+
+LRS = [10.0**-k for k in range(8)]
+
+
+def lrlab_population(data: Any, lrs: list[float], epochs: int, device: str = "cpu") -> float:
+    model = MLP(2, (50,), 3)
+    C = len(lrs)
+    t = time.perf_counter()
+    train_population(
+        data,
+        model,
+        SGD(momentum=0.0),
+        [constant(lr) for lr in lrs],
+        list(range(C)),
+        epochs=epochs,
+        batch_size=32,
+        eval_train=True,
+        device=device,
+    )
+    return time.perf_counter() - t
+
+
+def torch_loop(data: Any, lr: float, epochs: int) -> float:
+    """The idiomatic PyTorch loop with a full train/test evaluation each epoch."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(2, 50), torch.nn.ReLU(), torch.nn.Linear(50, 3))
+    opt = torch.optim.SGD(net.parameters(), lr=lr)
+    x = torch.as_tensor(data.x_train, dtype=torch.float32)
+    y = torch.as_tensor(data.y_train)
+    xt = torch.as_tensor(data.x_test, dtype=torch.float32)
+    yt = torch.as_tensor(data.y_test)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(x, y), batch_size=32, shuffle=True
+    )
+    t = time.perf_counter()
+    for _ in range(epochs):
+        net.train()
+        for xb, yb in loader:
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(net(xb), yb).backward()
+            opt.step()
+        net.eval()
+        with torch.no_grad():
+            for xs, ys in ((x, y), (xt, yt)):
+                out = net(xs)
+                torch.nn.functional.cross_entropy(out, ys)
+                (out.argmax(1) == ys).float().mean()
+    return time.perf_counter() - t
+
+
+def keras_fit(data: Any, lr: float, epochs: int) -> tuple[float, str]:
+    import keras
+
+    model = keras.Sequential(
+        [
+            keras.Input((2,)),
+            keras.layers.Dense(50, activation="relu", kernel_initializer="he_uniform"),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=lr),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    t = time.perf_counter()
+    model.fit(
+        data.x_train,
+        data.y_train,
+        validation_data=(data.x_test, data.y_test),
+        epochs=epochs,
+        batch_size=32,
+        verbose=0,
+    )
+    return time.perf_counter() - t, keras.backend.backend()
+
+
+def peak_sgemm() -> float:
+    """Measured single-precision matmul rate of this machine (FLOP/s)."""
+    a = torch.randn(1024, 1024)
+    b = torch.randn(1024, 1024)
+    for _ in range(3):
+        a @ b
+    n = 20
+    t = time.perf_counter()
+    for _ in range(n):
+        a @ b
+    return 2 * 1024**3 * n / (time.perf_counter() - t)
+
+
+def flops_per_config(epochs: int, n_train: int = 500, n_test: int = 500) -> float:
+    """Multiply-adds x 2 of one configuration: training steps (forward + backward) and evaluation."""
+    per_row_forward = 2 * (2 * 50 + 50 * 3)
+    train = 3 * per_row_forward * n_train  # backward is about twice the forward
+    evaluation = per_row_forward * (n_train + n_test)
+    return epochs * (train + evaluation)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="20 epochs and C up to 256")
+    p.add_argument("--epochs", type=int, default=None, help="epochs (default 200, quick 20)")
+    p.add_argument(
+        "--keras-configs", type=int, default=1, help="configs timed with Keras (0: skip)"
+    )
+    p.add_argument("--torch-configs", type=int, default=2, help="configs timed with the torch loop")
+    p.add_argument("--device", default="cpu", help="device for lrlab (cpu, cuda)")
+    p.add_argument("--json", help="also write the results to this JSON file")
+    args = p.parse_args()
+    epochs = args.epochs or (20 if args.quick else 200)
+    sizes = [1, 8, 64, 256] if args.quick else [1, 8, 64, 256, 1024]
+    if args.device.startswith("cuda"):
+        sizes = [*sizes, 4096]
+    data = blobs()
+    results: dict[str, Any] = {
+        "epochs": epochs,
+        "threads": torch.get_num_threads(),
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "torch": torch.__version__,
+    }
+
+    lrlab_population(data, LRS[:2], 1, args.device)  # warm up
+    t_pop = lrlab_population(data, LRS, epochs, args.device)
+    results["lrlab_8"] = t_pop
+    per_torch = [torch_loop(data, lr, epochs) for lr in LRS[: args.torch_configs]]
+    results["torch_per_config"] = float(np.mean(per_torch))
+    print(f"8-learning-rate study, {epochs} epochs, train+test evaluation every epoch")
+    print(f"  lrlab population (8 configs):        {t_pop:8.2f} s  ({t_pop / 8:.3f} s per config)")
+    tpc = results["torch_per_config"]
+    print(
+        f"  PyTorch loop, per config (n={len(per_torch)}):      {tpc:8.2f} s"
+        f"  -> lrlab is {tpc * 8 / t_pop:6.1f}x faster for the study"
+    )
+    if args.keras_configs:
+        try:
+            runs = [keras_fit(data, lr, epochs) for lr in LRS[: args.keras_configs]]
+            kpc = float(np.mean([r[0] for r in runs]))
+            results["keras_per_config"] = kpc
+            results["keras_backend"] = runs[0][1]
+            print(
+                f"  Keras 3 fit ({runs[0][1]}), per config (n={len(runs)}): {kpc:8.2f} s"
+                f"  -> lrlab is {kpc * 8 / t_pop:6.1f}x faster for the study"
+            )
+        except ImportError:
+            print("  Keras 3: not installed, skipped")
+
+    peak = peak_sgemm()
+    bound = flops_per_config(epochs) / peak
+    results["peak_sgemm_gflops"] = peak / 1e9
+    results["flop_bound_per_config"] = bound
+    print(
+        f"\nscaling (seconds per config; FLOP bound {bound * 1e3:.2f} ms per config at the "
+        f"measured peak sgemm {peak / 1e9:.0f} GFLOP/s)"
+    )
+    print(f"  {'C':>6} {'total s':>9} {'ms/config':>10} {'x bound':>8}")
+    scaling = {}
+    for C in sizes:
+        lrs = [LRS[i % 8] for i in range(C)]
+        t = lrlab_population(data, lrs, epochs, args.device)
+        scaling[C] = t
+        print(f"  {C:>6} {t:9.2f} {t / C * 1e3:10.2f} {t / C / bound:8.1f}")
+    results["scaling_total_seconds"] = scaling
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(results, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()
