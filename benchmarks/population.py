@@ -127,7 +127,7 @@ def peak_sgemm() -> float:
 
 
 def flops_per_config(epochs: int, n_train: int = 500, n_test: int = 500) -> float:
-    """Multiply-adds x 2 of one configuration: training steps (forward + backward) and evaluation."""
+    """FLOPs of one configuration: training steps (forward + backward) and evaluation."""
     per_row_forward = 2 * (2 * 50 + 50 * 3)
     train = 3 * per_row_forward * n_train  # backward is about twice the forward
     evaluation = per_row_forward * (n_train + n_test)
