@@ -1,0 +1,31 @@
+"""Collection rules for the doctests in src/: modules that need a framework that is not
+installed are skipped (their tests in tests/ skip themselves with ``pytest.importorskip``)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+_NEEDS = {
+    "torch": [
+        "src/lrlab/integrations/torch.py",
+        "src/lrlab/torch.py",
+        "src/lrlab/finder/torch.py",
+        "src/lrlab/lab/_engines.py",
+        "src/lrlab/lab/population.py",
+        "src/lrlab/lab/optim",
+    ],
+    "keras": ["src/lrlab/integrations/keras.py", "src/lrlab/keras.py", "src/lrlab/finder/keras.py"],
+    "optax": ["src/lrlab/integrations/optax.py", "src/lrlab/optax.py"],
+    "matplotlib": [],
+}
+
+collect_ignore = [
+    path
+    for module, paths in _NEEDS.items()
+    if importlib.util.find_spec(module) is None
+    for path in paths
+]
