@@ -20,7 +20,6 @@ _NEEDS = {
     ],
     "keras": ["src/lrlab/integrations/keras.py", "src/lrlab/keras.py", "src/lrlab/finder/keras.py"],
     "optax": ["src/lrlab/integrations/optax.py", "src/lrlab/optax.py"],
-    "matplotlib": [],
 }
 
 collect_ignore = [
