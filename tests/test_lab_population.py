@@ -301,3 +301,16 @@ def test_lr_table_evaluates_each_distinct_schedule_once():
     assert table.shape == (3, 5)
     np.testing.assert_allclose(table[1], [1.0, 0.853553, 0.5, 0.146447, 0.0], atol=1e-6)
     np.testing.assert_array_equal(table[0], table[2])
+
+
+def test_thread_setting_is_restored():
+    before = torch.get_num_threads()
+    train_population(
+        Toy(), MLP(2, (3,), 3), SGD(), [constant(0.1)], [0], epochs=1, batch_size=8, threads=1
+    )
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="threads must be >= 1 or None, got 0"):
+        train_population(
+            Toy(), MLP(2, (3,), 3), SGD(), [constant(0.1)], [0], epochs=1, batch_size=8, threads=0
+        )
+    assert torch.get_num_threads() == before

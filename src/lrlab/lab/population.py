@@ -14,9 +14,10 @@ member's numbers depend on which others share its cohort.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,6 +112,7 @@ def train_population(
     dtype: str = "float32",
     eval_train: bool = False,
     keep_params: bool = False,
+    threads: int | None = None,
     on_epoch: Callable[[int, dict[str, np.ndarray]], None] | None = None,
 ) -> PopulationResult:
     """Train ``len(seeds)`` members at once; see the module docstring for what they share.
@@ -134,6 +136,9 @@ def train_population(
         device: ``"cpu"`` (default), ``"cuda"``, ... ``dtype``: ``"float32"`` or ``"float64"``.
         eval_train: also evaluate the whole training split after each epoch.
         keep_params: return the final parameters.
+        threads: torch CPU threads while training; ``None`` picks 1 for small cohorts (whose
+            ops are too small to split, and where a second thread only waits, badly so on a busy
+            machine) and leaves torch's setting otherwise. The setting is restored afterwards.
         on_epoch: called as ``on_epoch(epoch, history)`` after each epoch.
 
     Returns:
@@ -178,112 +183,136 @@ def train_population(
             allowed = [m for m in MONITORS if has_test or not m.startswith("val_")]
             raise ValueError(f"train_population: {name} must be one of {allowed}, got {mon!r}")
 
-    dev = torch.device(device) if device is not None else torch.device("cpu")
-    dt = DTYPES[dtype]
-    engine: MLPEngine | FuncEngine = (
-        MLPEngine(model, C) if isinstance(model, MLP) else FuncEngine(model, C, seeds)
-    )
-    n_out = model.n_outputs
-    x_train = torch.as_tensor(np.asarray(data.x_train), dtype=dt, device=dev)
-    N = x_train.shape[0]
-    if N == 0:
-        raise ValueError("train_population: the training split is empty")
-    y_train = Targets(data.y_train, model.loss, n_out, dev, dt)
-    if has_test:
-        x_test = torch.as_tensor(np.asarray(data.x_test), dtype=dt, device=dev)
-        y_test_t = Targets(data.y_test, model.loss, n_out, dev, dt).dense.T
-    spe = math.ceil(N / batch_size)
-    total = epochs * spe
-    table = torch.as_tensor(lr_table(schedules, total).T.copy(), dtype=dt, device=dev)
+    with _torch_threads(threads, C * _widest(model) * batch_size):
+        dev = torch.device(device) if device is not None else torch.device("cpu")
+        dt = DTYPES[dtype]
+        engine: MLPEngine | FuncEngine = (
+            MLPEngine(model, C) if isinstance(model, MLP) else FuncEngine(model, C, seeds)
+        )
+        n_out = model.n_outputs
+        x_train = torch.as_tensor(np.asarray(data.x_train), dtype=dt, device=dev)
+        N = x_train.shape[0]
+        if N == 0:
+            raise ValueError("train_population: the training split is empty")
+        y_train = Targets(data.y_train, model.loss, n_out, dev, dt)
+        if has_test:
+            x_test = torch.as_tensor(np.asarray(data.x_test), dtype=dt, device=dev)
+            y_test_t = Targets(data.y_test, model.loss, n_out, dev, dt).dense.T
+        spe = math.ceil(N / batch_size)
+        total = epochs * spe
+        table = torch.as_tensor(lr_table(schedules, total).T.copy(), dtype=dt, device=dev)
 
-    theta = engine.init_params(seeds, dev, dt)
-    grad = torch.zeros_like(theta)
-    opt_state = optimizer.init(theta)
-    scale = torch.ones(C, dtype=dt, device=dev)
-    active = np.ones(C, dtype=bool)
-    diverged = np.zeros(C, dtype=bool)
-    diverged_epoch = np.full(C, -1)
-    stopped_epoch = np.full(C, -1)
-    epochs_run = np.zeros(C, dtype=np.int64)
-    pl_state = plateau.init(C) if plateau is not None else None
-    es_state = early_stopping.init(C) if early_stopping is not None else None
-    keys = ["loss", "accuracy", "lr"]
-    keys += ["val_loss", "val_accuracy"] if has_test else []
-    keys += ["train_eval_loss", "train_eval_accuracy"] if eval_train else []
-    history = {k: np.full((C, epochs), np.nan) for k in keys}
-    gen = torch.Generator().manual_seed(int(data_seed))
-    all_rows = torch.arange(N, device=dev)
+        theta = engine.init_params(seeds, dev, dt)
+        grad = torch.zeros_like(theta)
+        opt_state = optimizer.init(theta)
+        scale = torch.ones(C, dtype=dt, device=dev)
+        active = np.ones(C, dtype=bool)
+        diverged = np.zeros(C, dtype=bool)
+        diverged_epoch = np.full(C, -1)
+        stopped_epoch = np.full(C, -1)
+        epochs_run = np.zeros(C, dtype=np.int64)
+        pl_state = plateau.init(C) if plateau is not None else None
+        es_state = early_stopping.init(C) if early_stopping is not None else None
+        keys = ["loss", "accuracy", "lr"]
+        keys += ["val_loss", "val_accuracy"] if has_test else []
+        keys += ["train_eval_loss", "train_eval_accuracy"] if eval_train else []
+        history = {k: np.full((C, epochs), np.nan) for k in keys}
+        gen = torch.Generator().manual_seed(int(data_seed))
+        all_rows = torch.arange(N, device=dev)
 
-    for epoch in range(epochs):
-        if not active.any():
-            break
-        order = torch.randperm(N, generator=gen).to(dev) if shuffle else all_rows
-        xe = x_train.index_select(0, order)
-        ye = y_train.take(order)
-        gate = scale * torch.as_tensor(active, dtype=dt, device=dev)
-        loss_sum = torch.zeros(C, dtype=dt, device=dev)
-        correct_sum = torch.zeros(C, dtype=dt, device=dev)
-        for b in range(spe):
-            lo, hi = b * batch_size, min(N, (b + 1) * batch_size)
-            loss, correct = engine.step(theta, grad, xe[lo:hi], ye[lo:hi].T)
-            loss_sum.add_(loss, alpha=hi - lo)
-            correct_sum.add_(correct)
-            optimizer.step(theta, grad, table[epoch * spe + b] * gate, opt_state)
+        for epoch in range(epochs):
+            if not active.any():
+                break
+            order = torch.randperm(N, generator=gen).to(dev) if shuffle else all_rows
+            xe = x_train.index_select(0, order)
+            ye = y_train.take(order)
+            gate = scale * torch.as_tensor(active, dtype=dt, device=dev)
+            loss_sum = torch.zeros(C, dtype=dt, device=dev)
+            correct_sum = torch.zeros(C, dtype=dt, device=dev)
+            for b in range(spe):
+                lo, hi = b * batch_size, min(N, (b + 1) * batch_size)
+                loss, correct = engine.step(theta, grad, xe[lo:hi], ye[lo:hi].T)
+                loss_sum.add_(loss, alpha=hi - lo)
+                correct_sum.add_(correct)
+                optimizer.step(theta, grad, table[epoch * spe + b] * gate, opt_state)
 
-        metrics = {
-            "loss": (loss_sum / N).cpu().numpy().astype(np.float64),
-            "accuracy": (correct_sum / N).cpu().numpy().astype(np.float64),
-            "lr": (table[epoch * spe] * gate).cpu().numpy().astype(np.float64),
-        }
-        with torch.no_grad():
-            if has_test:
-                vl, va = engine.evaluate(theta, x_test, y_test_t)
-                metrics["val_loss"] = vl.cpu().numpy().astype(np.float64)
-                metrics["val_accuracy"] = va.cpu().numpy().astype(np.float64)
-            if eval_train:
-                tl, ta = engine.evaluate(theta, x_train, y_train.dense.T)
-                metrics["train_eval_loss"] = tl.cpu().numpy().astype(np.float64)
-                metrics["train_eval_accuracy"] = ta.cpu().numpy().astype(np.float64)
-        if model.loss == "mse":
-            for k in ("accuracy", "val_accuracy", "train_eval_accuracy"):
-                metrics.pop(k, None)
+            metrics = {
+                "loss": (loss_sum / N).cpu().numpy().astype(np.float64),
+                "accuracy": (correct_sum / N).cpu().numpy().astype(np.float64),
+                "lr": (table[epoch * spe] * gate).cpu().numpy().astype(np.float64),
+            }
+            with torch.no_grad():
+                if has_test:
+                    vl, va = engine.evaluate(theta, x_test, y_test_t)
+                    metrics["val_loss"] = vl.cpu().numpy().astype(np.float64)
+                    metrics["val_accuracy"] = va.cpu().numpy().astype(np.float64)
+                if eval_train:
+                    tl, ta = engine.evaluate(theta, x_train, y_train.dense.T)
+                    metrics["train_eval_loss"] = tl.cpu().numpy().astype(np.float64)
+                    metrics["train_eval_accuracy"] = ta.cpu().numpy().astype(np.float64)
+            if model.loss == "mse":
+                for k in ("accuracy", "val_accuracy", "train_eval_accuracy"):
+                    metrics.pop(k, None)
 
-        finite = torch.isfinite(theta).all(dim=1).cpu().numpy()
-        for k in ("loss", "val_loss"):
-            if k in metrics:
-                finite &= np.isfinite(metrics[k])
-        newly = active & ~finite
-        if newly.any():
-            diverged[newly] = True
-            diverged_epoch[newly] = epoch
-            _freeze(newly, theta, opt_state)
-        for k, v in metrics.items():
-            history[k][active, epoch] = v[active]
-        epochs_run[active] = epoch + 1
-        active &= ~newly
+            finite = torch.isfinite(theta).all(dim=1).cpu().numpy()
+            for k in ("loss", "val_loss"):
+                if k in metrics:
+                    finite &= np.isfinite(metrics[k])
+            newly = active & ~finite
+            if newly.any():
+                diverged[newly] = True
+                diverged_epoch[newly] = epoch
+                _freeze(newly, theta, opt_state)
+            for k, v in metrics.items():
+                history[k][active, epoch] = v[active]
+            epochs_run[active] = epoch + 1
+            active &= ~newly
 
-        if pl_state is not None and plateau is not None:
-            base = table[min((epoch + 1) * spe, total - 1)].cpu().numpy().astype(np.float64)
-            pl_state = plateau.update(pl_state, metrics[plateau_monitor], lr=base)
-            scale = torch.as_tensor(np.asarray(pl_state.scale), dtype=dt, device=dev)
-        if es_state is not None and early_stopping is not None:
-            es_state = early_stopping.update(es_state, metrics[stop_monitor])
-            stop = active & np.asarray(es_state.stopped, dtype=bool)
-            stopped_epoch[stop] = epoch
-            active &= ~stop
-        if on_epoch is not None:
-            on_epoch(epoch, history)
+            if pl_state is not None and plateau is not None:
+                base = table[min((epoch + 1) * spe, total - 1)].cpu().numpy().astype(np.float64)
+                pl_state = plateau.update(pl_state, metrics[plateau_monitor], lr=base)
+                scale = torch.as_tensor(np.asarray(pl_state.scale), dtype=dt, device=dev)
+            if es_state is not None and early_stopping is not None:
+                es_state = early_stopping.update(es_state, metrics[stop_monitor])
+                stop = active & np.asarray(es_state.stopped, dtype=bool)
+                stopped_epoch[stop] = epoch
+                active &= ~stop
+            if on_epoch is not None:
+                on_epoch(epoch, history)
 
-    params = theta.detach().cpu().double().numpy() if keep_params else None
-    return PopulationResult(
-        history=history,
-        diverged=diverged,
-        diverged_epoch=diverged_epoch,
-        stopped_epoch=stopped_epoch,
-        epochs_run=epochs_run,
-        params=params,
-        seconds=time.perf_counter() - t0,
-    )
+        params = theta.detach().cpu().double().numpy() if keep_params else None
+        return PopulationResult(
+            history=history,
+            diverged=diverged,
+            diverged_epoch=diverged_epoch,
+            stopped_epoch=stopped_epoch,
+            epochs_run=epochs_run,
+            params=params,
+            seconds=time.perf_counter() - t0,
+        )
+
+
+SMALL_WORK = 2**16  # activation elements per step below which one thread is faster
+
+
+def _widest(model: MLP | TorchModule) -> int:
+    return max([*model.hidden, model.n_outputs]) if isinstance(model, MLP) else 64
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int | None, work: int) -> Iterator[None]:
+    """Run with ``threads`` torch CPU threads (auto when ``None``), then restore the setting."""
+    if threads is not None and (isinstance(threads, bool) or threads < 1):
+        raise ValueError(f"train_population: threads must be >= 1 or None, got {threads!r}")
+    want = threads if threads is not None else (1 if work < SMALL_WORK else None)
+    before = torch.get_num_threads()
+    if want is not None and want != before:
+        torch.set_num_threads(want)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
 
 
 def _freeze(mask: np.ndarray, theta: torch.Tensor, opt_state: Any) -> None:
