@@ -1,4 +1,5 @@
-"""Every study file in examples/ validates at full size and runs (trimmed to 2 epochs)."""
+"""Every shipped study file (lrlab/demos, described in examples/README.md) validates at full
+size and runs (trimmed to 2 epochs)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
+import lrlab.demos
 from lrlab.lab.spec import Study
 from lrlab.lab.store import Store
 from lrlab.lab.study import run_study
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-FILES = sorted(EXAMPLES.glob("*.toml"))
+FILES = sorted(lrlab.demos.HERE.glob("*.toml"))
 #: full-size trial counts, and what each example sweeps
 EXPECTED = {
     "blobs_lr": (8, "schedule"),
@@ -44,7 +46,7 @@ def test_example_runs(path, tmp_path):
 
 
 def test_classic_blobs_study_matches_the_tutorial_setup():
-    (first, *_rest) = Study.from_toml(EXAMPLES / "blobs_lr.toml").trials()
+    (first, *_rest) = Study.from_toml(lrlab.demos.path("blobs_lr")).trials()
     cfg = first.config
     assert cfg["model"]["n_inputs"] == 2 and cfg["model"]["hidden"] == [50]
     assert cfg["model"]["n_outputs"] == 3 and cfg["model"]["output"] == "softmax"
@@ -53,7 +55,7 @@ def test_classic_blobs_study_matches_the_tutorial_setup():
 
 
 def test_ionosphere_study_matches_the_tutorial_setup():
-    trials = Study.from_toml(EXAMPLES / "ionosphere_decay.toml").trials()
+    trials = Study.from_toml(lrlab.demos.path("ionosphere_decay")).trials()
     cfg = trials[0].config
     assert cfg["model"]["n_inputs"] == 34 and cfg["model"]["hidden"] == [34]
     assert cfg["model"]["n_outputs"] == 1 and cfg["model"]["output"] == "sigmoid"

@@ -12,6 +12,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -159,13 +160,74 @@ def _summary_table(rows: list[dict[str, object]]) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     """Run (or resume) a study file into ``--out DIR`` and print its summary table."""
     from .lab.spec import SpecError, Study
-    from .lab.store import Store, StoreError
-    from .lab.study import Progress, run_study
 
     try:
         study = Study.from_toml(args.study)
     except SpecError as exc:
         raise UsageError(str(exc)) from None
+    return _run_study(study, args)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run a classic experiment shipped with lrlab, print its summary and save its figures."""
+    from . import demos
+    from .lab.spec import SpecError, Study
+
+    if args.list:
+        for name in demos.names():
+            study = Study.from_toml(demos.path(name))
+            mark = " (default)" if name == demos.DEFAULT else ""
+            print(f"{name}{mark}: {study.raw.get('description', '')}")
+        return 0
+    try:
+        path = demos.path(args.name)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if args.export:
+        target = Path(args.export)
+        if target.exists():
+            raise UsageError(f"--export: {args.export} exists already")
+        target.write_text(path.read_text())
+        print(f"wrote {target}; run it with: lrlab run {target} --out DIR")
+        return 0
+    study = Study.from_toml(path)
+    if args.epochs is not None:
+        try:
+            study = study.override({"train.epochs": args.epochs})
+        except SpecError as exc:
+            raise UsageError(str(exc)) from None
+    args.out = args.out or str(Path("lrlab-demo") / args.name)
+    status = _run_study(study, args)
+    if status == 0 and not args.no_plots:
+        _demo_figures(study.name, Path(args.out))
+    return status
+
+
+def _demo_figures(study: str, out: Path) -> None:
+    try:
+        from .lab.store import Store
+        from .report import learning_curves, numeric_variables, sensitivity
+    except ImportError as exc:  # pragma: no cover - matplotlib missing
+        print(f"no figures: {exc}", file=sys.stderr)
+        return
+    written = []
+    with Store(out / "lrlab.sqlite", readonly=True) as store:
+        for metric in ("val_accuracy", "val_loss"):
+            fig = learning_curves(store, study, metric)
+            written.append(out / f"{metric}.png")
+            fig.savefig(written[-1], dpi=110)
+        for var in numeric_variables(store, study)[:1]:
+            fig = sensitivity(store, study, var)
+            written.append(out / f"sensitivity_{var}.png")
+            fig.savefig(written[-1], dpi=110)
+    print("figures: " + ", ".join(str(p) for p in written))
+
+
+def _run_study(study: Any, args: argparse.Namespace) -> int:
+    from .lab.spec import SpecError
+    from .lab.store import Store, StoreError
+    from .lab.study import Progress, run_study
+
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out: {args.out} exists and is not a folder")
@@ -361,6 +423,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     run.set_defaults(func=cmd_run)
+
+    demo = sub.add_parser(
+        "demo",
+        help="run a classic learning-rate experiment shipped with lrlab",
+        description="Run one of the classic experiments (default: the eight-learning-rate "
+        "study on the blobs problem), print its summary and save learning curves and a "
+        "sensitivity plot next to its results store.",
+    )
+    demo.add_argument(
+        "name", nargs="?", default="blobs_lr", help="which demo (see --list; default blobs_lr)"
+    )
+    demo.add_argument(
+        "--out", default=None, metavar="DIR", help="results folder (default lrlab-demo/NAME)"
+    )
+    demo.add_argument(
+        "--epochs", type=_positive("--epochs"), default=None, help="override the demo's epochs"
+    )
+    demo.add_argument("--list", action="store_true", help="list the demos and exit")
+    demo.add_argument(
+        "--export", metavar="FILE", default=None, help="write the demo's study file and exit"
+    )
+    demo.add_argument("--no-plots", action="store_true", help="do not save figures")
+    demo.add_argument(
+        "--max-members",
+        type=_positive("--max-members"),
+        default=None,
+        metavar="N",
+        help="most trials trained at once in one cohort (default: sized to fit memory)",
+    )
+    demo.add_argument("--device", default=None, help="train on this device (cpu, cuda, ...)")
+    demo.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    demo.set_defaults(func=cmd_demo)
 
     results = sub.add_parser(
         "results",

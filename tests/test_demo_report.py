@@ -1,0 +1,59 @@
+"""``lrlab demo`` (the shipped classic experiments) and the study figures."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("matplotlib")
+
+import lrlab.demos
+from lrlab.cli import main
+from lrlab.lab.spec import Study
+from lrlab.lab.store import Store
+from lrlab.lab.study import run_study
+from lrlab.report import learning_curves, numeric_variables, sensitivity
+
+
+def test_demo_runs_the_default_and_saves_figures(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--epochs", "3", "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "study blobs_lr: 8 trials (8 run now" in text
+    for name in ("val_accuracy.png", "val_loss.png", "sensitivity_lr.png"):
+        assert (out / name).read_bytes()[:4] == b"\x89PNG"
+    # a second run resumes: nothing left to train
+    assert main(["demo", "--out", str(out), "--epochs", "3", "--quiet", "--no-plots"]) == 0
+    assert "(0 run now, 8 already done" in capsys.readouterr().out
+
+
+def test_demo_list_and_export(tmp_path, capsys):
+    assert main(["demo", "--list"]) == 0
+    listed = capsys.readouterr().out
+    for name in lrlab.demos.names():
+        assert name in listed
+    target = tmp_path / "mine.toml"
+    assert main(["demo", "ionosphere_decay", "--export", str(target)]) == 0
+    assert Study.from_toml(target).name == "ionosphere_decay"
+    assert main(["demo", "ionosphere_decay", "--export", str(target)]) == 2
+
+
+def test_unknown_demo_is_one_line(capsys):
+    assert main(["demo", "blobs_l"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("lrlab: error: no demo 'blobs_l' (did you mean 'blobs_lr'?)")
+    assert "\n" not in err
+
+
+def test_figures_of_a_study(tmp_path):
+    study = Study.from_toml(lrlab.demos.path("blobs_momentum")).override({"train.epochs": 2})
+    with Store(tmp_path / "s.sqlite") as store:
+        run_study(study, store)
+        assert numeric_variables(store, study.name) == ["lr"]
+        fig = learning_curves(store, study.name, "val_loss")
+        assert fig.axes[0].get_yscale() == "log"
+        assert len(fig.axes[0].get_lines()) == 12  # 3 lr x 4 momentum, seeds averaged
+        fig = sensitivity(store, study.name, "optimizer.momentum", "best_val_accuracy")
+        assert fig.axes[0].get_xlabel() == "optimizer.momentum"
+        with pytest.raises(ValueError, match="not a numeric variable"):
+            sensitivity(store, study.name, "schedule")
