@@ -34,24 +34,40 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import difflib
-import hashlib
-import inspect
 import itertools
 import json
 import math
-import re
-import string
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..control import EarlyStopping, Plateau
-from ..schedules import Schedule, parse
-from .models import ACTIVATIONS, INITS, OUTPUTS
+
+# The spec's parts live in private siblings, by concept; Study (below) puts them together.
+from ._spec_fields import (
+    _DATA_PLACEHOLDERS,
+    _IDENT,
+    _MODEL,
+    _NORMALISERS,
+    _TRAIN,
+    COMPUTED,
+    MAX_TRIALS,
+    MONITORS,
+    SECTIONS,
+    TOP_LEVEL,
+    SpecError,
+    _blame,
+    _check_keys,
+    _check_monitor,
+    _hint,
+    _int,
+    _join,
+    _placeholders,
+    _resolve_model,
+    _scalar,
+)
+from ._spec_trials import Trial, _fill, _Point, _template, canonical_json, config_id
 
 if sys.version_info >= (3, 11):  # pragma: no cover - depends on the interpreter
     import tomllib
@@ -68,360 +84,6 @@ __all__ = [
     "canonical_json",
     "config_id",
 ]
-
-SECTIONS = ("data", "model", "train", "optimizer", "plateau", "early_stopping")
-TOP_LEVEL = ("name", "description", "seeds", "schedule", "vars", *SECTIONS, "grid", "zip")
-#: placeholders every schedule may use, computed from the data and the [train] table
-COMPUTED = ("steps_per_epoch", "total_steps", "epochs", "batch_size", "n_train")
-_DATA_PLACEHOLDERS = ("steps_per_epoch", "total_steps", "n_train")
-MONITORS = ("loss", "accuracy", "val_loss", "val_accuracy")
-MAX_TRIALS = 100_000
-_REQUIRED = object()
-_MODEL = {
-    "type": "mlp",
-    "hidden": _REQUIRED,
-    "activation": "relu",
-    "output": None,
-    "init": "he_uniform",
-}
-_TRAIN = {
-    "epochs": _REQUIRED,
-    "batch_size": _REQUIRED,
-    "data_seed": 0,
-    "dtype": "float32",
-    "device": "cpu",
-    "eval_train": False,
-    "shuffle": True,
-}
-_OUTPUT_FOR_TASK = {"multiclass": "softmax", "binary": "sigmoid", "regression": "linear"}
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_BLAME = re.compile(r"([A-Za-z_]\w*)((?:\[\d+\])?) (.*)", re.S)
-
-
-class SpecError(ValueError):
-    """A problem in a study spec: ``str(err)`` is ``"<field path>: <problem>"``.
-
-    Attributes:
-        path: Where the problem is, e.g. ``grid."optimizer.momentum"[2]`` or ``train.epochs``.
-        problem: What is wrong, naming the value received.
-    """
-
-    def __init__(self, path: str, problem: str) -> None:
-        self.path, self.problem = path, problem
-        super().__init__(f"{path}: {problem}" if path else problem)
-
-
-# -- canonical JSON and ids ----------------------------------------------------------------------
-def _canon(x: Any, path: str = "") -> Any:
-    if x is None or isinstance(x, (bool, str)):
-        return x
-    if isinstance(x, (int, np.integer)):
-        return int(x)
-    if isinstance(x, (float, np.floating)):
-        f = float(x)
-        if not math.isfinite(f):
-            raise SpecError(path, f"must be a finite number, got {x!r}")
-        return 0.0 if f == 0 else f  # -0.0 and 0.0 are one value
-    if isinstance(x, Mapping):
-        return {str(k): _canon(v, _join(path, str(k))) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_canon(v, _join(path, i)) for i, v in enumerate(x)]
-    raise SpecError(path, f"must be a number, string, boolean, list or table, got {x!r}")
-
-
-def canonical_json(obj: Any) -> str:
-    """The canonical JSON text of plain data: sorted keys, no spaces, floats as ``repr``.
-
-    Ints stay ints, floats are written in Python's shortest round-trip form (``0.1``,
-    ``1e-07``), ``-0.0`` becomes ``0.0``; NaN and infinity are rejected.
-
-    Example:
-        >>> canonical_json({"b": [1, 0.1, -0.0], "a": None})
-        '{"a":null,"b":[1,0.1,0.0]}'
-    """
-    return json.dumps(
-        _canon(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
-    )
-
-
-def config_id(config: Mapping[str, Any]) -> str:
-    """A config's id: the first 16 hex digits of the sha256 of its :func:`canonical_json`.
-
-    Example:
-        >>> config_id({"seed": 0})
-        'bd0488843468e63c'
-    """
-    return hashlib.sha256(canonical_json(config).encode("ascii")).hexdigest()[:16]
-
-
-# -- paths and small checks ----------------------------------------------------------------------
-def _key(k: str) -> str:
-    return k if _IDENT.match(k) else json.dumps(k)
-
-
-def _join(base: str, key: str | int) -> str:
-    if isinstance(key, int):
-        return f"{base}[{key}]"
-    return f"{base}.{_key(key)}" if base else _key(key)
-
-
-def _hint(word: object, options: Sequence[str]) -> str:
-    close = difflib.get_close_matches(str(word), list(options), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
-def _check_keys(
-    raw: Mapping[str, Any], allowed: Sequence[str], where: Callable[[str], str], what: str
-) -> None:
-    for k in raw:
-        if k not in allowed:
-            raise SpecError(
-                where(k), f"unknown {what}{_hint(k, allowed)} (known: {', '.join(allowed)})"
-            )
-
-
-def _int(value: Any, path: str, lo: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
-        raise SpecError(path, f"must be an integer >= {lo}, got {value!r}")
-    return int(value)
-
-
-def _bool(value: Any, path: str) -> bool:
-    if not isinstance(value, bool):
-        raise SpecError(path, f"must be true or false, got {value!r}")
-    return value
-
-
-def _choice(value: Any, options: Sequence[str], path: str) -> str:
-    if not isinstance(value, str) or value not in options:
-        hint = _hint(value, options) if isinstance(value, str) else ""
-        raise SpecError(
-            path, f"must be one of {', '.join(map(repr, options))}, got {value!r}{hint}"
-        )
-    return value
-
-
-def _scalar(value: Any, path: str) -> Any:
-    if not isinstance(value, (str, bool, int, float)):
-        raise SpecError(path, f"must be a number, string or boolean, got {value!r}")
-    return _canon(value, path)
-
-
-def _blame(
-    exc: Exception, keys: Sequence[str], where: Callable[[str], str], default: str, note: str = ""
-) -> SpecError:
-    """Turn a component's ``"Owner: field problem"`` error into a :class:`SpecError`."""
-    msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    rest = re.sub(r"^[\w. ]+: ", "", msg, count=1)
-    m = _BLAME.match(rest)
-    if m and m.group(1) in keys:
-        return SpecError(where(m.group(1)) + m.group(2), m.group(3) + note)
-    for k in keys:
-        if f"'{k}'" in rest:
-            return SpecError(where(k), rest + note)
-    return SpecError(default, rest + note)
-
-
-def _placeholders(template: str, path: str) -> set[str]:
-    try:
-        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
-    except ValueError as exc:
-        raise SpecError(
-            path, f"{exc} in {template!r} (write {{{{ and }}}} for literal braces)"
-        ) from None
-    names = set()
-    for f in fields:
-        name = re.split(r"[.\[]", f, maxsplit=1)[0]
-        if not _IDENT.match(name):
-            raise SpecError(path, f"placeholder {{{f}}} must name a variable, in {template!r}")
-        names.add(name)
-    return names
-
-
-# -- sections ------------------------------------------------------------------------------------
-def _loader(name: str) -> Callable[..., Any]:
-    from . import data
-
-    return data.from_csv if name == "csv" else getattr(data, name)
-
-
-def _norm_data(raw: Mapping[str, Any], where: Callable[[str], str]) -> dict[str, Any]:
-    from .data import available
-
-    if "name" not in raw:
-        raise SpecError(where("name"), f"missing; one of {', '.join(available())}")
-    name = raw["name"]
-    key = name.strip().lower().replace("-", "_") if isinstance(name, str) else name
-    _choice(key, available(), where("name"))
-    standardize = _bool(raw.get("standardize", False), where("standardize"))
-    params = list(inspect.signature(_loader(key)).parameters)
-    kwargs = {k: v for k, v in raw.items() if k not in ("name", "standardize")}
-    _check_keys(kwargs, params, where, f"argument of the {key!r} loader")
-    return {
-        "name": key,
-        "standardize": standardize,
-        **{k: _canon(v, where(k)) for k, v in kwargs.items()},
-    }
-
-
-def _norm_model(raw: Mapping[str, Any], where: Callable[[str], str]) -> dict[str, Any]:
-    _check_keys(raw, list(_MODEL), where, "model field")
-    if "hidden" not in raw:
-        raise SpecError(where("hidden"), "missing; the hidden layer widths, e.g. hidden = [50]")
-    hidden = raw["hidden"]
-    if isinstance(hidden, int) and not isinstance(hidden, bool):
-        hidden = [hidden]
-    if not isinstance(hidden, list):
-        raise SpecError(where("hidden"), f"must be a list of layer widths, got {hidden!r}")
-    out = {
-        "type": _choice(raw.get("type", "mlp"), ("mlp",), where("type")),
-        "hidden": [_int(h, f"{where('hidden')}[{i}]", 1) for i, h in enumerate(hidden)],
-        "activation": _choice(raw.get("activation", "relu"), ACTIVATIONS, where("activation")),
-        "output": None,
-        "init": _choice(raw.get("init", "he_uniform"), INITS, where("init")),
-    }
-    if raw.get("output") is not None:
-        out["output"] = _choice(raw["output"], tuple(OUTPUTS), where("output"))
-    return out
-
-
-def _norm_train(raw: Mapping[str, Any], where: Callable[[str], str]) -> dict[str, Any]:
-    _check_keys(raw, list(_TRAIN), where, "train field")
-    for k in ("epochs", "batch_size"):
-        if k not in raw:
-            raise SpecError(where(k), "missing; an integer >= 1")
-    device = raw.get("device", "cpu")
-    if not isinstance(device, str) or not device:
-        raise SpecError(
-            where("device"), f"must be a device name such as 'cpu' or 'cuda', got {device!r}"
-        )
-    return {
-        "epochs": _int(raw["epochs"], where("epochs"), 1),
-        "batch_size": _int(raw["batch_size"], where("batch_size"), 1),
-        "data_seed": _int(raw.get("data_seed", 0), where("data_seed"), 0),
-        "dtype": _choice(raw.get("dtype", "float32"), ("float32", "float64"), where("dtype")),
-        "eval_train": _bool(raw.get("eval_train", False), where("eval_train")),
-        "shuffle": _bool(raw.get("shuffle", True), where("shuffle")),
-    }
-
-
-def _norm_optimizer(raw: Mapping[str, Any], where: Callable[[str], str]) -> dict[str, Any]:
-    from .optim import optimizer_from_config
-
-    name = raw.get("name", "sgd")
-    hyper = {k: v for k, v in raw.items() if k != "name"}
-    for k, v in hyper.items():
-        if isinstance(v, (list, tuple)) and k != "betas":
-            raise SpecError(
-                where(k),
-                f"must be one value per trial, got the list {v!r}; sweep "
-                f'values with [grid] "optimizer.{k}" = [...]',
-            )
-        _canon(v, where(k))
-    key = name.lower() if isinstance(name, str) else name
-    if key in ("sgd", "rmsprop") and "momentum" in hyper:
-        m = hyper["momentum"]
-        if isinstance(m, bool) or not isinstance(m, (int, float)) or not 0 <= m < 1:
-            raise SpecError(where("momentum"), f"must be in [0, 1), got {m!r}")
-    note = f" (optimizer.name = {name!r} from {where('name')})" if "[" in where("name") else ""
-    try:
-        opt = optimizer_from_config(name, **hyper)
-    except (ValueError, TypeError) as exc:
-        raise _blame(exc, list(hyper), where, where("name"), note) from None
-    return _canon(opt.to_config())
-
-
-def _norm_control(cls: type, raw: Mapping[str, Any], where: Callable[[str], str]) -> dict[str, Any]:
-    fields = [f.name for f in dataclasses.fields(cls)]
-    _check_keys(raw, ["monitor", *fields], where, f"{cls.__name__} field")
-    monitor = _choice(raw.get("monitor", "val_loss"), MONITORS, where("monitor"))
-    kwargs = {k: v for k, v in raw.items() if k != "monitor"}
-    kwargs.setdefault("mode", "max" if "accuracy" in monitor else "min")
-    try:
-        obj = cls(**kwargs)
-    except (ValueError, TypeError) as exc:
-        raise _blame(exc, list(kwargs), where, where("monitor")) from None
-    return {"monitor": monitor, **_canon(dataclasses.asdict(obj))}
-
-
-_NORMALISERS: dict[str, Callable[[Mapping[str, Any], Callable[[str], str]], dict[str, Any]]] = {
-    "data": _norm_data,
-    "model": _norm_model,
-    "train": _norm_train,
-    "optimizer": _norm_optimizer,
-    "plateau": lambda raw, where: _norm_control(Plateau, raw, where),
-    "early_stopping": lambda raw, where: _norm_control(EarlyStopping, raw, where),
-}
-
-
-# -- trials --------------------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class Trial:
-    """One fully resolved run: a plain JSON config, its id and the variables that made it.
-
-    Attributes:
-        id: :func:`config_id` of ``config``.
-        config: ``data``, ``model`` (with ``n_inputs``, ``n_outputs`` and ``output`` resolved),
-            ``train``, ``optimizer`` (every hyperparameter, defaults included), ``schedule``
-            (canonical text), ``plateau`` and ``early_stopping`` (``None`` when off) and
-            ``seed``. Treat it as read-only.
-        vars: The variables the schedule was filled from (not part of the id).
-    """
-
-    id: str
-    config: dict[str, Any]
-    vars: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False)
-
-    def __hash__(self) -> int:
-        return hash(self.id)
-
-    @property
-    def seed(self) -> int:
-        """The member's initialisation seed."""
-        return int(self.config["seed"])
-
-    @property
-    def group(self) -> str:
-        """The id of the config without its seed: the trials that differ only by seed."""
-        return config_id({k: v for k, v in self.config.items() if k != "seed"})
-
-    def schedule(self) -> Schedule:
-        """The learning-rate schedule, parsed from ``config["schedule"]``."""
-        return parse(self.config["schedule"])
-
-
-@dataclasses.dataclass(frozen=True)
-class _Point:
-    """One grid point, before the data set is known."""
-
-    sections: dict[str, dict[str, Any] | None]
-    template: str
-    vars: dict[str, Any]
-    sources: dict[str, str]
-
-    def where(self, section: str) -> Callable[[str], str]:
-        return lambda field: self.sources.get(f"{section}.{field}", _join(section, field))
-
-
-def _template(value: Any, path: str) -> str:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return repr(float(value))
-    if not isinstance(value, str) or not value.strip():
-        raise SpecError(
-            path, f"must be a schedule in text form such as 'constant({{lr}})', got {value!r}"
-        )
-    return value
-
-
-def _fill(template: str, values: Mapping[str, Any], path: str) -> Schedule:
-    try:
-        text = template.format_map(dict(values))
-    except (KeyError, IndexError, ValueError, AttributeError) as exc:
-        raise SpecError(path, f"cannot fill {template!r}: {exc}") from None
-    try:
-        return parse(text)
-    except ValueError as exc:
-        raise SpecError(path, f"{str(exc).splitlines()[0]} (in {text!r})") from None
 
 
 class Study:
@@ -785,43 +447,3 @@ class Study:
 
     def __repr__(self) -> str:
         return f"Study(name={self.name!r}, trials={self.n_trials})"
-
-
-def _resolve_model(m: Mapping[str, Any], ds: Any, where: Callable[[str], str]) -> dict[str, Any]:
-    if np.ndim(ds.x_train) != 2:
-        raise SpecError(
-            "data",
-            f"the MLP needs flat input rows, got rows of shape "
-            f"{tuple(ds.x_train.shape[1:])} (e.g. flatten = true)",
-        )
-    task = ds.task
-    output = m["output"] or _OUTPUT_FOR_TASK[task]
-    path = where("output")
-    if task == "regression":
-        if output != "linear":
-            raise SpecError(
-                path, f"must be 'linear' for the regression data {ds.name!r}, got {output!r}"
-            )
-        n_out = 1 if np.ndim(ds.y_train) == 1 else int(ds.y_train.shape[1])
-    elif output == "linear":
-        raise SpecError(
-            path, f"'linear' (mean squared error) needs regression data; {ds.name!r} is {task}"
-        )
-    elif output == "sigmoid":
-        if task != "binary":
-            raise SpecError(
-                path,
-                f"'sigmoid' needs binary data; {ds.name!r} has "
-                f"{ds.n_classes} classes (use 'softmax')",
-            )
-        n_out = 1
-    else:
-        n_out = int(ds.n_classes)
-    return {**m, "n_inputs": int(ds.n_features), "n_outputs": n_out, "output": output}
-
-
-def _check_monitor(monitor: str, ds: Any, path: str) -> None:
-    if monitor.startswith("val_") and ds.n_test == 0:
-        raise SpecError(path, f"{monitor!r} needs a test split, and {ds.name!r} has none")
-    if "accuracy" in monitor and ds.task == "regression":
-        raise SpecError(path, f"{monitor!r} does not exist for regression data {ds.name!r}")
