@@ -16,28 +16,24 @@ from typing import Any, TypeVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .. import _checks
+
 #: a state field: a Python scalar (one run) or an array of shape ``[C]`` (a population)
 Field = Any
 
 S = TypeVar("S")
 
 
-# -- argument checks ---------------------------------------------------------------------------
+# -- argument checks (the shared checks, with this package's wording) ---------------------------
 def check_choice(owner: str, name: str, value: object, choices: tuple[str, ...]) -> str:
     """Return ``value`` if it is one of ``choices``; otherwise raise a ``ValueError`` naming it."""
-    if not isinstance(value, str) or value not in choices:
-        options = " or ".join(repr(c) for c in choices)
-        raise ValueError(f"{owner}: {name} must be {options}, got {value!r}")
-    return value
+    rule = " or ".join(repr(c) for c in choices)
+    return _checks.choice(owner, name, value, choices, kind=str, rule=rule)
 
 
 def check_int(owner: str, name: str, value: object, minimum: int = 0) -> int:
     """Return ``value`` as an ``int`` if it is an integer ``>= minimum``; otherwise raise."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{owner}: {name} must be an integer >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{owner}: {name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+    return _checks.integer(owner, name, value, lo=minimum)
 
 
 def check_float(
@@ -51,22 +47,9 @@ def check_float(
     high_open: bool = False,
 ) -> float:
     """Return ``value`` as a ``float`` if it is a real number in the given interval; else raise."""
-    left = "(" if low_open or not math.isfinite(low) else "["
-    right = ")" if high_open or not math.isfinite(high) else "]"
-    lo = f"{low:g}" if math.isfinite(low) else "-inf"
-    hi = f"{high:g}" if math.isfinite(high) else "inf"
-    interval = f"{left}{lo}, {hi}{right}"
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{owner}: {name} must be a number in {interval}, got {value!r}")
-    x = float(value)
-    ok = (
-        math.isfinite(x)
-        and (x > low if low_open else x >= low)
-        and (x < high if high_open else x <= high)
+    return _checks.number_in(
+        owner, name, value, lo=low, hi=high, lo_open=low_open, hi_open=high_open
     )
-    if not ok:
-        raise ValueError(f"{owner}: {name} must be in {interval}, got {value!r}")
-    return x
 
 
 def check_n(owner: str, n: object) -> tuple[int, ...]:

@@ -2,55 +2,25 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-
-def _fail(owner: str, name: str, rule: str, value: Any) -> ValueError:
-    return ValueError(f"{owner}: {name} must be {rule}, got {value!r}")
-
-
-def real(
-    owner: str,
-    name: str,
-    value: Any,
-    *,
-    lo: float | None = None,
-    hi: float | None = None,
-    lo_open: bool = False,
-    hi_open: bool = False,
-    allow_inf: bool = False,
-) -> float:
-    """Check a real number within optional bounds; return it as ``float``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise _fail(owner, name, "a number", value)
-    v = float(value)
-    if math.isnan(v) or (math.isinf(v) and not allow_inf):
-        raise _fail(owner, name, "finite", value)
-    if lo is not None and (v < lo or (lo_open and v == lo)):
-        raise _fail(owner, name, f"{'>' if lo_open else '>='} {lo:g}", value)
-    if hi is not None and (v > hi or (hi_open and v == hi)):
-        raise _fail(owner, name, f"{'<' if hi_open else '<='} {hi:g}", value)
-    return v
+from .._checks import choice as _choice
+from .._checks import fail as _fail  # noqa: F401 (importable from here, as before)
+from .._checks import integer as _integer
+from .._checks import number as real  # noqa: F401 (re-exported: the same check)
 
 
 def integer(owner: str, name: str, value: Any, *, lo: int = 0) -> int:
     """Check an integer ``>= lo``; return it as ``int``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise _fail(owner, name, f"an integer >= {lo}", value)
-    if value < lo:
-        raise _fail(owner, name, f"an integer >= {lo}", value)
-    return int(value)
+    return _integer(owner, name, value, lo=lo)
 
 
 def choice(owner: str, name: str, value: Any, options: Sequence[str]) -> str:
     """Check that ``value`` is one of ``options``."""
-    if not isinstance(value, str) or value not in options:
-        raise _fail(owner, name, "one of " + ", ".join(repr(o) for o in options), value)
-    return str(value)
+    return str(_choice(owner, name, value, options, kind=str))
 
 
 def curve(owner: str, lrs: Any, losses: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -16,6 +16,10 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
+from .._checks import choice as _choice
+from .._checks import fail as _fail
+from .._checks import flag as flag
+from .._checks import is_real, number
 from ._array import Array, Ops, prepare
 
 REGISTRY: dict[str, type[Schedule]] = {}
@@ -266,11 +270,7 @@ def _decode_value(value: Any, resolver: FunctionResolver, where: str) -> Any:
     return value
 
 
-# -- parameter validation -----------------------------------------------------------------------
-def _fail(owner: str, name: str, rule: str, value: Any) -> ValueError:
-    return ValueError(f"{owner}: {name} must be {rule}, got {value!r}")
-
-
+# -- parameter validation (the shared checks, with the schedules' defaults) -----------------------
 def real(
     owner: str,
     name: str,
@@ -282,19 +282,12 @@ def real(
     hi_open: bool = False,
 ) -> float:
     """Check a finite real parameter within optional bounds; return it as ``float``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise _fail(owner, name, "a number", value)
-    try:
-        v = float(value)
-    except OverflowError:  # an int too large for a float
-        raise _fail(owner, name, "finite", value) from None
-    if not math.isfinite(v):
-        raise _fail(owner, name, "finite", value)
-    if lo is not None and (v < lo or (lo_open and v == lo)):
-        raise _fail(owner, name, f"{'>' if lo_open else '>='} {lo:g}", value)
-    if hi is not None and (v > hi or (hi_open and v == hi)):
-        raise _fail(owner, name, f"{'<' if hi_open else '<='} {hi:g}", value)
-    return v
+    if is_real(value):
+        try:
+            float(value)
+        except OverflowError:  # an int too large for a float
+            raise _fail(owner, name, "finite", value) from None
+    return number(owner, name, value, lo=lo, hi=hi, lo_open=lo_open, hi_open=hi_open)
 
 
 def steps(owner: str, name: str, value: Any, *, positive: bool = True) -> int | float:
@@ -305,16 +298,8 @@ def steps(owner: str, name: str, value: Any, *, positive: bool = True) -> int | 
 
 def choice(owner: str, name: str, value: Any, options: Sequence[Any]) -> Any:
     """Check that ``value`` is one of ``options``."""
-    if value not in options or isinstance(value, bool) != isinstance(options[0], bool):
-        raise _fail(owner, name, "one of " + ", ".join(repr(o) for o in options), value)
+    _choice(owner, name, value, options)
     return options[list(options).index(value)]  # the option itself (a str, not a numpy.str_)
-
-
-def flag(owner: str, name: str, value: Any) -> bool:
-    """Check a boolean parameter."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise _fail(owner, name, "True or False", value)
-    return bool(value)
 
 
 def schedule(owner: str, name: str, value: Any) -> Schedule:

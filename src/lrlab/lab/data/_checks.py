@@ -2,39 +2,37 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 from numpy.typing import DTypeLike
 
+from ... import _checks
+
 
 def check_int(owner: str, name: str, value: object, minimum: int | None = None) -> int:
     """Return ``value`` as an ``int`` (bools refused) that is ``>= minimum``; otherwise raise."""
-    bound = "" if minimum is None else f" >= {minimum}"
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{owner}: {name} must be an integer{bound}, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{owner}: {name} must be an integer{bound}, got {value!r}")
-    return int(value)
+    return _checks.integer(owner, name, value, lo=minimum)
 
 
 def check_fraction(owner: str, name: str, value: object, *, allow_zero: bool = False) -> float:
     """Return ``value`` as a ``float`` in ``(0, 1)`` (``[0, 1)`` with ``allow_zero``)."""
-    interval = "[0, 1)" if allow_zero else "(0, 1)"
-    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
-    x = float(value) if ok else math.nan  # type: ignore[arg-type]
-    if not (ok and (x >= 0.0 if allow_zero else x > 0.0) and x < 1.0):
-        raise ValueError(f"{owner}: {name} must be a number in {interval}, got {value!r}")
-    return x
+    return _checks.number_in(
+        owner,
+        name,
+        value,
+        lo=0.0,
+        hi=1.0,
+        lo_open=not allow_zero,
+        hi_open=True,
+        outside="a number in",
+    )
 
 
 def check_choice(owner: str, name: str, value: object, choices: tuple[str, ...]) -> str:
     """Return ``value`` if it is one of ``choices``; otherwise raise naming all of them."""
-    if not isinstance(value, str) or value not in choices:
-        options = ", ".join(repr(c) for c in choices[:-1]) + f" or {choices[-1]!r}"
-        raise ValueError(f"{owner}: {name} must be {options}, got {value!r}")
-    return value
+    rule = ", ".join(repr(c) for c in choices[:-1]) + f" or {choices[-1]!r}"
+    return _checks.choice(owner, name, value, choices, kind=str, rule=rule)
 
 
 def check_float_dtype(owner: str, dtype: DTypeLike) -> np.dtype[Any]:
