@@ -14,6 +14,7 @@ _NEEDS = {
         "src/lrlab/integrations/torch.py",
         "src/lrlab/torch.py",
         "src/lrlab/finder/torch.py",
+        "src/lrlab/finder/lab.py",
         "src/lrlab/lab/_engines.py",
         "src/lrlab/lab/population.py",
         "src/lrlab/lab/optim",
