@@ -234,3 +234,13 @@ def test_jax_jit_with_a_traced_integer_step(schedule_case):
     assert out.shape == (3, 4)
     ref = s(np.arange(12.0).reshape(3, 4))
     np.testing.assert_allclose(np.asarray(out), ref, **_tol32(ref))
+
+
+def test_long_numpy_arrays_are_evaluated_in_blocks_with_the_same_numbers():
+    from lrlab.schedules import _base, warmup_cosine
+
+    s = warmup_cosine(peak=0.1, warmup_steps=1000, total_steps=100_000)
+    t = np.arange(3 * _base.EVAL_BLOCK + 17, dtype=np.float64)
+    unblocked = np.concatenate([s(t[i : i + 1000]) for i in range(0, t.size, 1000)])
+    np.testing.assert_array_equal(s(t), unblocked)
+    assert s(t.astype(np.float32)).dtype == np.float32
