@@ -13,7 +13,9 @@ epochs, a full evaluation of the train and test splits after every epoch, 8 lear
 
 Keras and the plain loop are slow, so by default they run a subset of the configurations
 (``--keras-configs``, ``--torch-configs``) and the per-configuration time is reported; ratios
-compare per-configuration times.
+compare per-configuration times. Each peer runs with one torch thread and with torch's default
+and keeps its faster time (lrlab chooses its own thread count). Run it on a quiet machine:
+OpenMP threads that wait on a busy core make every torch number here several times slower.
 
     python benchmarks/population.py            # full (a few minutes)
     python benchmarks/population.py --quick    # fewer epochs, smaller C, seconds
@@ -113,6 +115,19 @@ def keras_fit(data: Any, lr: float, epochs: int) -> tuple[float, str]:
     return time.perf_counter() - t, keras.backend.backend()
 
 
+def _thread_options() -> list[int]:
+    return sorted({1, torch.get_num_threads()})
+
+
+def _with_threads(n: int, fn: Any, *args: Any) -> Any:
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        return fn(*args)
+    finally:
+        torch.set_num_threads(before)
+
+
 def peak_sgemm() -> float:
     """Measured single-precision matmul rate of this machine (FLOP/s)."""
     a = torch.randn(1024, 1024)
@@ -160,7 +175,12 @@ def main() -> None:
     lrlab_population(data, LRS[:2], 1, args.device)  # warm up
     t_pop = lrlab_population(data, LRS, epochs, args.device)
     results["lrlab_8"] = t_pop
-    per_torch = [torch_loop(data, lr, epochs) for lr in LRS[: args.torch_configs]]
+    # peers get their better thread setting (one thread is faster for a model this small, and
+    # far faster when anything else runs on the machine); lrlab picks its own (auto)
+    per_torch = [
+        min(_with_threads(n, torch_loop, data, lr, epochs) for n in _thread_options())
+        for lr in LRS[: args.torch_configs]
+    ]
     results["torch_per_config"] = float(np.mean(per_torch))
     print(f"8-learning-rate study, {epochs} epochs, train+test evaluation every epoch")
     print(f"  lrlab population (8 configs):        {t_pop:8.2f} s  ({t_pop / 8:.3f} s per config)")
@@ -171,7 +191,13 @@ def main() -> None:
     )
     if args.keras_configs:
         try:
-            runs = [keras_fit(data, lr, epochs) for lr in LRS[: args.keras_configs]]
+            runs = [
+                min(
+                    (_with_threads(n, keras_fit, data, lr, epochs) for n in _thread_options()),
+                    key=lambda r: r[0],
+                )
+                for lr in LRS[: args.keras_configs]
+            ]
             kpc = float(np.mean([r[0] for r in runs]))
             results["keras_per_config"] = kpc
             results["keras_backend"] = runs[0][1]
