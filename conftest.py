@@ -15,6 +15,7 @@ _NEEDS = {
         "src/lrlab/torch.py",
         "src/lrlab/finder/torch.py",
         "src/lrlab/finder/lab.py",
+        "src/lrlab/finder/_validation.py",
         "src/lrlab/lab/_engines.py",
         "src/lrlab/lab/population.py",
         "src/lrlab/lab/optim",

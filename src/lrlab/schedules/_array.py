@@ -159,13 +159,14 @@ def prepare(step: Any) -> tuple[Array, Ops, Callable[[Array], Any]]:
         arr = np.asarray(step)
     except Exception as exc:  # pragma: no cover - exotic objects
         raise TypeError(f"step must be a number or an array of numbers, got {step!r}") from exc
-    if arr.dtype.kind in "iub":
-        arr = arr.astype(np.float64)
-    elif arr.dtype.kind != "f":
+    if arr.dtype.kind not in "iubf":
         raise TypeError(f"step must be a number or an array of numbers, got {step!r}")
-    if arr.size and not (np.all(np.isfinite(arr)) and arr.min() >= 0):
+    # two reductions, no temporaries: NaN propagates through min, +inf shows in max
+    if arr.size and not (arr.min() >= 0 and np.isfinite(arr.max())):
         bad = step if scalar else arr[~(np.isfinite(arr) & (arr >= 0))].flat[0].item()
         raise ValueError(f"step must be finite and >= 0, got {bad!r}")
+    # integer steps stay integers here: Schedule.__call__ converts them to float64, block by
+    # block for long arrays, so a million steps never need a second 8 MB copy
     return arr, _NUMPY, (_to_float if scalar else np.asarray)
 
 

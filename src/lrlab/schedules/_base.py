@@ -65,14 +65,19 @@ class Schedule:
     # -- evaluation ---------------------------------------------------------------------------
     def __call__(self, step: Any) -> Any:
         t, ops, finish = prepare(step)
-        if ops.kind == "numpy" and t.ndim == 1 and t.size > 2 * EVAL_BLOCK:
+        if ops.kind != "numpy":
+            return finish(self._eval(t, ops))
+        dtype = t.dtype if t.dtype.kind == "f" else np.dtype(np.float64)
+        if t.ndim == 1 and t.size > 2 * EVAL_BLOCK:
             # long NumPy arrays in cache-sized blocks: every temporary of the body then stays
             # in cache instead of touching megabytes of fresh memory per operation
-            out = np.empty_like(t)
+            out = np.empty(t.shape, dtype)
             for lo in range(0, t.size, EVAL_BLOCK):
-                out[lo : lo + EVAL_BLOCK] = self._eval(t[lo : lo + EVAL_BLOCK], ops)
+                out[lo : lo + EVAL_BLOCK] = self._eval(
+                    t[lo : lo + EVAL_BLOCK].astype(dtype, copy=False), ops
+                )
             return finish(out)
-        return finish(self._eval(t, ops))
+        return finish(self._eval(t.astype(dtype, copy=False), ops))
 
     def _eval(self, t: Array, ops: Ops) -> Array:  # pragma: no cover - abstract
         raise NotImplementedError
