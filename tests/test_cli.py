@@ -112,7 +112,26 @@ def test_bad_arguments_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == 2
-    assert "Traceback" not in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("lrlab: error: ")
+    assert err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["demo", "--export", "/nonexistent/dir/x.toml"], "--export: cannot write"),
+        (
+            ["schedule", "plot", "constant(1.0)", "--steps", "5", "-o", "/proc/x/y.png"],
+            "--plot/--output: cannot write",
+        ),
+        (["run", "/nonexistent.toml", "--out", "/tmp/x"], "/nonexistent.toml: no such file"),
+    ],
+)
+def test_unwritable_or_missing_paths_are_one_line(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lrlab: error: ") and message in err and err.count("\n") == 1
 
 
 def test_missing_action_prints_help(capsys):

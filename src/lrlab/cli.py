@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -31,17 +31,15 @@ def _schedule(text: str) -> Schedule:
         raise UsageError(f"schedule: {str(exc).splitlines()[0]}") from None
 
 
-def _positive(name: str) -> Callable[[str], int]:
-    def convert(value: str) -> int:
-        try:
-            n = int(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {value!r}") from None
-        if n < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be >= 1, got {value!r}")
-        return n
-
-    return convert
+def _positive(value: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value!r}")
+    return n
 
 
 def cmd_schedule_show(args: argparse.Namespace) -> int:
@@ -187,7 +185,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         target = Path(args.export)
         if target.exists():
             raise UsageError(f"--export: {args.export} exists already")
-        target.write_text(path.read_text())
+        try:
+            target.write_text(path.read_text())
+        except OSError as exc:
+            raise UsageError(f"--export: cannot write {args.export}: {exc.strerror}") from None
         print(f"wrote {target}; run it with: lrlab run {target} --out DIR")
         return 0
     study = Study.from_toml(path)
@@ -327,13 +328,25 @@ def _save_plot(schedules: Schedule | dict[str, Schedule], steps: int, path: str,
         fig = plot(schedules, steps, log=log)
     except ImportError as exc:
         raise UsageError(str(exc)) from None
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(target, dpi=120)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(target, dpi=120)
+    except OSError as exc:
+        raise UsageError(f"--plot/--output: cannot write {path}: {exc.strerror}") from None
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line, ``lrlab: error: ...``, and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(
+            2, f"lrlab: error: {self.prog.removeprefix('lrlab').strip() or 'usage'}: {message}\n"
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``lrlab`` command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="lrlab",
         description="lrlab, the learning-rate lab: schedules, plateau control, studies.",
     )
@@ -355,15 +368,13 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("schedule", nargs="+", help="one or more schedules in text form")
         else:
             p.add_argument("schedule", help="the schedule in text form")
-        p.add_argument(
-            "--steps", type=_positive("--steps"), required=True, help="number of steps (updates)"
-        )
+        p.add_argument("--steps", type=_positive, required=True, help="number of steps (updates)")
 
     show = ssub.add_parser("show", help="summary numbers, warnings and an optional plot")
     common(show)
     show.add_argument(
         "--steps-per-epoch",
-        type=_positive("--steps-per-epoch"),
+        type=_positive,
         default=None,
         help="updates per epoch (sharpens the Keras 2 decay check)",
     )
@@ -374,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     values = ssub.add_parser("values", help="the learning rate per step as CSV or JSON")
     common(values)
     values.add_argument(
-        "--every", type=_positive("--every"), default=1, help="print every k-th step (default 1)"
+        "--every", type=_positive, default=1, help="print every k-th step (default 1)"
     )
     values.add_argument("--format", choices=("csv", "json"), default="csv", help="output format")
     values.set_defaults(func=cmd_schedule_values)
@@ -383,7 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(lint_p)
     lint_p.add_argument(
         "--steps-per-epoch",
-        type=_positive("--steps-per-epoch"),
+        type=_positive,
         default=None,
         help="updates per epoch (sharpens the Keras 2 decay check)",
     )
@@ -411,7 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", required=True, metavar="DIR", help="folder of the results store")
     run.add_argument(
         "--max-members",
-        type=_positive("--max-members"),
+        type=_positive,
         default=None,
         metavar="N",
         help="most trials trained at once in one cohort (default: sized to fit memory)",
@@ -437,9 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--out", default=None, metavar="DIR", help="results folder (default lrlab-demo/NAME)"
     )
-    demo.add_argument(
-        "--epochs", type=_positive("--epochs"), default=None, help="override the demo's epochs"
-    )
+    demo.add_argument("--epochs", type=_positive, default=None, help="override the demo's epochs")
     demo.add_argument("--list", action="store_true", help="list the demos and exit")
     demo.add_argument(
         "--export", metavar="FILE", default=None, help="write the demo's study file and exit"
@@ -447,7 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-plots", action="store_true", help="do not save figures")
     demo.add_argument(
         "--max-members",
-        type=_positive("--max-members"),
+        type=_positive,
         default=None,
         metavar="N",
         help="most trials trained at once in one cohort (default: sized to fit memory)",

@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 
 from .._checks import choice as _choice
-from .._checks import fail as _fail  # noqa: F401 (importable from here, as before)
 from .._checks import integer as _integer
 from .._checks import number as real  # noqa: F401 (re-exported: the same check)
 

@@ -164,7 +164,12 @@ class Store:
                 uri = f"{self.path.resolve().as_uri()}?mode=ro"
                 self._db = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
             else:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise StoreError(
+                        f"{self.path.parent}: cannot create the folder: {exc.strerror}"
+                    ) from None
                 self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=NORMAL")
