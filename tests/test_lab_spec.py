@@ -405,3 +405,13 @@ def test_trial_is_hashable_and_plain_json():
     assert isinstance(t, Trial)
     assert {t: 1}[t] == 1
     assert json.loads(json.dumps(t.config)) == t.config
+
+
+def test_a_negative_or_non_finite_learning_rate_is_refused():
+    msg = error_of(spec(grid={"lr": [0.1, -1.0]}))
+    assert (
+        msg == "schedule: constant(-1.0) with {'lr': -1.0} gives the learning rate -1.0 at step 0"
+    )
+    msg = error_of(spec(schedule="linear(init={lr}, end=-0.1, steps={total_steps})"))
+    assert msg.startswith("schedule: linear(init=0.1, end=-0.1, steps=")
+    assert "gives the learning rate -" in msg

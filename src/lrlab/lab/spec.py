@@ -42,7 +42,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..control import EarlyStopping, Plateau
+from ..schedules import Schedule
 
 # The spec's parts live in private siblings, by concept; Study (below) puts them together.
 from ._spec_fields import (
@@ -426,7 +429,9 @@ class Study:
                 "batch_size": train["batch_size"],
                 "n_train": ds.n_train,
             }
-            schedule = repr(_fill(p.template, values, p.sources["schedule"]))
+            filled = _fill(p.template, values, p.sources["schedule"])
+            _check_rates(filled, values["total_steps"], p.sources["schedule"], p.vars)
+            schedule = repr(filled)
             config = {
                 "data": sec["data"],
                 "model": model,
@@ -447,3 +452,13 @@ class Study:
 
     def __repr__(self) -> str:
         return f"Study(name={self.name!r}, trials={self.n_trials})"
+
+
+def _check_rates(s: Schedule, total: int, path: str, variables: Mapping[str, Any]) -> None:
+    """A trial's learning rates must be finite and >= 0 at every step it will train."""
+    lr = np.asarray(s(np.arange(total)), dtype=np.float64)
+    bad = np.nonzero(~np.isfinite(lr) | (lr < 0))[0]
+    if bad.size:
+        i = int(bad[0])
+        where = f" with {dict(variables)}" if variables else ""
+        raise SpecError(path, f"{s!r}{where} gives the learning rate {float(lr[i])!r} at step {i}")
