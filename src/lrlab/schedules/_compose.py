@@ -47,8 +47,8 @@ class Join(Schedule):
         )
         if len(bounds) != len(pieces) - 1:
             raise ValueError(
-                f"join: boundaries must have one entry fewer than schedules ({len(pieces)}), "
-                f"got {len(bounds)}"
+                f"join: {len(pieces)} schedule(s) need {len(pieces) - 1} boundaries, "
+                f"got {len(bounds)}: {list(bounds)!r}"
             )
         if any(b <= a for a, b in itertools.pairwise(bounds)):
             raise ValueError(f"join: boundaries must be increasing, got {list(bounds)!r}")
