@@ -24,7 +24,8 @@ relative to the peak rate), so the ratios compare like with like.
 
 ``--profile`` adds a breakdown of the NumPy time of each family by operation (which ufunc or
 array function the schedule body spends its time in, and the cost of converting and checking
-the input steps).  It uses lrlab internals (``Schedule._eval`` and ``schedules._array``), so it
+the input steps), run block by block as lrlab runs it. It uses lrlab internals
+(``Schedule._eval``, ``schedules._array``, ``schedules._base.EVAL_BLOCK``), so it
 is a diagnostic and may need updating when those change.
 
 torch, JAX and Optax are optional: the sections that need them are skipped when they are not
@@ -615,7 +616,7 @@ def print_optax(rows: list[dict[str, Any]]) -> None:
 # -- profile (diagnostic) --------------------------------------------------------------------------
 def profile_families(repeats: int) -> list[dict[str, Any]]:
     """Split each family's NumPy time into input preparation and the body's operations."""
-    from lrlab.schedules import _array  # internal: diagnostic only
+    from lrlab.schedules import _array, _base  # internal: diagnostic only
 
     times: collections.Counter[str] = collections.Counter()
     counts: collections.Counter[str] = collections.Counter()
@@ -644,21 +645,30 @@ def profile_families(repeats: int) -> list[dict[str, Any]]:
     ops = type(base_ops)(np)
     for meth in ("where", "full_like", "take"):  # array functions that are not ufuncs
         setattr(ops, meth, timed(meth, getattr(ops, meth)))
+    # the body runs the way s(steps) runs it: block by block where lrlab evaluates long arrays
+    # in blocks (schedules._base.EVAL_BLOCK), on float64 steps
+    block = getattr(_base, "EVAL_BLOCK", None) or N
 
     steps = np.arange(N)
+    t = steps.astype(np.float64)
     rows = []
     for name, text in FAMILIES:
         s = parse(text)
         total = median_seconds(lambda s=s: s(steps), repeats)
         prep = median_seconds(lambda: _array.prepare(steps), repeats)
-        t = _array.prepare(steps)[0].view(Traced)
-        s._eval(t, ops)  # warm-up
+
+        def body(s: Any = s) -> None:
+            for lo in range(0, N, block):
+                s._eval(t[lo : lo + block].view(Traced), ops)
+
+        body()  # warm-up
         times.clear()
         counts.clear()
         for _ in range(repeats):
-            s._eval(t, ops)
+            body()
         ops_ms = {k: v / repeats * 1e3 for k, v in times.items()}
-        calls = {k: v // repeats for k, v in counts.items()}
+        blocks = -(-N // block)
+        calls = {k: v // (repeats * blocks) for k, v in counts.items()}
         rows.append(
             {
                 "family": name,
@@ -666,17 +676,19 @@ def profile_families(repeats: int) -> list[dict[str, Any]]:
                 "prepare_ms": prep * 1e3,
                 "ops_ms": dict(sorted(ops_ms.items(), key=lambda kv: -kv[1])),
                 "op_calls": calls,
+                "block": block,
             }
         )
     return rows
 
 
 def print_profile(rows: list[dict[str, Any]]) -> None:
+    block = rows[0]["block"] if rows else N
+    how = "on the whole array" if block >= N else f"in blocks of {block:,} steps, as s() runs"
     print(f"Profile: where the NumPy float64 time of s(np.arange({N:,})) goes (ms, median)")
-    print("    (timed late in the run: 'total' can differ from section 1, whose page faults depend")
-    print("    on what the process allocated before)")
-    print("    prepare = converting and checking the steps; ops = body operations, slowest first")
-    print("    (name x calls); the traced run adds a little overhead per operation")
+    print("    total = s(steps); prepare = checking the steps; ops = the body's operations")
+    print(f"    ({how}), each timed alone, slowest first; xN: how often the body calls")
+    print("    it. The rest of total is Python overhead and converting the steps to float64")
     headers = ["family", "total", "prepare", "ops", "slowest operations"]
     body = []
     for r in rows:
