@@ -264,7 +264,16 @@ def bench_families(repeats: int, lrlab: dict[str, dict[str, Any]]) -> list[dict[
 
     def each(key: str, steps: Any, wrap: Callable[[Any], Callable[[], Any]]) -> None:
         for row, (_, _, s) in zip(rows, schedules):
-            row[key] = None if steps is None else median_seconds(wrap(s), repeats) * 1e3
+            if steps is None:
+                row[key] = row[key.replace("_ms", "_faults")] = None
+                continue
+            fn = wrap(s)
+            fn()  # warm-up
+            f0 = _minor_faults()
+            row[key] = median_seconds(fn, repeats, warmup=0) * 1e3
+            f1 = _minor_faults()
+            faults = None if f0 is None or f1 is None else (f1 - f0) / repeats
+            row[key.replace("_ms", "_faults")] = faults
 
     steps32 = np.arange(N, dtype=np.float32)
     each("numpy_f32_ms", steps32, lambda s: lambda: s(steps32))
@@ -289,7 +298,7 @@ def print_families(rows: list[dict[str, Any]]) -> None:
     print(f"     target: <= {TARGET_MS:g} ms per 1e6 steps; PASS/MISS against it per column")
     print("     numpy f64: s(np.arange(N)) | numpy f32: float32 steps (float32 out) |")
     print("     torch f64: s(torch.arange(N)) | jax jit f32: jax.jit(s)(jnp.arange(N))")
-    print("     faults: page faults per numpy f64 call (~2,000 = 8 MB of fresh memory touched)")
+    print("     faults: page faults per call (~2,000 = 8 MB of fresh memory touched)")
     headers = [
         "family",
         "numpy f64",
@@ -299,6 +308,7 @@ def print_families(rows: list[dict[str, Any]]) -> None:
         "",
         "torch f64",
         "",
+        "faults",
         "jax jit f32",
         "",
         "s(k) us/call",
@@ -315,6 +325,7 @@ def print_families(rows: list[dict[str, Any]]) -> None:
                 verdict(r["numpy_f32_ms"]),
                 fmt(r["torch_ms"]),
                 verdict(r["torch_ms"]),
+                fmt(r["torch_faults"], ".0f"),
                 fmt(r["jax_jit_ms"]),
                 verdict(r["jax_jit_ms"]),
                 fmt(r["scalar_us"], ".1f"),
@@ -687,8 +698,9 @@ def print_profile(rows: list[dict[str, Any]]) -> None:
     how = "on the whole array" if block >= N else f"in blocks of {block:,} steps, as s() runs"
     print(f"Profile: where the NumPy float64 time of s(np.arange({N:,})) goes (ms, median)")
     print("    total = s(steps); prepare = checking the steps; ops = the body's operations")
-    print(f"    ({how}), each timed alone, slowest first; xN: how often the body calls")
-    print("    it. The rest of total is Python overhead and converting the steps to float64")
+    print(f"    ({how}), each timed alone, slowest first;")
+    print("    xN: how often the body calls it. The rest of total is Python overhead and")
+    print("    converting the steps to float64")
     headers = ["family", "total", "prepare", "ops", "slowest operations"]
     body = []
     for r in rows:
