@@ -117,7 +117,7 @@ class Warmup(Schedule):
             )
 
     def _eval(self, t: Array, ops: Ops) -> Array:
-        target = self.schedule._eval(t * 0.0, ops)
+        target = float(self.schedule(0))  # one value, not the schedule over every step
         p = ops.minimum(t / self.steps, 1.0)
         if self.shape == "linear":
             ramp = self.start + (target - self.start) * p

@@ -124,9 +124,11 @@ class CosineRestarts(Schedule):
         else:
             i = ops.floor(ops.log(1.0 + t / T0 * (q - 1.0)) / ops.log(q))
             for _ in range(2):  # move i by one where log rounded across a restart
-                start = T0 * (q**i - 1.0) / (q - 1.0)
-                i = ops.where(t < start, i - 1.0, ops.where(t >= start + T0 * q**i, i + 1.0, i))
-            start, length = T0 * (q**i - 1.0) / (q - 1.0), T0 * q**i
+                qi = q**i
+                start = T0 * (qi - 1.0) / (q - 1.0)
+                i = ops.where(t < start, i - 1.0, ops.where(t >= start + T0 * qi, i + 1.0, i))
+            qi = q**i
+            start, length = T0 * (qi - 1.0) / (q - 1.0), T0 * qi
         x = ops.minimum(ops.maximum((t - start) / length, 0.0), 1.0)
         lo = _floor_value("cosine_restarts", self.init, self.alpha, self.end)
         amp = self.m_mul**i if self.m_mul != 1.0 else 1.0
