@@ -9,10 +9,17 @@ torch = pytest.importorskip("torch")
 
 from lrlab.control import EarlyStopping, Plateau  # noqa: E402
 from lrlab.lab._engines import MLPEngine, loss_and_grad  # noqa: E402
+from lrlab.lab._np_engine import NumpyMLPEngine  # noqa: E402
 from lrlab.lab.models import MLP, TorchModule  # noqa: E402
 from lrlab.lab.optim import SGD, Adam  # noqa: E402
 from lrlab.lab.population import lr_table, train_population  # noqa: E402
 from lrlab.schedules import constant, cosine, exponential  # noqa: E402
+
+
+@pytest.fixture(params=["torch", "numpy"])
+def engine(request):
+    """Every behaviour of the population holds on both MLP engines."""
+    return request.param
 
 
 class Toy:
@@ -107,7 +114,7 @@ def _reference_loop(
         ("regression", MLP(2, (5,), 1, output="linear", activation="relu", init="torch")),
     ],
 )
-def test_one_member_equals_the_idiomatic_torch_loop(task, model):
+def test_one_member_equals_the_idiomatic_torch_loop(task, model, engine):
     data = Toy(1, task=task)
     sched = exponential(init=0.05, decay_rate=0.9, decay_steps=10)
     r = train_population(
@@ -121,6 +128,7 @@ def test_one_member_equals_the_idiomatic_torch_loop(task, model):
         data_seed=7,
         dtype="float64",
         keep_params=True,
+        engine=engine,
     )
     ref, ref_losses = _reference_loop(
         data, model, sched, 3, epochs=4, batch_size=16, data_seed=7, momentum=0.9
@@ -145,6 +153,104 @@ def test_hand_written_backward_equals_autograd():
     np.testing.assert_allclose(loss.numpy(), auto_loss.detach().numpy(), rtol=1e-14)
 
 
+@pytest.mark.parametrize(
+    "model",
+    [
+        MLP(3, (5, 4), 3, activation="tanh"),
+        MLP(3, (5,), 3, activation="relu"),
+        MLP(3, (4, 4), 1, activation="sigmoid", output="sigmoid"),
+        MLP(3, (6,), 2, activation="linear", output="linear"),
+    ],
+)
+def test_numpy_engine_gradient_and_loss_equal_autograd(model):
+    C, rng = 4, np.random.default_rng(1)
+    torch_engine, np_engine = MLPEngine(model, C), NumpyMLPEngine(model, C)
+    theta = torch_engine.init_params(range(C), "cpu", torch.float64).requires_grad_(True)
+    xb = rng.normal(size=(7, 3))
+    if model.loss == "categorical_crossentropy":
+        yt = np.eye(model.n_outputs)[rng.integers(0, model.n_outputs, 7)].T
+    elif model.loss == "binary_crossentropy":
+        yt = rng.integers(0, 2, (1, 7)).astype(float)
+    else:
+        yt = rng.normal(size=(model.n_outputs, 7))
+    z = torch_engine.forward(theta, torch.as_tensor(xb))[-1]
+    auto_loss, auto_correct, _ = loss_and_grad(z, torch.as_tensor(yt), model.loss, False)
+    (auto,) = torch.autograd.grad(auto_loss.sum(), theta)
+    grad = np.zeros(theta.shape)
+    loss, correct = np_engine.step(
+        theta.detach().numpy().copy(), grad, NumpyMLPEngine.inputs(xb), yt.copy()
+    )
+    np.testing.assert_allclose(grad, auto.numpy(), rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(loss, auto_loss.detach().numpy(), rtol=1e-13)
+    np.testing.assert_array_equal(correct, auto_correct.numpy())
+
+
+@pytest.mark.parametrize("loss", ["categorical_crossentropy", "binary_crossentropy", "mse"])
+def test_the_epoch_tally_equals_the_per_step_losses(loss):
+    # 3 steps of 5, 5 and 2 rows: the last batch's padding must not count
+    from lrlab.lab._np_engine import Tally
+    from lrlab.lab._np_engine import loss_and_grad as np_loss_and_grad
+
+    rng, C, K = np.random.default_rng(2), 3, (1 if loss == "binary_crossentropy" else 3)
+    tally = Tally(3, C, 5, 2, np.dtype(np.float64), loss)
+    total_loss, total_correct = np.zeros(C), np.zeros(C)
+    for b, n in enumerate((5, 5, 2)):
+        z = rng.normal(size=(C, K, n))
+        if loss == "categorical_crossentropy":
+            yt = np.eye(K)[rng.integers(0, K, n)].T
+        else:
+            yt = rng.integers(0, 2, (K, n)).astype(float)
+        mean, correct, grad = np_loss_and_grad(z.copy(), yt, loss)
+        total_loss += mean * n
+        total_correct += correct
+        np.testing.assert_allclose(tally.record(b, z, yt), grad, rtol=1e-14)
+    got_loss, got_correct = tally.totals()
+    np.testing.assert_allclose(got_loss, total_loss, rtol=1e-13)
+    np.testing.assert_allclose(got_correct, total_correct)
+
+
+def test_the_engines_agree_and_auto_picks_numpy_for_small_cohorts():
+    data = Toy(8)
+    runs = {
+        e: train_population(
+            data,
+            MLP(2, (6,), 3),
+            SGD(momentum=0.9),
+            [constant(0.05), constant(0.01)],
+            [0, 1],
+            epochs=3,
+            batch_size=16,
+            dtype="float64",
+            keep_params=True,
+            engine=e,
+        )
+        for e in ("torch", "numpy", "auto")
+    }
+    np.testing.assert_allclose(runs["numpy"].params, runs["torch"].params, rtol=0, atol=1e-12)
+    for k in runs["torch"].history:
+        np.testing.assert_allclose(runs["numpy"].history[k], runs["torch"].history[k], rtol=1e-12)
+    np.testing.assert_array_equal(runs["auto"].params, runs["numpy"].params)
+
+
+@pytest.mark.parametrize(
+    ("model", "kwargs", "message"),
+    [
+        (MLP(2, (3,), 3), {"engine": "jax"}, "engine must be one of"),
+        (
+            TorchModule(lambda: torch.nn.Linear(2, 3), 3),
+            {"engine": "numpy"},
+            "engine='numpy' trains an MLP on the CPU only, got TorchModule",
+        ),
+        (MLP(2, (3,), 3), {"engine": "numpy", "device": "meta"}, "device 'meta'"),
+    ],
+)
+def test_engine_choice_is_checked(model, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        train_population(
+            Toy(), model, SGD(), [constant(0.1)], [0], epochs=1, batch_size=8, **kwargs
+        )
+
+
 def _run(data, schedules, seeds, momentum, **kw):
     return train_population(
         data,
@@ -160,23 +266,24 @@ def _run(data, schedules, seeds, momentum, **kw):
     )
 
 
-def test_members_do_not_depend_on_their_cohort():
+def test_members_do_not_depend_on_their_cohort(engine):
     data = Toy(2)
     scheds = [constant(0.1), cosine(init=0.3, decay_steps=20), constant(0.01)]
-    together = _run(data, scheds, [0, 1, 2], [0.9, 0.5, 0.0])
+    together = _run(data, scheds, [0, 1, 2], [0.9, 0.5, 0.0], engine=engine)
     # BLAS may pick another micro-kernel (FMA or not) for another number of rows, so equality
     # holds to rounding, not bit for bit: float64 makes that tolerance tight
     for i in range(3):
-        alone = _run(data, [scheds[i]], [i], [[0.9, 0.5, 0.0][i]])
+        alone = _run(data, [scheds[i]], [i], [[0.9, 0.5, 0.0][i]], engine=engine)
         np.testing.assert_allclose(together.params[i], alone.params[0], rtol=1e-12, atol=1e-15)
         for k in together.history:
             np.testing.assert_allclose(together.history[k][i], alone.history[k][0], rtol=1e-12)
 
 
-def test_a_diverging_member_is_frozen_and_the_others_are_unaffected():
+def test_a_diverging_member_is_frozen_and_the_others_are_unaffected(engine):
     data = Toy(3)
-    with_bad = _run(data, [constant(0.05), constant(1e100), constant(0.02)], [0, 1, 2], 0.9)
-    without = _run(data, [constant(0.05), constant(0.02)], [0, 2], 0.9)
+    scheds = [constant(0.05), constant(1e100), constant(0.02)]
+    with_bad = _run(data, scheds, [0, 1, 2], 0.9, engine=engine)
+    without = _run(data, [constant(0.05), constant(0.02)], [0, 2], 0.9, engine=engine)
     assert with_bad.diverged.tolist() == [False, True, False]
     assert with_bad.diverged_epoch[1] == 0
     assert np.all(with_bad.params[1] == 0)
@@ -187,7 +294,7 @@ def test_a_diverging_member_is_frozen_and_the_others_are_unaffected():
     )
 
 
-def test_plateau_multiplies_the_schedule():
+def test_plateau_multiplies_the_schedule(engine):
     data = Toy(4)
     plateau = Plateau(factor=0.5, patience=0, threshold=10.0, threshold_mode="abs")
     r = train_population(
@@ -200,12 +307,13 @@ def test_plateau_multiplies_the_schedule():
         batch_size=30,
         plateau=plateau,
         plateau_monitor="loss",
+        engine=engine,
     )
     # threshold 10 makes every epoch after the first a bad one: halve after each
     np.testing.assert_allclose(r.history["lr"][0], [0.1, 0.1, 0.05, 0.025])
 
 
-def test_early_stopping_freezes_a_member():
+def test_early_stopping_freezes_a_member(engine):
     data = Toy(5)
     stop = EarlyStopping(patience=1, min_delta=10.0)
     r = train_population(
@@ -218,13 +326,14 @@ def test_early_stopping_freezes_a_member():
         batch_size=30,
         early_stopping=stop,
         stop_monitor="val_loss",
+        engine=engine,
     )
     assert r.stopped_epoch.tolist() == [1, 1]
     assert r.epochs_run.tolist() == [2, 2]
     assert np.isnan(r.history["loss"][:, 2:]).all()
 
 
-def test_torch_module_path_equals_the_fused_mlp():
+def test_torch_module_path_equals_the_fused_mlp(engine):
     data = Toy(6)
     model = MLP(2, (5,), 3, activation="tanh", init="torch")
 
@@ -242,6 +351,7 @@ def test_torch_module_path_equals_the_fused_mlp():
         batch_size=16,
         dtype="float64",
         keep_params=True,
+        engine=engine,
     )
     # give the module path the same initial weights through its factory seeds
     init = [model.init_member(s) for s in (0, 1)]

@@ -27,10 +27,12 @@ import torch
 from ..control import EarlyStopping, Plateau
 from ..schedules import Schedule
 from ._engines import FuncEngine, MLPEngine, Targets
+from ._np_engine import NumpyMLPEngine, Tally
 from .models import MLP, TorchModule
 
 MONITORS = ("loss", "accuracy", "val_loss", "val_accuracy")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+ENGINES = ("auto", "torch", "numpy")
 
 
 @dataclass
@@ -113,6 +115,7 @@ def train_population(
     eval_train: bool = False,
     keep_params: bool = False,
     threads: int | None = None,
+    engine: str = "auto",
     on_epoch: Callable[[int, dict[str, np.ndarray]], None] | None = None,
 ) -> PopulationResult:
     """Train ``len(seeds)`` members at once; see the module docstring for what they share.
@@ -139,6 +142,13 @@ def train_population(
         threads: torch CPU threads while training; ``None`` picks 1 for small cohorts (whose
             ops are too small to split, and where a second thread only waits, badly so on a busy
             machine) and leaves torch's setting otherwise. The setting is restored afterwards.
+        engine: ``"torch"`` (the fused torch kernels; any device), ``"numpy"`` (the same
+            forward/backward in NumPy, :class:`~lrlab.lab.models.MLP` on the CPU only: several
+            times faster for small cohorts, whose operations are too small for their cost to be
+            anything but the call) or ``"auto"`` (NumPy for an MLP cohort on the CPU whose
+            activations per step, ``C * widest layer * batch_size``, are at most
+            :data:`NUMPY_WORK`; torch otherwise). Both engines update through the same
+            :mod:`lrlab.lab.optim` optimizer and agree to rounding.
         on_epoch: called as ``on_epoch(epoch, history)`` after each epoch.
 
     Returns:
@@ -183,18 +193,36 @@ def train_population(
             allowed = [m for m in MONITORS if has_test or not m.startswith("val_")]
             raise ValueError(f"train_population: {name} must be one of {allowed}, got {mon!r}")
 
-    with _torch_threads(threads, C * _widest(model) * batch_size):
-        dev = torch.device(device) if device is not None else torch.device("cpu")
-        dt = DTYPES[dtype]
-        engine: MLPEngine | FuncEngine = (
-            MLPEngine(model, C) if isinstance(model, MLP) else FuncEngine(model, C, seeds)
+    if engine not in ENGINES:
+        raise ValueError(f"train_population: engine must be one of {list(ENGINES)}, got {engine!r}")
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    work = C * _widest(model) * batch_size
+    if engine == "numpy" and (not isinstance(model, MLP) or dev.type != "cpu"):
+        raise ValueError(
+            "train_population: engine='numpy' trains an MLP on the CPU only, got "
+            f"{type(model).__name__} on device {str(dev)!r}"
         )
+    use_numpy = engine == "numpy" or (
+        engine == "auto" and isinstance(model, MLP) and dev.type == "cpu" and work <= NUMPY_WORK
+    )
+
+    # NumPy warns on the overflows of a diverging member, which the loop detects and freezes
+    quiet = np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
+    with _torch_threads(threads, work), torch.no_grad(), quiet:
+        dt = DTYPES[dtype]
+        eng: MLPEngine | FuncEngine | NumpyMLPEngine
+        if use_numpy:
+            assert isinstance(model, MLP)
+            eng = NumpyMLPEngine(model, C)
+        else:
+            eng = MLPEngine(model, C) if isinstance(model, MLP) else FuncEngine(model, C, seeds)
         n_out = model.n_outputs
         x_train = torch.as_tensor(np.asarray(data.x_train), dtype=dt, device=dev)
         N = x_train.shape[0]
         if N == 0:
             raise ValueError("train_population: the training split is empty")
         y_train = Targets(data.y_train, model.loss, n_out, dev, dt)
+        yt_train = y_train.dense.T
         if has_test:
             x_test = torch.as_tensor(np.asarray(data.x_test), dtype=dt, device=dev)
             y_test_t = Targets(data.y_test, model.loss, n_out, dev, dt).dense.T
@@ -202,9 +230,17 @@ def train_population(
         total = epochs * spe
         table = torch.as_tensor(lr_table(schedules, total).T.copy(), dtype=dt, device=dev)
 
-        theta = engine.init_params(seeds, dev, dt)
+        theta = eng.init_params(seeds, dev, dt)
         grad = torch.zeros_like(theta)
+        if use_numpy:  # NumPy views of the same memory: the optimizer updates what they read
+            theta_a, grad_a, yt_train_a = NumpyMLPEngine.arrays(theta, grad, yt_train.contiguous())
+            x_train_a = NumpyMLPEngine.inputs(x_train.numpy())
+            xe_a = np.empty_like(x_train_a)  # the epoch's shuffled columns
+            if has_test:
+                x_test_a = NumpyMLPEngine.inputs(x_test.numpy())
+                (y_test_a,) = NumpyMLPEngine.arrays(y_test_t.contiguous())
         opt_state = optimizer.init(theta)
+        update = optimizer.stepper(theta, grad, opt_state)
         scale = torch.ones(C, dtype=dt, device=dev)
         active = np.ones(C, dtype=bool)
         diverged = np.zeros(C, dtype=bool)
@@ -218,38 +254,64 @@ def train_population(
         keys += ["train_eval_loss", "train_eval_accuracy"] if eval_train else []
         history = {k: np.full((C, epochs), np.nan) for k in keys}
         gen = torch.Generator().manual_seed(int(data_seed))
-        all_rows = torch.arange(N, device=dev)
+        all_rows = torch.arange(N)
 
         for epoch in range(epochs):
             if not active.any():
                 break
-            order = torch.randperm(N, generator=gen).to(dev) if shuffle else all_rows
-            xe = x_train.index_select(0, order)
-            ye = y_train.take(order)
+            order = torch.randperm(N, generator=gen) if shuffle else all_rows
             gate = scale * torch.as_tensor(active, dtype=dt, device=dev)
-            loss_sum = torch.zeros(C, dtype=dt, device=dev)
-            correct_sum = torch.zeros(C, dtype=dt, device=dev)
-            for b in range(spe):
-                lo, hi = b * batch_size, min(N, (b + 1) * batch_size)
-                loss, correct = engine.step(theta, grad, xe[lo:hi], ye[lo:hi].T)
-                loss_sum.add_(loss, alpha=hi - lo)
-                correct_sum.add_(correct)
-                optimizer.step(theta, grad, table[epoch * spe + b] * gate, opt_state)
+            # this epoch's learning rates, [spe, C]: one row per update
+            lrs = (table[epoch * spe : (epoch + 1) * spe] * gate).unsqueeze(-1)
+            if use_numpy:
+                assert isinstance(eng, NumpyMLPEngine)
+                idx = order.numpy()
+                np.take(x_train_a, idx, axis=1, out=xe_a)
+                ye_a = yt_train_a[:, idx]
+                tally = Tally(
+                    spe, C, batch_size, N - (spe - 1) * batch_size, theta_a.dtype, model.loss
+                )
+                for b in range(spe):
+                    lo, hi = b * batch_size, min(N, (b + 1) * batch_size)
+                    eng.step(theta_a, grad_a, xe_a[:, lo:hi], ye_a[:, lo:hi], tally, b)
+                    update(lrs[b])
+                loss_sum, correct_sum = tally.totals()
+            else:
+                order = order.to(dev)
+                xe = x_train.index_select(0, order)
+                ye = y_train.take(order)
+                loss_t = torch.zeros(C, dtype=dt, device=dev)
+                correct_t = torch.zeros(C, dtype=dt, device=dev)
+                for b in range(spe):
+                    lo, hi = b * batch_size, min(N, (b + 1) * batch_size)
+                    loss, correct = eng.step(theta, grad, xe[lo:hi], ye[lo:hi].T)
+                    loss_t.add_(loss, alpha=hi - lo)
+                    correct_t.add_(correct)
+                    update(lrs[b])
+                loss_sum, correct_sum = _host(loss_t), _host(correct_t)
 
             metrics = {
-                "loss": (loss_sum / N).cpu().numpy().astype(np.float64),
-                "accuracy": (correct_sum / N).cpu().numpy().astype(np.float64),
-                "lr": (table[epoch * spe] * gate).cpu().numpy().astype(np.float64),
+                "loss": loss_sum / N,
+                "accuracy": correct_sum / N,
+                "lr": _host(lrs[0, :, 0]),
             }
             with torch.no_grad():
                 if has_test:
-                    vl, va = engine.evaluate(theta, x_test, y_test_t)
-                    metrics["val_loss"] = vl.cpu().numpy().astype(np.float64)
-                    metrics["val_accuracy"] = va.cpu().numpy().astype(np.float64)
+                    if use_numpy:
+                        vl, va = eng.evaluate(theta_a, x_test_a, y_test_a)
+                    else:
+                        vl, va = eng.evaluate(theta, x_test, y_test_t)
+                    metrics["val_loss"], metrics["val_accuracy"] = _host(vl), _host(va)
                 if eval_train:
-                    tl, ta = engine.evaluate(theta, x_train, y_train.dense.T)
-                    metrics["train_eval_loss"] = tl.cpu().numpy().astype(np.float64)
-                    metrics["train_eval_accuracy"] = ta.cpu().numpy().astype(np.float64)
+                    if use_numpy:
+                        tl, ta = eng.evaluate(theta_a, x_train_a, yt_train_a)
+                    else:
+                        tl, ta = eng.evaluate(theta, x_train, yt_train)
+                    metrics["train_eval_loss"], metrics["train_eval_accuracy"] = (
+                        _host(tl),
+                        _host(ta),
+                    )
+            metrics = {k: np.asarray(v, dtype=np.float64) for k, v in metrics.items()}
             if model.loss == "mse":
                 for k in ("accuracy", "val_accuracy", "train_eval_accuracy"):
                     metrics.pop(k, None)
@@ -293,6 +355,16 @@ def train_population(
 
 
 SMALL_WORK = 2**16  # activation elements per step below which one thread is faster
+#: activation elements per step (``C * widest layer * batch``) up to which ``engine="auto"``
+#: picks the NumPy engine on the CPU; measured by ``benchmarks/population.py --engines``
+NUMPY_WORK = 2**17
+
+
+def _host(v: Any) -> np.ndarray:
+    """A torch tensor or NumPy array as a float64 NumPy array on the host."""
+    if isinstance(v, torch.Tensor):
+        v = v.detach().cpu().numpy()
+    return np.asarray(v, dtype=np.float64)
 
 
 def _widest(model: MLP | TorchModule) -> int:

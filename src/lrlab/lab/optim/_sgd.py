@@ -86,6 +86,7 @@ class SGD(PopulationOptimizer):
         "weight_decay": (0, _INF, False),
     }
     _flags: ClassVar[tuple[str, ...]] = ("nesterov",)
+    _lr64: ClassVar[bool] = False  # lr enters only as a factor (or via _weight_decay's lr * wd64)
 
     def _normalise(self) -> None:
         super()._normalise()
@@ -130,7 +131,7 @@ class SGD(PopulationOptimizer):
     def _update(
         self, theta: Tensor, grad: Tensor, lr: Tensor, state: dict[str, Tensor], k: dict
     ) -> None:
-        lr_c = lr.to(theta.dtype)
+        lr_c = lr if lr.dtype == theta.dtype else lr.to(theta.dtype)
         g = self._weight_decay(theta, grad, lr, k)
         if not k["has_momentum"]:
             theta.addcmul_(g, lr_c, value=-1)

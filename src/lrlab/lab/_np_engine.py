@@ -1,0 +1,309 @@
+"""The NumPy kernels of population training, for small cohorts on the CPU.
+
+A cohort of a few MLPs on a small problem does tiny operations: at C=8 on the blobs network one
+step is about 25 array operations on a few thousand numbers each. Their cost is the call, not the
+arithmetic, and a NumPy call costs a fraction of a torch call on the CPU (measured on the blobs
+study: 54 us per step in NumPy against 160 us with the same operations in torch, so
+``benchmarks/population.py`` picks its engine by cohort size). :class:`NumpyMLPEngine` is
+:class:`~lrlab.lab._engines.MLPEngine`'s forward and backward, written in NumPy on views of the
+same ``theta``/``grad`` tensors, so the optimizers of :mod:`lrlab.lab.optim` update the very
+memory it reads: one implementation of every optimizer serves both engines.
+
+The arithmetic is the torch engine's: feature-major activations (hidden ``[C, width, B]``,
+logits ``[C, K, B]``), the first layer as one matmul over the stacked members, the loss gradient
+of the batch mean. The two engines agree to rounding (float64 tests), not bit for bit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from .models import MLP
+
+EVAL_CHUNK_BYTES = 8 * 2**20
+
+
+def _numpy(t: torch.Tensor) -> np.ndarray:
+    """The NumPy view of a CPU tensor (shared memory)."""
+    return t.detach().numpy()
+
+
+class NumpyMLPEngine:
+    """Fused forward/backward for C stacked :class:`MLP` members, in NumPy (CPU only).
+
+    ``step`` and ``evaluate`` take and return NumPy arrays; ``theta`` and ``grad`` are the
+    NumPy views of the population's torch tensors (see :meth:`arrays`).
+    """
+
+    kind = "numpy"
+
+    def __init__(self, model: MLP, n_members: int) -> None:
+        self.model = model
+        self.C = n_members
+        self.slots = model.slots()
+        self.P = model.n_params
+        self._views_of: dict[int, tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]] = {}
+        self._w1: np.ndarray | None = None
+        self._ones_cache: np.ndarray | None = None
+
+    def init_params(self, seeds: Sequence[int], device: Any, dtype: Any) -> torch.Tensor:
+        if torch.device(device).type != "cpu":
+            raise ValueError(f"the numpy engine runs on the CPU only, got device={device!r}")
+        rows = np.stack([self.model.init_member(int(s)) for s in seeds])
+        return torch.as_tensor(rows, dtype=dtype).contiguous()
+
+    @staticmethod
+    def arrays(*tensors: torch.Tensor) -> tuple[np.ndarray, ...]:
+        """NumPy views of CPU tensors; writes through them change the tensors."""
+        return tuple(_numpy(t) for t in tensors)
+
+    def _views(self, theta: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        hit = self._views_of.get(id(theta))
+        if hit is not None and hit[0] is theta:
+            return hit[1]
+        C = theta.shape[0]
+        views = []
+        for k in range(0, len(self.slots), 2):
+            (_, wo, wshape), (_, bo, bshape) = self.slots[k], self.slots[k + 1]
+            w = theta[:, wo : wo + wshape[0] * wshape[1]].reshape(C, *wshape)
+            views.append((w, theta[:, bo : bo + bshape[0]]))
+        if len(self._views_of) >= 2:
+            self._views_of.pop(next(iter(self._views_of)))
+        self._views_of[id(theta)] = (theta, views)
+        return views
+
+    def _act(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """The activation in place, and what its gradient needs besides the output."""
+        a = self.model.activation
+        if a == "relu":
+            # a float 0/1 mask, then one multiply: faster than np.maximum (NaN-aware) here,
+            # and the backward pass reuses the mask
+            mask = np.greater(z, 0, out=np.empty_like(z), casting="unsafe")
+            return np.multiply(z, mask, out=z), mask
+        if a == "tanh":
+            return np.tanh(z, out=z), None
+        if a == "sigmoid":
+            np.negative(z, out=z)
+            np.exp(z, out=z)
+            z += 1
+            return np.reciprocal(z, out=z), None
+        return z, None
+
+    def _act_grad(self, da: np.ndarray, a: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+        kind = self.model.activation
+        if kind == "relu":
+            da *= mask
+        elif kind == "tanh":
+            da *= 1 - a * a
+        elif kind == "sigmoid":
+            da *= a * (1 - a)
+        return da
+
+    def _ones(self, n: int, dtype: np.dtype) -> np.ndarray:
+        # sums over the batch as a matrix-vector product: 5x faster than ndarray.sum over a
+        # short contiguous last axis
+        o = self._ones_cache
+        if o is None or o.shape[0] != n or o.dtype != dtype:
+            o = self._ones_cache = np.ones(n, dtype=dtype)
+        return o
+
+    @staticmethod
+    def inputs(x: np.ndarray) -> np.ndarray:
+        """Input rows ``x [N, D]`` as the engine takes them: ``[D + 1, N]``, a row of ones last.
+
+        The ones row carries the first layer's bias through its matmul (a separate broadcast
+        add over the ``[C, width, B]`` hidden layer cost twice the matmul itself).
+        """
+        xa = np.empty((x.shape[1] + 1, x.shape[0]), dtype=x.dtype)
+        xa[:-1] = x.T
+        xa[-1] = 1
+        return xa
+
+    def forward(
+        self, theta: np.ndarray, xa: np.ndarray, layers: list[Any] | None = None
+    ) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+        """Activations ``[xa, a1, ..., z]`` for inputs ``xa [D + 1, B]`` (see :meth:`inputs`;
+        ``z`` is ``[C, K, B]``) and what each hidden activation's gradient needs."""
+        C = theta.shape[0]
+        layers = self._views(theta) if layers is None else layers
+        w1, b1 = layers[0]
+        o, d = w1.shape[1], w1.shape[2]
+        # the member-major weights are strided: copy them, with the bias as one more column,
+        # into one contiguous matrix so that layer 1 of every member is a single matmul
+        wa = self._w1
+        if wa is None or wa.shape != (C * o, d + 1) or wa.dtype != w1.dtype:
+            wa = self._w1 = np.empty((C * o, d + 1), dtype=w1.dtype)
+        w3 = wa.reshape(C, o, d + 1)
+        np.copyto(w3[:, :, :d], w1)
+        np.copyto(w3[:, :, d], b1)
+        h = np.matmul(wa, xa).reshape(C, o, -1)
+        acts, aux = [xa], []
+        for w, b in layers[1:]:
+            h, extra = self._act(h)
+            acts.append(h)
+            aux.append(extra)
+            h = np.matmul(w, h)
+            h += b[:, :, None]
+        acts.append(h)
+        return acts, aux
+
+    def step(
+        self,
+        theta: np.ndarray,
+        grad: np.ndarray,
+        xa: np.ndarray,
+        yt: np.ndarray,
+        tally: Tally | None = None,
+        b: int = 0,
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Write the gradient of the batch ``xa [D + 1, B]`` (:meth:`inputs`), ``yt [K, B]``
+        into ``grad``; return the loss and correct counts ``[C]``, or, given a
+        :class:`Tally`, record what they need as the epoch's step ``b``."""
+        layers = self._views(theta)
+        acts, aux = self.forward(theta, xa, layers)
+        if tally is None:
+            loss, correct, dz = loss_and_grad(acts[-1], yt, self.model.loss)
+        else:
+            dz = tally.record(b, acts[-1], yt)
+        glayers = self._views(grad)
+        for k in range(len(layers) - 1, 0, -1):
+            w, _ = layers[k]
+            gw, gb = glayers[k]
+            prev = acts[k]
+            np.matmul(dz, self._ones(xa.shape[1], theta.dtype), out=gb)
+            np.matmul(dz, prev.transpose(0, 2, 1), out=gw)
+            dz = self._act_grad(np.matmul(w.transpose(0, 2, 1), dz), prev, aux[k - 1])
+        # layer 1: weights and bias together, [C, o, B] @ [B, D + 1]
+        gw, gb = glayers[0]
+        g1 = np.matmul(dz, xa.T)
+        np.copyto(gw, g1[:, :, :-1])
+        np.copyto(gb, g1[:, :, -1])
+        return None if tally is not None else (loss, correct)
+
+    def evaluate(
+        self, theta: np.ndarray, x: np.ndarray, yt: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Mean loss ``[C]`` and accuracy ``[C]`` over all columns of ``x [D + 1, N]``
+        (:meth:`inputs`), members in chunks."""
+        C, N = theta.shape[0], x.shape[1]
+        width = max([*self.model.hidden, self.model.n_outputs])
+        chunk = max(1, EVAL_CHUNK_BYTES // max(1, width * N * theta.itemsize))
+        losses, accs = [], []
+        for lo in range(0, C, chunk):
+            part = theta[lo : lo + chunk]
+            z = self.forward(part, x)[0][-1]
+            loss, correct, _ = loss_and_grad(z, yt, self.model.loss, want_grad=False)
+            losses.append(loss)
+            accs.append(correct / N)
+        return np.concatenate(losses), np.concatenate(accs)
+
+
+class Tally:
+    """One epoch's training loss and accuracy, recorded step by step and summed once.
+
+    For the categorical loss a step records only what its gradient computes anyway (each
+    example's largest logit, the sum of the shifted exponentials, the true class's logit), so
+    the loss ``m + log(s) - z_true`` and the accuracy ``z_true >= m`` cost nothing per step;
+    the other losses record each step's per-member sums.
+
+    Args:
+        steps: updates in the epoch; ``batch``: rows of a full batch; ``last``: rows of the
+        epoch's last batch; ``members``: C; ``loss``: the model's loss.
+    """
+
+    def __init__(
+        self, steps: int, members: int, batch: int, last: int, dtype: np.dtype, loss: str
+    ) -> None:
+        self.loss = loss
+        self.B = batch
+        if loss == "categorical_crossentropy":
+            # padding (beyond the last batch's rows) stays m = 0, s = 1, z_true = -1: it adds 0
+            # + log 1 + 1 to the loss and is never counted correct; totals() removes the 1s
+            shape = (steps, members, batch)
+            self.m = np.zeros(shape, dtype=dtype)
+            self.s = np.ones(shape, dtype=dtype)
+            self.picked = np.full(shape, -1, dtype=dtype)
+            self.padding = batch - last
+        else:
+            self.sums = np.zeros((steps, members), dtype=dtype)
+            self.correct = np.zeros((steps, members), dtype=dtype)
+
+    def record(self, b: int, z: np.ndarray, yt: np.ndarray) -> np.ndarray:
+        """Step ``b``'s gradient of the batch-mean loss (``z`` overwritten), its loss recorded."""
+        if self.loss != "categorical_crossentropy":
+            per_mean, correct, grad = loss_and_grad(z, yt, self.loss)
+            n = z.shape[-1]
+            np.multiply(per_mean, n, out=self.sums[b])
+            self.correct[b] = correct
+            return grad
+        n = z.shape[-1]
+        m = np.maximum.reduce(z, axis=1, out=self.m[b, :, :n])
+        np.einsum("ckb,kb->cb", z, yt, out=self.picked[b, :, :n])
+        np.subtract(z, m[:, None, :], out=z)
+        np.exp(z, out=z)
+        s = np.add.reduce(z, axis=1, out=self.s[b, :, :n])
+        z /= s[:, None, :]
+        z -= yt
+        z *= 1.0 / n
+        return z
+
+    def totals(self) -> tuple[np.ndarray, np.ndarray]:
+        """The epoch's summed loss (over all rows) and correct predictions, ``[C]`` each."""
+        if self.loss != "categorical_crossentropy":
+            return self.sums.sum(axis=0), self.correct.sum(axis=0)
+        per = self.m + np.log(self.s) - self.picked  # [steps, C, batch]
+        loss = per.sum(axis=(0, 2)) - self.padding
+        correct = (self.picked >= self.m).sum(axis=(0, 2), dtype=self.m.dtype)
+        return loss, correct
+
+
+def loss_and_grad(
+    z: np.ndarray, yt: np.ndarray, loss: str, want_grad: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`lrlab.lab._engines.loss_and_grad` in NumPy; ``z`` is overwritten by the gradient.
+
+    Per-member mean loss ``[C]``, correct predictions ``[C]`` and ``dL/dz`` (the batch-mean
+    loss's) for logits ``z [C, K, B]`` and targets ``yt [K, B]``; the gradient is ``z`` itself,
+    overwritten (or ``z`` unchanged when ``want_grad`` is false).
+    """
+    B = z.shape[-1]
+    if loss == "categorical_crossentropy":
+        m = z.max(axis=1, keepdims=True)  # [C, 1, B]
+        picked = np.einsum("ckb,kb->cb", z, yt)  # z of the true class
+        correct = (picked >= m[:, 0]).sum(axis=-1, dtype=z.dtype)
+        e = np.subtract(z, m, out=z if want_grad else None)
+        np.exp(e, out=e)
+        s = e.sum(axis=1, keepdims=True)
+        # -log p(true) = m + log(sum exp(z - m)) - z_true, summed over the batch
+        per_sum = np.matmul(m[:, 0] + np.log(s[:, 0]) - picked, np.ones(B, dtype=z.dtype))
+        if want_grad:
+            e /= s
+            e -= yt
+            e *= 1.0 / B
+        grad = z
+    elif loss == "binary_crossentropy":
+        zz, y = z[:, 0, :], yt[0]
+        # torch's binary_cross_entropy_with_logits: max(z, 0) - z y + log1p(exp(-|z|))
+        per_sum = (np.maximum(zz, 0) - zz * y + np.log1p(np.exp(-np.abs(zz)))).sum(axis=-1)
+        correct = ((zz > 0) == (y > 0.5)).sum(axis=-1, dtype=z.dtype)
+        if want_grad:
+            np.negative(zz, out=zz)
+            np.exp(zz, out=zz)
+            zz += 1
+            np.reciprocal(zz, out=zz)
+            zz -= y
+            zz *= 1.0 / B
+        grad = z
+    else:  # mse: mean over outputs and batch
+        K = z.shape[1]
+        diff = np.subtract(z, yt, out=z if want_grad else None)
+        per_sum = np.square(diff).mean(axis=1).sum(axis=-1)
+        correct = np.full(z.shape[:1], np.nan, dtype=z.dtype)
+        if want_grad:
+            diff *= 2.0 / (K * B)
+        grad = z
+    return per_sum / B, correct, grad
