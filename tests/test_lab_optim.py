@@ -419,6 +419,34 @@ def test_resume_is_bitwise_equal_to_an_uninterrupted_run(key):
     assert torch.equal(theta, full)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+@pytest.mark.parametrize("key", list(ALL_OPTIMIZERS))
+def test_stepper_equals_step_bit_for_bit(key, dtype):
+    opt = ALL_OPTIMIZERS[key]
+    pb = Problem(3, seed=11)
+    want, want_state = run_population(opt, pb, steps=15, dtype=dtype)
+    theta = pb.theta0.to(dtype).clone()
+    grad = torch.empty_like(theta)
+    state = opt.init(theta)
+    update = opt.stepper(theta, grad, state)
+    h, target, noise = pb.h.to(dtype), pb.target.to(dtype), pb.noise.to(dtype)
+    lr = pb.lr.to(dtype)
+    with torch.no_grad():
+        for t in range(15):
+            grad.copy_(h * (theta - target) + noise[t])
+            update(lr[t].unsqueeze(1))
+    assert torch.equal(theta, want)
+    assert int(state["step"]) == 15
+    for name, buf in want_state.items():
+        assert torch.equal(state[name], buf), name
+
+
+def test_stepper_checks_its_tensors():
+    theta = torch.zeros(2, 3)
+    with pytest.raises(ValueError, match="grad must have theta's shape"):
+        SGD().stepper(theta, torch.zeros(3, 2), SGD().init(theta))
+
+
 def test_state_dict_is_a_copy():
     opt = Adam()
     theta = torch.zeros(2, 3, dtype=F64)
