@@ -83,6 +83,17 @@ def loss_and_grad(
     return per_sum.div_(B), correct, grad
 
 
+def loss_grad(z: torch.Tensor, yt: torch.Tensor, loss: str) -> torch.Tensor:
+    """``dL/dz`` of the batch-mean loss alone (``z`` unchanged): :func:`loss_and_grad`'s
+    gradient without the loss and accuracy, in 3 operations instead of 11."""
+    B = z.shape[-1]
+    if loss == "categorical_crossentropy":
+        return torch.softmax(z, dim=1).sub_(yt).div_(B)
+    if loss == "binary_crossentropy":
+        return torch.sigmoid(z).sub_(yt).div_(B)
+    return (z - yt).mul_(2.0 / (z.shape[1] * B))
+
+
 class MLPEngine:
     """Fused forward/backward for C stacked :class:`MLP` members."""
 
@@ -92,6 +103,7 @@ class MLPEngine:
         self.slots = model.slots()
         self.P = model.n_params
         self._cache: dict[int, tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]] = {}
+        self._scratch: dict[tuple[Any, ...], torch.Tensor] = {}
 
     def init_params(self, seeds: Sequence[int], device: Any, dtype: Any) -> torch.Tensor:
         rows = np.stack([self.model.init_member(int(s)) for s in seeds])
@@ -131,8 +143,8 @@ class MLPEngine:
 
     def _act_grad(self, da: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         kind = self.model.activation
-        if kind == "relu":
-            return torch.ops.aten.threshold_backward(da, a, 0)
+        if kind == "relu":  # in place: da is the step's scratch
+            return torch.ops.aten.threshold_backward.grad_input(da, a, 0, grad_input=da)
         if kind == "tanh":
             return da * (1 - a * a)
         if kind == "sigmoid":
@@ -156,31 +168,88 @@ class MLPEngine:
         acts.append(h)
         return acts
 
+    def _buf(
+        self, key: tuple[Any, ...], shape: tuple[int, ...], like: torch.Tensor
+    ) -> torch.Tensor:
+        """A scratch tensor kept between steps (the step's shapes repeat; a fresh multi-MB
+        tensor per operation costs page faults on top of the arithmetic)."""
+        full = (key, shape, like.dtype, like.device)
+        t = self._scratch.get(full)
+        if t is None:
+            if len(self._scratch) > 64:
+                self._scratch.clear()
+            t = self._scratch[full] = torch.empty(shape, dtype=like.dtype, device=like.device)
+        return t
+
+    def _scratch_forward(
+        self, theta: torch.Tensor, xb: torch.Tensor, layers: list[Any]
+    ) -> list[torch.Tensor]:
+        """:meth:`forward` into scratch tensors, layer 1 as one matmul with the bias folded in:
+        ``[xa, a1, ..., z]`` with ``xa [D + 1, B]`` the inputs and a row of ones."""
+        C, B = theta.shape[0], xb.shape[0]
+        w1, b1 = layers[0]
+        o, d = w1.shape[1], w1.shape[2]
+        wa = self._buf(("wa",), (C, o, d + 1), theta)
+        wa[:, :, :d].copy_(w1)
+        wa[:, :, d].copy_(b1)
+        xa = self._buf(("xa",), (d + 1, B), theta)
+        xa[:d].copy_(xb.T)
+        xa[d].fill_(1.0)
+        h = torch.mm(wa.view(C * o, d + 1), xa, out=self._buf(("h", 0), (C * o, B), theta))
+        h = h.view(C, o, B)
+        acts = [xa]
+        for k, (w, b) in enumerate(layers[1:], start=1):
+            h = self._act(h)
+            acts.append(h)
+            out = self._buf(("h", k), (C, w.shape[1], B), theta)
+            h = torch.baddbmm(b.unsqueeze(-1), w, h, out=out)
+        acts.append(h)
+        return acts
+
     def step(
-        self, theta: torch.Tensor, grad: torch.Tensor, xb: torch.Tensor, yt: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Write the batch gradient into ``grad``; return the loss and correct counts ``[C]``."""
-        C = theta.shape[0]
+        self,
+        theta: torch.Tensor,
+        grad: torch.Tensor,
+        xb: torch.Tensor,
+        yt: torch.Tensor,
+        logits: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Write the batch gradient into ``grad``; return the loss and correct counts ``[C]``,
+        or, given ``logits`` (a ``[C, K, B]`` view), write the logits there and return nothing:
+        the loop then computes an epoch's loss and accuracy in one pass over all its logits.
+
+        Layer 1 runs on the inputs with a row of ones appended (``xa [D + 1, B]``) and the
+        weights with the bias as one more column: its forward pass and both its gradients are
+        each one matmul over all members, and no pass over the hidden layer sums the bias
+        gradient. Not differentiable (it writes into scratch tensors); :meth:`forward` is.
+        """
+        C, B = theta.shape[0], xb.shape[0]
         layers = self._views(theta)
-        acts = self.forward(theta, xb, layers)
-        loss, correct, dz = loss_and_grad(acts[-1], yt, self.model.loss)
+        acts = self._scratch_forward(theta, xb, layers)
+        h, xa = acts.pop(), acts[0]
+        o, d = layers[0][0].shape[1], xb.shape[1]
+        if logits is None:
+            loss, correct, dz = loss_and_grad(h, yt, self.model.loss)
+        else:  # (baddbmm into the strided view would run one addmm per member)
+            logits.copy_(h)
+            dz = loss_grad(h, yt, self.model.loss)
         assert dz is not None
         glayers = self._views(grad)
-        for k in range(len(layers) - 1, -1, -1):
+        for k in range(len(layers) - 1, 0, -1):
             w, _ = layers[k]
             gw, gb = glayers[k]
             prev = acts[k]
             torch.sum(dz, dim=-1, out=gb)
-            if k == 0:
-                # dW1 = dz @ x for all members in one matmul; computed transposed
-                # (x^T @ dz^T) so its output is C*width wide rather than n_inputs wide
-                o = w.shape[1]
-                xt = prev.T.contiguous()  # tiny; a strided left operand halves MKL's speed
-                gw.copy_(torch.mm(xt, dz.reshape(C * o, -1).T).T.view(C, o, -1))
-            else:
-                gw.copy_(torch.bmm(dz, prev.transpose(1, 2)))
-                dz = self._act_grad(torch.bmm(w.transpose(1, 2), dz), prev)
-        return loss, correct
+            gw.copy_(torch.bmm(dz, prev.transpose(1, 2)))
+            da = torch.bmm(w.transpose(1, 2), dz, out=self._buf(("da", k), prev.shape, theta))
+            dz = self._act_grad(da, prev)
+        # transposed, [D + 1, B] @ [B, C * o]: a wide output rather than a 3-wide one
+        g1 = self._buf(("g1",), (d + 1, C * o), theta)
+        torch.mm(xa, dz.reshape(C * o, B).T, out=g1)
+        gw, gb = glayers[0]
+        gw.copy_(g1[:d].T.view(C, o, d))
+        gb.copy_(g1[d].view(C, o))
+        return None if logits is not None else (loss, correct)
 
     def evaluate(
         self, theta: torch.Tensor, x: torch.Tensor, yt: torch.Tensor
@@ -189,10 +258,11 @@ class MLPEngine:
         C, N = theta.shape[0], x.shape[0]
         width = max([*self.model.hidden, self.model.n_outputs])
         chunk = max(1, EVAL_CHUNK_BYTES // max(1, width * N * theta.element_size()))
+        chunk = -(-C // -(-C // chunk))  # equal chunks: one set of scratch shapes
         losses, accs = [], []
         for lo in range(0, C, chunk):
             part = theta[lo : lo + chunk]
-            z = self.forward(part, x, self._make_views(part))[-1]
+            z = self._scratch_forward(part, x, self._make_views(part))[-1]
             loss, correct, _ = loss_and_grad(z, yt, self.model.loss, want_grad=False)
             losses.append(loss)
             accs.append(correct / N)

@@ -26,7 +26,7 @@ import torch
 
 from ..control import EarlyStopping, Plateau
 from ..schedules import Schedule
-from ._engines import FuncEngine, MLPEngine, Targets
+from ._engines import FuncEngine, MLPEngine, Targets, loss_and_grad
 from ._np_engine import NumpyMLPEngine, Tally
 from .models import MLP, TorchModule
 
@@ -208,7 +208,8 @@ def train_population(
 
     # NumPy warns on the overflows of a diverging member, which the loop detects and freezes
     quiet = np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
-    with _torch_threads(threads, work), torch.no_grad(), quiet:
+    # with the NumPy engine torch runs only the optimizer's small elementwise updates
+    with _torch_threads(threads, 0 if use_numpy else work), torch.no_grad(), quiet:
         dt = DTYPES[dtype]
         eng: MLPEngine | FuncEngine | NumpyMLPEngine
         if use_numpy:
@@ -241,6 +242,9 @@ def train_population(
                 (y_test_a,) = NumpyMLPEngine.arrays(y_test_t.contiguous())
         opt_state = optimizer.init(theta)
         update = optimizer.stepper(theta, grad, opt_state)
+        logits = (
+            torch.empty((C, n_out, N), dtype=dt, device=dev) if isinstance(eng, MLPEngine) else None
+        )
         scale = torch.ones(C, dtype=dt, device=dev)
         active = np.ones(C, dtype=bool)
         diverged = np.zeros(C, dtype=bool)
@@ -280,15 +284,23 @@ def train_population(
                 order = order.to(dev)
                 xe = x_train.index_select(0, order)
                 ye = y_train.take(order)
-                loss_t = torch.zeros(C, dtype=dt, device=dev)
-                correct_t = torch.zeros(C, dtype=dt, device=dev)
-                for b in range(spe):
-                    lo, hi = b * batch_size, min(N, (b + 1) * batch_size)
-                    loss, correct = eng.step(theta, grad, xe[lo:hi], ye[lo:hi].T)
-                    loss_t.add_(loss, alpha=hi - lo)
-                    correct_t.add_(correct)
-                    update(lrs[b])
-                loss_sum, correct_sum = _host(loss_t), _host(correct_t)
+                if logits is not None:  # the fused MLP: the epoch's metrics in one pass
+                    for b in range(spe):
+                        lo, hi = b * batch_size, min(N, (b + 1) * batch_size)
+                        eng.step(theta, grad, xe[lo:hi], ye[lo:hi].T, logits[:, :, lo:hi])
+                        update(lrs[b])
+                    mean, correct_t, _ = loss_and_grad(logits, ye.T, model.loss, want_grad=False)
+                    loss_sum, correct_sum = _host(mean) * N, _host(correct_t)
+                else:
+                    loss_t = torch.zeros(C, dtype=dt, device=dev)
+                    correct_t = torch.zeros(C, dtype=dt, device=dev)
+                    for b in range(spe):
+                        lo, hi = b * batch_size, min(N, (b + 1) * batch_size)
+                        loss, correct = eng.step(theta, grad, xe[lo:hi], ye[lo:hi].T)
+                        loss_t.add_(loss, alpha=hi - lo)
+                        correct_t.add_(correct)
+                        update(lrs[b])
+                    loss_sum, correct_sum = _host(loss_t), _host(correct_t)
 
             metrics = {
                 "loss": loss_sum / N,
@@ -357,7 +369,7 @@ def train_population(
 SMALL_WORK = 2**16  # activation elements per step below which one thread is faster
 #: activation elements per step (``C * widest layer * batch``) up to which ``engine="auto"``
 #: picks the NumPy engine on the CPU; measured by ``benchmarks/population.py --engines``
-NUMPY_WORK = 2**17
+NUMPY_WORK = 2**16
 
 
 def _host(v: Any) -> np.ndarray:
