@@ -6,10 +6,11 @@ epochs, a full evaluation of the train and test splits after every epoch, 8 lear
 
 1. lrlab: all 8 configurations as one population;
 2. an idiomatic single-model PyTorch loop, one configuration after another;
-3. Keras 3 ``model.fit`` one configuration after another (TensorFlow backend when installed,
-   otherwise whatever ``KERAS_BACKEND`` selects; torch here);
-4. lrlab's scaling: seconds per configuration at C = 1, 8, 64, 256, 1024, next to the FLOP bound
-   (the arithmetic of one configuration at this machine's measured peak sgemm rate).
+3. Keras 3 ``model.fit`` one configuration after another, on the TensorFlow backend when
+   TensorFlow is installed, else on ``KERAS_BACKEND`` (``--keras-backend`` chooses);
+4. lrlab's scaling: seconds per configuration at C = 1, 8, 64, 256, 1024 on each engine
+   (NumPy up to C = 256, torch), the one ``engine="auto"`` picks, and the FLOP bound (the
+   arithmetic of one configuration at this machine's measured peak sgemm rate).
 
 Keras and the plain loop are slow, so by default they run a subset of the configurations
 (``--keras-configs``, ``--torch-configs``) and the per-configuration time is reported; ratios
@@ -24,6 +25,7 @@ OpenMP threads that wait on a busy core make every torch number here several tim
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -36,13 +38,15 @@ import torch
 from lrlab.lab.data import blobs
 from lrlab.lab.models import MLP
 from lrlab.lab.optim import SGD
-from lrlab.lab.population import train_population
+from lrlab.lab.population import auto_engine, train_population
 from lrlab.schedules import constant
 
 LRS = [10.0**-k for k in range(8)]
 
 
-def lrlab_population(data: Any, lrs: list[float], epochs: int, device: str = "cpu") -> float:
+def lrlab_population(
+    data: Any, lrs: list[float], epochs: int, device: str = "cpu", engine: str = "auto"
+) -> float:
     model = MLP(2, (50,), 3)
     C = len(lrs)
     t = time.perf_counter()
@@ -56,6 +60,7 @@ def lrlab_population(data: Any, lrs: list[float], epochs: int, device: str = "cp
         batch_size=32,
         eval_train=True,
         device=device,
+        engine=engine,
     )
     return time.perf_counter() - t
 
@@ -157,9 +162,19 @@ def main() -> None:
         "--keras-configs", type=int, default=1, help="configs timed with Keras (0: skip)"
     )
     p.add_argument("--torch-configs", type=int, default=2, help="configs timed with the torch loop")
+    p.add_argument(
+        "--keras-backend",
+        default=None,
+        help="Keras backend (default: tensorflow when installed, else $KERAS_BACKEND or torch)",
+    )
     p.add_argument("--device", default="cpu", help="device for lrlab (cpu, cuda)")
     p.add_argument("--json", help="also write the results to this JSON file")
     args = p.parse_args()
+    if args.keras_backend:
+        os.environ["KERAS_BACKEND"] = args.keras_backend
+    elif "KERAS_BACKEND" not in os.environ:
+        tf = importlib.util.find_spec("tensorflow") is not None
+        os.environ["KERAS_BACKEND"] = "tensorflow" if tf else "torch"
     epochs = args.epochs or (20 if args.quick else 200)
     sizes = [1, 8, 64, 256] if args.quick else [1, 8, 64, 256, 1024]
     if args.device.startswith("cuda"):
@@ -216,13 +231,20 @@ def main() -> None:
         f"\nscaling (seconds per config; FLOP bound {bound * 1e3:.2f} ms per config at the "
         f"measured peak sgemm {peak / 1e9:.0f} GFLOP/s)"
     )
-    print(f"  {'C':>6} {'total s':>9} {'ms/config':>10} {'x bound':>8}")
-    scaling = {}
+    print("  ms per config on each engine; auto: the engine train_population picks by default")
+    print(f"  {'C':>6} {'numpy':>9} {'torch':>9} {'auto':>6} {'auto s':>8} {'x bound':>8}")
+    scaling, engines = {}, {}
     for C in sizes:
         lrs = [LRS[i % 8] for i in range(C)]
-        t = lrlab_population(data, lrs, epochs, args.device)
-        scaling[C] = t
-        print(f"  {C:>6} {t:9.2f} {t / C * 1e3:10.2f} {t / C / bound:8.1f}")
+        on = {"torch": lrlab_population(data, lrs, epochs, args.device, "torch")}
+        if args.device == "cpu" and C <= 256:
+            on["numpy"] = lrlab_population(data, lrs, epochs, args.device, "numpy")
+        pick = auto_engine(MLP(2, (50,), 3), C, 32, args.device)
+        t = on[pick]
+        scaling[C], engines[C] = t, {k: v / C for k, v in on.items()}
+        cols = [f"{on[k] / C * 1e3:9.2f}" if k in on else f"{'-':>9}" for k in ("numpy", "torch")]
+        print(f"  {C:>6} {cols[0]} {cols[1]} {pick:>6} {t:8.2f} {t / C / bound:8.1f}")
+    results["engines_seconds_per_config"] = engines
     results["scaling_total_seconds"] = scaling
     if args.json:
         with open(args.json, "w") as fh:

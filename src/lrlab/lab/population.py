@@ -95,6 +95,27 @@ def lr_table(schedules: Sequence[Schedule], total_steps: int) -> np.ndarray:
     return np.stack(rows) if rows else np.zeros((0, total_steps))
 
 
+def auto_engine(
+    model: MLP | TorchModule, members: int, batch_size: int, device: str | torch.device = "cpu"
+) -> str:
+    """The engine ``train_population(engine="auto")`` uses: ``"numpy"`` or ``"torch"``.
+
+    NumPy for an :class:`~lrlab.lab.models.MLP` on the CPU whose activations per step
+    (``members * widest layer * batch_size``) are at most :data:`NUMPY_WORK`, torch otherwise.
+    ``benchmarks/population.py`` times both engines at each cohort size; on the blobs network
+    they cross between C = 32 and C = 64.
+
+    Example:
+        >>> from lrlab.lab.models import MLP
+        >>> from lrlab.lab.population import auto_engine
+        >>> auto_engine(MLP(2, (50,), 3), 8, 32), auto_engine(MLP(2, (50,), 3), 1024, 32)
+        ('numpy', 'torch')
+    """
+    work = members * _widest(model) * batch_size
+    cpu = torch.device(device).type == "cpu"
+    return "numpy" if isinstance(model, MLP) and cpu and work <= NUMPY_WORK else "torch"
+
+
 def train_population(
     data: Any,
     model: MLP | TorchModule,
@@ -145,10 +166,8 @@ def train_population(
         engine: ``"torch"`` (the fused torch kernels; any device), ``"numpy"`` (the same
             forward/backward in NumPy, :class:`~lrlab.lab.models.MLP` on the CPU only: several
             times faster for small cohorts, whose operations are too small for their cost to be
-            anything but the call) or ``"auto"`` (NumPy for an MLP cohort on the CPU whose
-            activations per step, ``C * widest layer * batch_size``, are at most
-            :data:`NUMPY_WORK`; torch otherwise). Both engines update through the same
-            :mod:`lrlab.lab.optim` optimizer and agree to rounding.
+            anything but the call) or ``"auto"`` (:func:`auto_engine`). Both engines update
+            through the same :mod:`lrlab.lab.optim` optimizer and agree to rounding.
         on_epoch: called as ``on_epoch(epoch, history)`` after each epoch.
 
     Returns:
@@ -203,7 +222,7 @@ def train_population(
             f"{type(model).__name__} on device {str(dev)!r}"
         )
     use_numpy = engine == "numpy" or (
-        engine == "auto" and isinstance(model, MLP) and dev.type == "cpu" and work <= NUMPY_WORK
+        engine == "auto" and auto_engine(model, C, batch_size, dev) == "numpy"
     )
 
     # NumPy warns on the overflows of a diverging member, which the loop detects and freezes
@@ -368,7 +387,7 @@ def train_population(
 
 SMALL_WORK = 2**16  # activation elements per step below which one thread is faster
 #: activation elements per step (``C * widest layer * batch``) up to which ``engine="auto"``
-#: picks the NumPy engine on the CPU; measured by ``benchmarks/population.py --engines``
+#: picks the NumPy engine on the CPU; ``benchmarks/population.py`` times both engines
 NUMPY_WORK = 2**16
 
 

@@ -336,14 +336,16 @@ class PopulationOptimizer:
         Example:
             >>> import torch
             >>> from lrlab.lab.optim import SGD
-            >>> theta = torch.ones(2, 3)
+            >>> theta = torch.ones(2, 3, dtype=torch.float64)
             >>> opt = SGD(momentum=0.9)
             >>> state = opt.init(theta)
             >>> update = opt.stepper(theta, torch.ones_like(theta), state)
+            >>> lr = torch.tensor([[0.1], [0.0]], dtype=torch.float64)  # member 1 stays
             >>> with torch.no_grad():
-            ...     update(torch.tensor([[0.1], [0.0]]))
+            ...     for _ in range(2):
+            ...         update(lr)
             >>> theta[:, 0].tolist()
-            [0.8999999761581543, 1.0]
+            [0.71, 1.0]
         """
         owner = type(self).__name__
         if not isinstance(theta, Tensor) or theta.dim() != 2 or not theta.is_floating_point():
