@@ -435,6 +435,7 @@ def test_stepper_equals_step_bit_for_bit(key, dtype):
         for t in range(15):
             grad.copy_(h * (theta - target) + noise[t])
             update(lr[t].unsqueeze(1))
+    update.flush()
     assert torch.equal(theta, want)
     assert int(state["step"]) == 15
     for name, buf in want_state.items():

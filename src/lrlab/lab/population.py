@@ -256,6 +256,8 @@ def train_population(
             theta_a, grad_a, yt_train_a = NumpyMLPEngine.arrays(theta, grad, yt_train.contiguous())
             x_train_a = NumpyMLPEngine.inputs(x_train.numpy())
             xe_a = np.empty_like(x_train_a)  # the epoch's shuffled columns
+            # every epoch overwrites all that it reads: one tally serves them all
+            tally = Tally(spe, C, batch_size, N - (spe - 1) * batch_size, theta_a.dtype, model.loss)
             if has_test:
                 x_test_a = NumpyMLPEngine.inputs(x_test.numpy())
                 (y_test_a,) = NumpyMLPEngine.arrays(y_test_t.contiguous())
@@ -291,13 +293,10 @@ def train_population(
                 idx = order.numpy()
                 np.take(x_train_a, idx, axis=1, out=xe_a)
                 ye_a = yt_train_a[:, idx]
-                tally = Tally(
-                    spe, C, batch_size, N - (spe - 1) * batch_size, theta_a.dtype, model.loss
-                )
-                for b in range(spe):
+                for b, lr_b in enumerate(lrs.unbind(0)):
                     lo, hi = b * batch_size, min(N, (b + 1) * batch_size)
                     eng.step(theta_a, grad_a, xe_a[:, lo:hi], ye_a[:, lo:hi], tally, b)
-                    update(lrs[b])
+                    update(lr_b)
                 loss_sum, correct_sum = tally.totals()
             else:
                 order = order.to(dev)
@@ -321,6 +320,7 @@ def train_population(
                         update(lrs[b])
                     loss_sum, correct_sum = _host(loss_t), _host(correct_t)
 
+            update.flush()
             metrics = {
                 "loss": loss_sum / N,
                 "accuracy": correct_sum / N,
@@ -347,7 +347,10 @@ def train_population(
                 for k in ("accuracy", "val_accuracy", "train_eval_accuracy"):
                     metrics.pop(k, None)
 
-            finite = torch.isfinite(theta).all(dim=1).cpu().numpy()
+            if use_numpy:
+                finite = np.isfinite(theta_a).all(axis=1)
+            else:
+                finite = torch.isfinite(theta).all(dim=1).cpu().numpy()
             for k in ("loss", "val_loss"):
                 if k in metrics:
                     finite &= np.isfinite(metrics[k])

@@ -95,6 +95,9 @@ class Adagrad(PopulationOptimizer):
         )
         return k
 
+    def _reads_step(self, k: dict) -> bool:
+        return bool(k["has_lr_decay"])
+
     def _update(
         self, theta: Tensor, grad: Tensor, lr: Tensor, state: dict[str, Tensor], k: dict
     ) -> None:
@@ -168,6 +171,9 @@ class Adadelta(PopulationOptimizer):
             one_minus_rho=_pack(_lift(lambda r: 1.0 - r, m["rho"]), dt, dev),
         )
         return k
+
+    def _reads_step(self, k: dict) -> bool:
+        return False
 
     def _update(
         self, theta: Tensor, grad: Tensor, lr: Tensor, state: dict[str, Tensor], k: dict

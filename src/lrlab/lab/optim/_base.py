@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor
 
-__all__ = ["Coef", "Flag", "Form", "Hyper", "PopulationOptimizer", "Value"]
+__all__ = ["Coef", "Flag", "Form", "Hyper", "PopulationOptimizer", "Stepper", "Value"]
 
 #: a per-member hyperparameter: one number for every member, or one number per member
 Hyper = float | Sequence[float]
@@ -323,15 +323,15 @@ class PopulationOptimizer:
             self._update(theta, grad, col, state, k)
             state["step"].add_(1)
 
-    def stepper(
-        self, theta: Tensor, grad: Tensor, state: dict[str, Tensor]
-    ) -> Callable[[Tensor], None]:
+    def stepper(self, theta: Tensor, grad: Tensor, state: dict[str, Tensor]) -> Stepper:
         """:meth:`step` bound to ``theta``, ``grad`` and ``state``, for a training loop's hot path.
 
-        The checks and lookups of :meth:`step` run once, here; the returned ``update(lr)``
-        only updates. It must be called with gradients disabled (``torch.no_grad()``) and
-        ``lr`` a ``[C, 1]`` column in theta's dtype and device. Its results equal
-        :meth:`step`'s bit for bit.
+        The checks and lookups of :meth:`step` run once, here; calling the returned
+        :class:`Stepper` with ``lr`` only updates. It must be called with gradients disabled
+        (``torch.no_grad()``) and ``lr`` a ``[C, 1]`` column in theta's dtype and device. Its
+        results equal :meth:`step`'s bit for bit. Call :meth:`Stepper.flush` before reading
+        ``state["step"]``: an optimizer whose update does not read the count (SGD without
+        dampening, RMSprop, Adadelta, Adagrad without ``lr_decay``) adds it up in Python.
 
         Example:
             >>> import torch
@@ -344,8 +344,9 @@ class PopulationOptimizer:
             >>> with torch.no_grad():
             ...     for _ in range(2):
             ...         update(lr)
-            >>> theta[:, 0].tolist()
-            [0.71, 1.0]
+            >>> update.flush()
+            >>> theta[:, 0].tolist(), int(state["step"])
+            ([0.71, 1.0], 2)
         """
         owner = type(self).__name__
         if not isinstance(theta, Tensor) or theta.dim() != 2 or not theta.is_floating_point():
@@ -353,13 +354,11 @@ class PopulationOptimizer:
         if not isinstance(grad, Tensor) or grad.shape != theta.shape:
             raise ValueError(f"{owner}: grad must have theta's shape {list(theta.shape)}")
         k = self._consts(theta.shape[0], theta.device, theta.dtype)
-        update, count, lr64 = self._update, state["step"], self._lr64
+        return Stepper(self, theta, grad, state, k)
 
-        def step(lr: Tensor) -> None:
-            update(theta, grad, lr.to(_F64) if lr64 else lr, state, k)
-            count.add_(1)
-
-        return step
+    def _reads_step(self, k: dict) -> bool:
+        """Whether ``_update`` reads ``state["step"]`` with these constants."""
+        return True
 
     def state_dict(self, state: dict[str, Tensor]) -> dict[str, Any]:
         """A copy of ``state`` in plain containers, for checkpoints (``torch.save``-able).
@@ -461,6 +460,46 @@ class PopulationOptimizer:
             "decoupled": self.form == "keras",
             "eps": _pack(m["eps"], dt, dev) if "eps" in m else 0.0,
         }
+
+
+class Stepper:
+    """An optimizer's update bound to one population: see
+    :meth:`PopulationOptimizer.stepper`."""
+
+    __slots__ = ("_count", "_grad", "_k", "_lazy", "_lr64", "_pending", "_state", "_theta", "_up")
+
+    def __init__(
+        self,
+        opt: PopulationOptimizer,
+        theta: Tensor,
+        grad: Tensor,
+        state: dict[str, Tensor],
+        k: dict,
+    ) -> None:
+        self._up, self._theta, self._grad, self._state, self._k = (
+            opt._update,
+            theta,
+            grad,
+            state,
+            k,
+        )
+        self._lr64, self._count = opt._lr64, state["step"]
+        # a torch op per step to count costs ~4 us; count in Python when nothing reads it
+        self._lazy, self._pending = not opt._reads_step(k), 0
+
+    def __call__(self, lr: Tensor) -> None:
+        """One update with the learning rates ``lr`` (a ``[C, 1]`` column)."""
+        self._up(self._theta, self._grad, lr.to(_F64) if self._lr64 else lr, self._state, self._k)
+        if self._lazy:
+            self._pending += 1
+        else:
+            self._count.add_(1)
+
+    def flush(self) -> None:
+        """Bring ``state["step"]`` up to date with the updates made."""
+        if self._pending:
+            self._count.add_(self._pending)
+            self._pending = 0
 
 
 def _seq(v: object) -> tuple[Any, ...]:

@@ -90,6 +90,9 @@ class RMSprop(PopulationOptimizer):
         )
         return k
 
+    def _reads_step(self, k: dict) -> bool:
+        return False
+
     def _update(
         self, theta: Tensor, grad: Tensor, lr: Tensor, state: dict[str, Tensor], k: dict
     ) -> None:

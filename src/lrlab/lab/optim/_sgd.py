@@ -128,6 +128,9 @@ class SGD(PopulationOptimizer):
         )
         return k
 
+    def _reads_step(self, k: dict) -> bool:
+        return bool(k["has_damp"])  # torch's first step skips the dampening
+
     def _update(
         self, theta: Tensor, grad: Tensor, lr: Tensor, state: dict[str, Tensor], k: dict
     ) -> None:
