@@ -197,6 +197,7 @@ def main() -> None:
         help="Keras backend (default: tensorflow when installed, else $KERAS_BACKEND or torch)",
     )
     p.add_argument("--device", default="cpu", help="device for lrlab (cpu, cuda)")
+    p.add_argument("--no-scaling", action="store_true", help="skip the scaling table")
     p.add_argument("--json", help="also write the results to this JSON file")
     args = p.parse_args()
     if args.keras_backend:
@@ -256,6 +257,9 @@ def main() -> None:
             last = (e.stderr or "").strip().splitlines()[-1:] or ["no output"]
             print(f"  Keras 3: failed in its process, skipped ({last[0]})")
 
+    if args.no_scaling:
+        _write(args.json, results)
+        return
     peak = peak_sgemm()
     bound = flops_per_config(epochs) / peak
     results["peak_sgemm_gflops"] = peak / 1e9
@@ -279,8 +283,12 @@ def main() -> None:
         print(f"  {C:>6} {cols[0]} {cols[1]} {pick:>6} {t:8.2f} {t / C / bound:8.1f}")
     results["engines_seconds_per_config"] = engines
     results["scaling_total_seconds"] = scaling
-    if args.json:
-        with open(args.json, "w") as fh:
+    _write(args.json, results)
+
+
+def _write(path: str | None, results: dict[str, Any]) -> None:
+    if path:
+        with open(path, "w") as fh:
             json.dump(results, fh, indent=2)
 
 
