@@ -26,7 +26,7 @@ import torch
 from lrlab.lab._engines import FuncEngine, MLPEngine, Targets
 from lrlab.lab.models import MLP, TorchModule
 from lrlab.lab.optim import PopulationOptimizer
-from lrlab.lab.population import DTYPES, _freeze, _torch_threads, _widest
+from lrlab.lab.population import DTYPES, freeze_members, step_work, torch_threads
 
 from ._checks import choice, integer
 from ._driver import Recorder
@@ -286,7 +286,7 @@ def find_lr(
         for _ in seed_list
     ]
     C = len(seed_list)
-    with _torch_threads(None, C * _widest(model) * batch_size):
+    with torch_threads(None, step_work(model, C, batch_size)):
         pop = _Cohort(owner, data, model, optimizer, seed_list, dtype, device)
         theta, grad, state = pop.theta, pop.grad, pop.state
         if batch_order == "shared":
@@ -307,7 +307,7 @@ def find_lr(
             stopped = np.array([bool(active[i] and recs[i].record(values[i])) for i in range(C)])
             if stopped.any():
                 grad[torch.as_tensor(np.nonzero(stopped)[0], device=grad.device)] = 0.0
-                _freeze(stopped, theta, state)
+                freeze_members(stopped, theta, state)
                 active &= ~stopped
     results = [r.result() for r in recs]
     out: FinderResult | RepeatedResult = results[0] if C == 1 else summarize(results, seed_list)

@@ -111,7 +111,7 @@ def auto_engine(
         >>> auto_engine(MLP(2, (50,), 3), 8, 32), auto_engine(MLP(2, (50,), 3), 1024, 32)
         ('numpy', 'torch')
     """
-    work = members * _widest(model) * batch_size
+    work = step_work(model, members, batch_size)
     cpu = torch.device(device).type == "cpu"
     return "numpy" if isinstance(model, MLP) and cpu and work <= NUMPY_WORK else "torch"
 
@@ -215,7 +215,7 @@ def train_population(
     if engine not in ENGINES:
         raise ValueError(f"train_population: engine must be one of {list(ENGINES)}, got {engine!r}")
     dev = torch.device(device) if device is not None else torch.device("cpu")
-    work = C * _widest(model) * batch_size
+    work = step_work(model, C, batch_size)
     if engine == "numpy" and (not isinstance(model, MLP) or dev.type != "cpu"):
         raise ValueError(
             "train_population: engine='numpy' trains an MLP on the CPU only, got "
@@ -228,7 +228,7 @@ def train_population(
     # NumPy warns on the overflows of a diverging member, which the loop detects and freezes
     quiet = np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
     # with the NumPy engine torch runs only the optimizer's small elementwise updates
-    with _torch_threads(threads, 0 if use_numpy else work), torch.no_grad(), quiet:
+    with torch_threads(threads, 0 if use_numpy else work), torch.no_grad(), quiet:
         dt = DTYPES[dtype]
         eng: MLPEngine | FuncEngine | NumpyMLPEngine
         if use_numpy:
@@ -358,7 +358,7 @@ def train_population(
             if newly.any():
                 diverged[newly] = True
                 diverged_epoch[newly] = epoch
-                _freeze(newly, theta, opt_state)
+                freeze_members(newly, theta, opt_state)
             for k, v in metrics.items():
                 history[k][active, epoch] = v[active]
             epochs_run[active] = epoch + 1
@@ -388,7 +388,8 @@ def train_population(
         )
 
 
-SMALL_WORK = 2**16  # activation elements per step below which one thread is faster
+#: activation elements per step below which :func:`torch_threads` picks one thread
+SMALL_WORK = 2**16
 #: activation elements per step (``C * widest layer * batch``) up to which ``engine="auto"``
 #: picks the NumPy engine on the CPU; ``benchmarks/population.py`` times both engines
 NUMPY_WORK = 2**16
@@ -401,13 +402,37 @@ def _host(v: Any) -> np.ndarray:
     return np.asarray(v, dtype=np.float64)
 
 
-def _widest(model: MLP | TorchModule) -> int:
-    return max([*model.hidden, model.n_outputs]) if isinstance(model, MLP) else 64
+def step_work(model: MLP | TorchModule, members: int, batch_size: int) -> int:
+    """Activation elements of one training step, ``members * widest layer * batch_size``: the
+    size by which :func:`auto_engine` and :func:`torch_threads` decide (a ``TorchModule``
+    counts as 64 wide).
+
+    Example:
+        >>> from lrlab.lab.models import MLP
+        >>> step_work(MLP(2, (50,), 3), members=8, batch_size=32)
+        12800
+    """
+    widest = max([*model.hidden, model.n_outputs]) if isinstance(model, MLP) else 64
+    return members * widest * batch_size
 
 
 @contextlib.contextmanager
-def _torch_threads(threads: int | None, work: int) -> Iterator[None]:
-    """Run with ``threads`` torch CPU threads (auto when ``None``), then restore the setting."""
+def torch_threads(threads: int | None, work: int) -> Iterator[None]:
+    """Run the block with ``threads`` torch CPU threads, then restore torch's setting.
+
+    ``threads=None`` picks one thread when ``work`` (:func:`step_work`) is below
+    :data:`SMALL_WORK`, whose operations are too small to split (a second thread only waits,
+    and badly so on a busy machine), and leaves the setting alone otherwise.
+
+    Example:
+        >>> import torch
+        >>> before = torch.get_num_threads()
+        >>> with torch_threads(None, work=100):
+        ...     torch.get_num_threads()
+        1
+        >>> torch.get_num_threads() == before
+        True
+    """
     if threads is not None and (isinstance(threads, bool) or threads < 1):
         raise ValueError(f"train_population: threads must be >= 1 or None, got {threads!r}")
     want = threads if threads is not None else (1 if work < SMALL_WORK else None)
@@ -421,8 +446,20 @@ def _torch_threads(threads: int | None, work: int) -> Iterator[None]:
             torch.set_num_threads(before)
 
 
-def _freeze(mask: np.ndarray, theta: torch.Tensor, opt_state: Any) -> None:
-    """Zero the weights and optimizer state of the members in ``mask``."""
+def freeze_members(mask: np.ndarray, theta: torch.Tensor, opt_state: Any) -> None:
+    """Zero the weights and the optimizer state of the members in ``mask`` (a ``[C]`` bool
+    array), as :func:`train_population` does to a diverged member; with a learning rate of 0
+    from then on, a frozen member stays at 0 and finite.
+
+    Example:
+        >>> import numpy as np, torch
+        >>> from lrlab.lab.optim import SGD
+        >>> theta = torch.ones(3, 2)
+        >>> state = SGD(momentum=0.9).init(theta)
+        >>> freeze_members(np.array([False, True, False]), theta, state)
+        >>> theta[:, 0].tolist()
+        [1.0, 0.0, 1.0]
+    """
     rows = torch.as_tensor(np.nonzero(mask)[0], device=theta.device)
     theta.index_fill_(0, rows, 0.0)
     tensors = opt_state.values() if isinstance(opt_state, dict) else []
