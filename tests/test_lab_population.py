@@ -251,6 +251,42 @@ def test_engine_choice_is_checked(model, kwargs, message):
         )
 
 
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "linear"])
+def test_the_onednn_layer_one_equals_mkl_in_float32(activation, monkeypatch):
+    from lrlab.lab import _engines
+
+    if _engines._probe_onednn() is None:
+        pytest.skip("this torch build has no oneDNN linear")
+    model = MLP(2, (16, 8), 3, activation=activation)
+    runs = []
+    for probe in (_engines._probe_onednn(), None):
+        monkeypatch.setattr(_engines, "_ONEDNN", [probe])
+        runs.append(
+            train_population(
+                Toy(9),
+                model,
+                SGD(momentum=0.5),
+                [constant(0.05), constant(0.01)],
+                [0, 1],
+                epochs=2,
+                batch_size=16,
+                keep_params=True,
+                engine="torch",
+            )
+        )
+    fused, mkl = runs
+    np.testing.assert_allclose(fused.params, mkl.params, rtol=1e-4, atol=1e-5)
+    for k in mkl.history:
+        np.testing.assert_allclose(fused.history[k], mkl.history[k], rtol=1e-4, atol=1e-5)
+
+
+def test_onednn_can_be_turned_off(monkeypatch):
+    from lrlab.lab import _engines
+
+    monkeypatch.setenv("LRLAB_NO_ONEDNN", "1")
+    assert _engines._probe_onednn() is None
+
+
 def _run(data, schedules, seeds, momentum, **kw):
     return train_population(
         data,
