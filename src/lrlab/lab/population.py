@@ -103,7 +103,7 @@ def auto_engine(
     NumPy for an :class:`~lrlab.lab.models.MLP` on the CPU whose activations per step
     (``members * widest layer * batch_size``) are at most :data:`NUMPY_WORK`, torch otherwise.
     ``benchmarks/population.py`` times both engines at each cohort size; on the blobs network
-    they cross between C = 32 and C = 64.
+    they cross between C = 128 and C = 256.
 
     Example:
         >>> from lrlab.lab.models import MLP
@@ -392,7 +392,7 @@ def train_population(
 SMALL_WORK = 2**16
 #: activation elements per step (``C * widest layer * batch``) up to which ``engine="auto"``
 #: picks the NumPy engine on the CPU; ``benchmarks/population.py`` times both engines
-NUMPY_WORK = 2**16
+NUMPY_WORK = 2**18
 
 
 def _host(v: Any) -> np.ndarray:
