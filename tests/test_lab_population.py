@@ -15,8 +15,10 @@ from lrlab.lab.optim import SGD, Adam  # noqa: E402
 from lrlab.lab.population import lr_table, train_population  # noqa: E402
 from lrlab.schedules import constant, cosine, exponential  # noqa: E402
 
+ENGINES = ("torch", "numpy")
 
-@pytest.fixture(params=["torch", "numpy"])
+
+@pytest.fixture(params=ENGINES)
 def engine(request):
     """Every behaviour of the population holds on both MLP engines."""
     return request.param
@@ -286,6 +288,63 @@ def test_onednn_can_be_turned_off(monkeypatch):
 
     monkeypatch.setenv("LRLAB_NO_ONEDNN", "1")
     assert _engines._probe_onednn() is None
+
+
+def test_an_overflowed_relu_input_is_zero_not_nan_on_both_engines():
+    # float32: a finite member whose first layer overflows to -inf; relu(-inf) is 0 in torch
+    model = MLP(2, (3,), 3)
+    theta = np.zeros((1, model.n_params), dtype=np.float32)
+    theta[0, :6] = -3e38  # W1: every hidden unit's input is about -6e38 -> -inf
+    x = np.ones((4, 2), dtype=np.float32)
+    yt = np.eye(3, dtype=np.float32)[[0, 1, 2, 0]].T.copy()
+    t_loss, t_acc = MLPEngine(model, 1).evaluate(
+        torch.as_tensor(theta), torch.as_tensor(x), torch.as_tensor(yt)
+    )
+    with np.errstate(over="ignore"):
+        n_loss, n_acc = NumpyMLPEngine(model, 1).evaluate(theta, NumpyMLPEngine.inputs(x), yt)
+    np.testing.assert_allclose(n_loss, t_loss.numpy(), rtol=1e-6)
+    np.testing.assert_array_equal(n_acc, t_acc.numpy())
+    assert np.isfinite(n_loss).all()
+    grad = np.zeros_like(theta)
+    with np.errstate(over="ignore"):
+        loss, _ = NumpyMLPEngine(model, 1).step(theta.copy(), grad, NumpyMLPEngine.inputs(x), yt)
+    assert np.isfinite(loss).all() and np.isfinite(grad).all()
+
+
+def test_a_batch_larger_than_the_data_and_per_step_metrics_give_the_same_numbers(monkeypatch):
+    from lrlab.lab import population
+
+    data = Toy(10)  # 90 rows
+    kw = {"epochs": 2, "dtype": "float64", "keep_params": True}
+    args = (data, MLP(2, (5,), 3), SGD(momentum=0.5), [constant(0.1)] * 2, [0, 1])
+    ref = train_population(*args, batch_size=16, engine="torch", **kw)
+    big = {e: train_population(*args, batch_size=1000, engine=e, **kw) for e in ENGINES}
+    np.testing.assert_allclose(big["numpy"].history["loss"], big["torch"].history["loss"], 1e-12)
+    monkeypatch.setattr(population, "EPOCH_LOGITS_BYTES", 0)  # the per-step path
+    per_step = train_population(*args, batch_size=16, engine="torch", **kw)
+    np.testing.assert_allclose(per_step.params, ref.params, rtol=0, atol=1e-12)
+    for k in ref.history:
+        np.testing.assert_allclose(per_step.history[k], ref.history[k], rtol=1e-12)
+
+
+def test_callbacks_run_with_the_callers_autograd_and_numpy_settings():
+    seen = []
+
+    def on_epoch(epoch, history):
+        seen.append((torch.is_grad_enabled(), np.geterr()["over"]))
+
+    with np.errstate(over="raise"):
+        train_population(
+            Toy(),
+            MLP(2, (3,), 3),
+            SGD(),
+            [constant(0.1)],
+            [0],
+            epochs=2,
+            batch_size=30,
+            on_epoch=on_epoch,
+        )
+    assert seen == [(True, "raise"), (True, "raise")]
 
 
 def _run(data, schedules, seeds, momentum, **kw):

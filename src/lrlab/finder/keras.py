@@ -28,6 +28,7 @@ import numpy as np
 
 from ._checks import integer
 from ._driver import Recorder
+from ._keras_validate import _ValidationPlan
 from ._ramp import ramp
 from ._repeats import RepeatedResult, summarize
 from ._result import FinderResult
@@ -334,6 +335,11 @@ def find_lr(
     repeats: int = 1,
     seed: int = 0,
     shuffle: bool = True,
+    validate: bool = False,
+    validate_around: str | float = "valley",
+    validate_factors: Sequence[float] = (1 / 3, 1.0, 3.0),
+    validate_epochs: int = 5,
+    validate_seeds: int | Sequence[int] = 3,
 ) -> FinderResult | RepeatedResult:
     """Learning-rate range test of a compiled Keras 3 model; weights and optimizer are restored.
 
@@ -345,6 +351,30 @@ def find_lr(
     metrics, optimizer: iterations, learning rate, moments, seed-generator states) is saved; it
     is restored between repeats, at the end, and when the run raises. ``model.history`` and
     ``model.stop_training`` are put back too. Keras' own global seeds are not touched.
+
+    **Validation** (``validate=True``): after the test, :func:`lrlab.finder.lab.validate` trains
+    ``factor * centre`` for each of ``validate_factors`` (centre from
+    :func:`lrlab.finder.lab.validation_center` with ``validate_around``) for ``validate_epochs``
+    passes over ``x``, at a constant rate, on lrlab's population engine (on the CPU), and the
+    result (a :class:`~lrlab.finder.lab.ValidatedResult` / ``ValidatedRepeatedResult``) carries
+    the table as ``result.validation``. The model is translated to an
+    :class:`~lrlab.lab.models.MLP` and its optimizer to the :mod:`lrlab.lab.optim` one with
+    ``form="keras"`` and the same hyperparameters. Each validation seed (``seed, seed + 1, ...``
+    for a count) draws **fresh initial weights** from the model's initialiser (not your model's
+    current weights) and has its own batch order. ``validation_data`` is the held-out split;
+    without it the candidates are compared on a pass over the training data (which measures
+    fitting only). Limits: a ``Sequential`` or functional model with one 2-D input and one
+    output made only of an ``Input`` and ``Dense`` layers (with biases, no regularizers or
+    constraints, trainable, float32 or float64); every hidden ``Dense`` with the same activation
+    among relu, tanh, sigmoid and linear; the last with softmax (loss categorical or sparse
+    categorical cross-entropy), sigmoid with one unit (binary cross-entropy) or linear (mean
+    squared error), ``from_logits=False``, no label smoothing, no ``loss_weights``; kernel
+    initialisers ``HeUniform``, ``GlorotUniform`` or ``RandomNormal(0, 0.05)``, the same in every
+    layer, and zero biases; the optimizer one of Keras' ``SGD``, ``Adam``, ``AdamW``,
+    ``RMSprop``, ``Adagrad``, ``Adadelta`` without ``amsgrad``, clipping, EMA, gradient
+    accumulation, loss scaling or weight-decay exclusions; ``x`` one 2-D array, ``y`` class
+    labels or one-hot rows (softmax), 0/1 (sigmoid) or real values (linear). Anything else is
+    rejected with the reason before the test runs. Metrics do not matter.
 
     Args:
         model: A compiled Keras model.
@@ -363,10 +393,18 @@ def find_lr(
         repeats: Number of runs, on seeds ``seed, seed + 1, ...``.
         seed: The first seed.
         shuffle: Shuffle the rows (whole permutations, one per pass).
+        validate: Validate the suggestion by short training runs (see above).
+        validate_around: ``"valley"`` (default; the median for repeats), another rule name,
+            ``"window"`` (its geometric centre), or a rate.
+        validate_factors: Multiples of the centre to train.
+        validate_epochs: Passes over ``x`` per validation run.
+        validate_seeds: A count (seeds ``seed, seed + 1, ...``) or the seeds themselves; each
+            seed is one initial draw of the weights and one batch order.
 
     Returns:
         A :class:`~lrlab.finder.FinderResult` when ``repeats == 1``, else a
-        :class:`~lrlab.finder.RepeatedResult`.
+        :class:`~lrlab.finder.RepeatedResult`; with ``validate=True`` the subclass with
+        ``.validation``.
     """
     owner = "find_lr"
     batch_size = integer(owner, "batch_size", batch_size, lo=1)
@@ -378,6 +416,8 @@ def find_lr(
             f"{owner}: x and y must have the same, non-zero number of rows, got {n} and "
             f"{_rows(y, 'y')}"
         )
+    if not isinstance(validate, bool):
+        raise ValueError(f"{owner}: validate must be True or False, got {validate!r}")
     finder_cls = __getattr__("LRFinder")
     make = [
         finder_cls(
@@ -395,6 +435,21 @@ def find_lr(
         for _ in range(repeats)
     ]
     _prepare(model, x, y, batch_size)
+    plan = (
+        _ValidationPlan(
+            model,
+            x,
+            y,
+            validation_data,
+            validate_around,
+            validate_factors,
+            validate_epochs,
+            validate_seeds,
+            seed,
+        )
+        if validate
+        else None
+    )
     state = _State(model)
     results: list[FinderResult] = []
     seeds: Sequence[int] = [seed + r for r in range(repeats)]
@@ -414,4 +469,5 @@ def find_lr(
             results.append(finder.result)
     finally:
         state.restore()
-    return results[0] if repeats == 1 else summarize(results, seeds)
+    result = results[0] if repeats == 1 else summarize(results, seeds)
+    return result if plan is None else plan.run(result, batch_size)

@@ -97,10 +97,16 @@ class NumpyMLPEngine:
         """Layer ``k``'s activation in place, and what its gradient needs besides the output."""
         a = self.model.activation
         if a == "relu":
-            # a float 0/1 mask, then one multiply: faster than np.maximum (NaN-aware) here,
-            # and the backward pass reuses the mask
-            mask = np.greater(z, 0, out=self._buf(("mask", k), z.shape, z.dtype), casting="unsafe")
-            return np.multiply(z, mask, out=z), (mask if grad else None)
+            # torch's relu_ on the same memory: -inf -> 0 and NaN stays NaN (z * (z > 0) would
+            # turn an overflowed -inf into NaN and mark a finite member diverged), and 4-5x
+            # faster than np.maximum, which is NaN-aware; the backward pass multiplies by a
+            # float 0/1 mask of the input
+            mask = None
+            if grad:
+                mask = self._buf(("mask", k), z.shape, z.dtype)
+                np.greater(z, 0, out=mask, casting="unsafe")
+            torch.from_numpy(z).relu_()
+            return z, mask
         if a == "tanh":
             return np.tanh(z, out=z), None
         if a == "sigmoid":
@@ -247,6 +253,7 @@ class NumpyMLPEngine:
             np.multiply,
             np.add,
         )
+        hidden_torch = [torch.from_numpy(h) for h in hidden]
         act, act_grad = self._act_in, self._act_grad
         n_hidden = len(hidden)
         backward = list(range(n_hidden - 1, -1, -1))
@@ -260,7 +267,7 @@ class NumpyMLPEngine:
                 if relu:
                     mask = masks[j]
                     greater(h, 0, out=mask, casting="unsafe")
-                    multiply(h, mask, out=h)
+                    hidden_torch[j].relu_()  # see _act
                 else:
                     act(h)
                 w, bias, _ = upper[j]
@@ -328,12 +335,13 @@ class Tally:
         self.loss = loss
         self.B = batch
         if loss == "categorical_crossentropy":
-            # padding (beyond the last batch's rows) stays m = 0, s = 1, z_true = -1: it adds 0
-            # + log 1 + 1 to the loss and is never counted correct; totals() removes the 1s
+            # padding (beyond the last batch's rows) stays m = 0, s = 1, z_true = 0: it adds
+            # exactly 0 + log 1 - 0 = 0 to the loss, and counts as correct (0 >= 0), which
+            # totals() takes off as a whole number
             shape = (steps, members, batch)
             self.m = np.zeros(shape, dtype=dtype)
             self.s = np.ones(shape, dtype=dtype)
-            self.picked = np.full(shape, -1, dtype=dtype)
+            self.picked = np.zeros(shape, dtype=dtype)
             self.padding = batch - last
             self._views = []  # step b's slices, made once: the step is short enough to notice
             for b in range(steps):
@@ -369,8 +377,8 @@ class Tally:
         if self.loss != "categorical_crossentropy":
             return self.sums.sum(axis=0), self.correct.sum(axis=0)
         per = self.m + np.log(self.s) - self.picked  # [steps, C, batch]
-        loss = per.sum(axis=(0, 2)) - self.padding
-        correct = (self.picked >= self.m).sum(axis=(0, 2), dtype=self.m.dtype)
+        loss = per.sum(axis=(0, 2))
+        correct = (self.picked >= self.m).sum(axis=(0, 2), dtype=self.m.dtype) - self.padding
         return loss, correct
 
 

@@ -225,10 +225,8 @@ def train_population(
         engine == "auto" and auto_engine(model, C, batch_size, dev) == "numpy"
     )
 
-    # NumPy warns on the overflows of a diverging member, which the loop detects and freezes
-    quiet = np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
     # with the NumPy engine torch runs only the optimizer's small elementwise updates
-    with torch_threads(threads, 0 if use_numpy else work), torch.no_grad(), quiet:
+    with torch_threads(threads, 0 if use_numpy else work):
         dt = DTYPES[dtype]
         eng: MLPEngine | FuncEngine | NumpyMLPEngine
         if use_numpy:
@@ -257,14 +255,20 @@ def train_population(
             x_train_a = NumpyMLPEngine.inputs(x_train.numpy())
             xe_a = np.empty_like(x_train_a)  # the epoch's shuffled columns
             # every epoch overwrites all that it reads: one tally serves them all
-            tally = Tally(spe, C, batch_size, N - (spe - 1) * batch_size, theta_a.dtype, model.loss)
+            rows = min(batch_size, N)
+            tally = Tally(spe, C, rows, N - (spe - 1) * batch_size, theta_a.dtype, model.loss)
             if has_test:
                 x_test_a = NumpyMLPEngine.inputs(x_test.numpy())
                 (y_test_a,) = NumpyMLPEngine.arrays(y_test_t.contiguous())
         opt_state = optimizer.init(theta)
         update = optimizer.stepper(theta, grad, opt_state)
+        # the fused MLP keeps an epoch's logits and computes its training metrics in one pass,
+        # when they are small; otherwise each step computes its own
+        small = C * n_out * N * theta.element_size() <= EPOCH_LOGITS_BYTES
         logits = (
-            torch.empty((C, n_out, N), dtype=dt, device=dev) if isinstance(eng, MLPEngine) else None
+            torch.empty((C, n_out, N), dtype=dt, device=dev)
+            if isinstance(eng, MLPEngine) and small
+            else None
         )
         scale = torch.ones(C, dtype=dt, device=dev)
         active = np.ones(C, dtype=bool)
@@ -288,45 +292,47 @@ def train_population(
             gate = scale * torch.as_tensor(active, dtype=dt, device=dev)
             # this epoch's learning rates, [spe, C]: one row per update
             lrs = (table[epoch * spe : (epoch + 1) * spe] * gate).unsqueeze(-1)
-            if use_numpy:
-                assert isinstance(eng, NumpyMLPEngine)
-                idx = order.numpy()
-                np.take(x_train_a, idx, axis=1, out=xe_a)
-                ye_a = yt_train_a[:, idx]
-                for b, lr_b in enumerate(lrs.unbind(0)):
-                    lo, hi = b * batch_size, min(N, (b + 1) * batch_size)
-                    eng.step(theta_a, grad_a, xe_a[:, lo:hi], ye_a[:, lo:hi], tally, b)
-                    update(lr_b)
-                loss_sum, correct_sum = tally.totals()
-            else:
-                order = order.to(dev)
-                xe = x_train.index_select(0, order)
-                ye = y_train.take(order)
-                if logits is not None:  # the fused MLP: the epoch's metrics in one pass
-                    for b in range(spe):
+            with _computing():
+                if use_numpy:
+                    assert isinstance(eng, NumpyMLPEngine)
+                    idx = order.numpy()
+                    np.take(x_train_a, idx, axis=1, out=xe_a)
+                    ye_a = yt_train_a[:, idx]
+                    for b, lr_b in enumerate(lrs.unbind(0)):
                         lo, hi = b * batch_size, min(N, (b + 1) * batch_size)
-                        eng.step(theta, grad, xe[lo:hi], ye[lo:hi].T, logits[:, :, lo:hi])
-                        update(lrs[b])
-                    mean, correct_t, _ = loss_and_grad(logits, ye.T, model.loss, want_grad=False)
-                    loss_sum, correct_sum = _host(mean) * N, _host(correct_t)
+                        eng.step(theta_a, grad_a, xe_a[:, lo:hi], ye_a[:, lo:hi], tally, b)
+                        update(lr_b)
+                    loss_sum, correct_sum = tally.totals()
                 else:
-                    loss_t = torch.zeros(C, dtype=dt, device=dev)
-                    correct_t = torch.zeros(C, dtype=dt, device=dev)
-                    for b in range(spe):
-                        lo, hi = b * batch_size, min(N, (b + 1) * batch_size)
-                        loss, correct = eng.step(theta, grad, xe[lo:hi], ye[lo:hi].T)
-                        loss_t.add_(loss, alpha=hi - lo)
-                        correct_t.add_(correct)
-                        update(lrs[b])
-                    loss_sum, correct_sum = _host(loss_t), _host(correct_t)
+                    order = order.to(dev)
+                    xe = x_train.index_select(0, order)
+                    ye = y_train.take(order)
+                    if logits is not None:  # the fused MLP: the epoch's metrics in one pass
+                        for b in range(spe):
+                            lo, hi = b * batch_size, min(N, (b + 1) * batch_size)
+                            eng.step(theta, grad, xe[lo:hi], ye[lo:hi].T, logits[:, :, lo:hi])
+                            update(lrs[b])
+                        mean, correct_t, _ = loss_and_grad(
+                            logits, ye.T, model.loss, want_grad=False
+                        )
+                        loss_sum, correct_sum = _host(mean) * N, _host(correct_t)
+                    else:
+                        loss_t = torch.zeros(C, dtype=dt, device=dev)
+                        correct_t = torch.zeros(C, dtype=dt, device=dev)
+                        for b in range(spe):
+                            lo, hi = b * batch_size, min(N, (b + 1) * batch_size)
+                            loss, correct = eng.step(theta, grad, xe[lo:hi], ye[lo:hi].T)
+                            loss_t.add_(loss, alpha=hi - lo)
+                            correct_t.add_(correct)
+                            update(lrs[b])
+                        loss_sum, correct_sum = _host(loss_t), _host(correct_t)
 
-            update.flush()
-            metrics = {
-                "loss": loss_sum / N,
-                "accuracy": correct_sum / N,
-                "lr": _host(lrs[0, :, 0]),
-            }
-            with torch.no_grad():
+                update.flush()
+                metrics = {
+                    "loss": loss_sum / N,
+                    "accuracy": correct_sum / N,
+                    "lr": _host(lrs[0, :, 0]),
+                }
                 if has_test:
                     if use_numpy:
                         vl, va = eng.evaluate(theta_a, x_test_a, y_test_a)
@@ -393,6 +399,21 @@ SMALL_WORK = 2**16
 #: activation elements per step (``C * widest layer * batch``) up to which ``engine="auto"``
 #: picks the NumPy engine on the CPU; ``benchmarks/population.py`` times both engines
 NUMPY_WORK = 2**18
+
+
+#: the largest epoch of logits ``[C, K, N]`` the torch engine keeps to compute the training
+#: loss and accuracy in one pass at the epoch's end (larger: per step, as the memory grows
+#: with the training split)
+EPOCH_LOGITS_BYTES = 2**26
+
+
+@contextlib.contextmanager
+def _computing() -> Iterator[None]:
+    """Training and evaluation: no autograd graph, and no NumPy warnings on the overflows of a
+    diverging member (the loop detects and freezes it). User callbacks run outside."""
+    quiet = np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
+    with torch.no_grad(), quiet:
+        yield
 
 
 def _host(v: Any) -> np.ndarray:
