@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._checks import integer
 from ._repeats import RepeatedResult
 from ._result import FinderResult
 
@@ -429,10 +428,8 @@ class _ValidationPlan:
         from . import lab
 
         owner = "find_lr"
-        self.around = lab._check_around(owner, around)
-        self.factors = lab._factors(owner, factors)
-        self.epochs = integer(owner, "validate_epochs", epochs, lo=1)
-        self.seeds = lab._validate_seeds(owner, seeds, int(seed))
+        v = lab._settings(owner, around, factors, epochs, seeds, seed)
+        self.around, self.factors, self.epochs, self.seeds = v.around, v.factors, v.epochs, v.seeds
         self.model, self.dtype = _mlp(model)
         self.optimizer = _lab_optimizer(model.optimizer)
         m = self.model

@@ -97,6 +97,29 @@ def _check_around(owner: str, around: Any) -> str | float:
     return real(owner, "validate_around", around, lo=0.0, lo_open=True)
 
 
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The checked ``validate_*`` arguments of a ``find_lr(..., validate=True)``."""
+
+    around: str | float
+    factors: tuple[float, ...]
+    epochs: int
+    seeds: tuple[int, ...]
+
+
+def _settings(
+    owner: str, around: Any, factors: Any, epochs: Any, seeds: Any, first_seed: int
+) -> Settings:
+    """``validate_around``, ``validate_factors``, ``validate_epochs`` and ``validate_seeds``,
+    checked the same way by every adapter."""
+    return Settings(
+        _check_around(owner, around),
+        _factors(owner, factors),
+        integer(owner, "validate_epochs", epochs, lo=1),
+        _validate_seeds(owner, seeds, int(first_seed)),
+    )
+
+
 # -- validation -----------------------------------------------------------------------------------
 def _mean_sd(values: Sequence[float]) -> tuple[float | None, float | None]:
     v = np.asarray([x for x in values if math.isfinite(x)], dtype=np.float64)

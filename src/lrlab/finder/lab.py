@@ -37,12 +37,10 @@ from ._validation import (
     DEFAULT_FACTORS,
     Candidate,
     Validation,
-    _check_around,
     _check_common,
     _check_shared,
-    _factors,
     _seed_list,
-    _validate_seeds,
+    _settings,
     validate,
     validation_center,
 )
@@ -270,10 +268,10 @@ def find_lr(
         raise ValueError(f"{owner}: validate must be True or False, got {validate!r}")
     if validate:
         _check_shared(owner, optimizer)
-        around = _check_around(owner, validate_around)
-        factors = _factors(owner, validate_factors)
-        v_epochs = integer(owner, "validate_epochs", validate_epochs, lo=1)
-        v_seeds = _validate_seeds(owner, validate_seeds, seed_list[0])
+        v = _settings(
+            owner, validate_around, validate_factors, validate_epochs, validate_seeds, seed_list[0]
+        )
+        around, factors, v_epochs, v_seeds = v.around, v.factors, v.epochs, v.seeds
     schedule = ramp(start_lr, end_lr, num_steps, mode)
     recs = [
         Recorder(
