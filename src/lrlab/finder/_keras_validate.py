@@ -428,8 +428,7 @@ class _ValidationPlan:
         from . import lab
 
         owner = "find_lr"
-        v = lab._settings(owner, around, factors, epochs, seeds, seed)
-        self.around, self.factors, self.epochs, self.seeds = v.around, v.factors, v.epochs, v.seeds
+        self.settings = lab._settings(owner, around, factors, epochs, seeds, seed)
         self.model, self.dtype = _mlp(model)
         self.optimizer = _lab_optimizer(model.optimizer)
         m = self.model
@@ -456,20 +455,14 @@ class _ValidationPlan:
         self, result: FinderResult | RepeatedResult, batch_size: int
     ) -> FinderResult | RepeatedResult:
         """Validate around ``result``'s suggestion; ``result`` with ``.validation``."""
-        from .lab import validate, validation_center, with_validation
+        from .lab import _validated
 
-        center, note = validation_center(result, self.around)
-        val = validate(
+        return _validated(
+            self.settings,
+            result,
             self.data,
             self.model,
             self.optimizer,
-            center,
             batch_size=batch_size,
-            factors=self.factors,
-            epochs=self.epochs,
-            seeds=self.seeds,
-            batch_orders="per_seed",
             dtype=self.dtype,
-            around=note,
         )
-        return with_validation(result, val)

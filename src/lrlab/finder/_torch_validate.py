@@ -177,8 +177,7 @@ class _ValidationPlan:
         from . import lab
 
         owner = "find_lr"
-        v = lab._settings(owner, around, factors, epochs, seeds, seed)
-        self.around, self.factors, self.epochs, self.seeds = v.around, v.factors, v.epochs, v.seeds
+        self.settings = lab._settings(owner, around, factors, epochs, seeds, seed)
         self.output = _loss_output(loss_fn)
         self.optimizer = _lab_optimizer(optimizer)
         first = next(iter(model.parameters()), None)
@@ -230,22 +229,16 @@ class _ValidationPlan:
         self, result: FinderResult | RepeatedResult, batch_size: int, dev: torch.device
     ) -> FinderResult | RepeatedResult:
         """Validate around ``result``'s suggestion; ``result`` with ``.validation``."""
-        from .lab import validate, validation_center, with_validation
+        from .lab import _validated
 
         assert self.spec is not None
-        center, note = validation_center(result, self.around)
-        val = validate(
+        return _validated(
+            self.settings,
+            result,
             self.data,
             self.spec,
             self.optimizer,
-            center,
             batch_size=batch_size,
-            factors=self.factors,
-            epochs=self.epochs,
-            seeds=self.seeds,
-            batch_orders="per_seed",
             dtype=self.dtype,
             device=dev,
-            around=note,
         )
-        return with_validation(result, val)

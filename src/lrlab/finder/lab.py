@@ -36,6 +36,7 @@ from ._result import FinderResult
 from ._validation import (
     DEFAULT_FACTORS,
     Candidate,
+    Settings,
     Validation,
     _check_common,
     _check_shared,
@@ -156,6 +157,37 @@ def with_validation(
     base = RepeatedResult if isinstance(result, RepeatedResult) else FinderResult
     values = {f.name: getattr(result, f.name) for f in dataclasses.fields(base)}
     return cls(**values, validation=validation)  # type: ignore[arg-type]
+
+
+def _validated(
+    settings: Settings,
+    result: FinderResult | RepeatedResult,
+    data: Any,
+    model: MLP | TorchModule,
+    optimizer: PopulationOptimizer,
+    *,
+    batch_size: int,
+    dtype: str,
+    device: Any = None,
+) -> ValidatedResult | ValidatedRepeatedResult:
+    """An adapter's ``validate=True``: train around ``result``'s suggestion (each seed with its
+    own batch order) and attach the :class:`Validation`."""
+    center, note = validation_center(result, settings.around)
+    val = validate(
+        data,
+        model,
+        optimizer,
+        center,
+        batch_size=batch_size,
+        factors=settings.factors,
+        epochs=settings.epochs,
+        seeds=settings.seeds,
+        batch_orders="per_seed",
+        dtype=dtype,
+        device=device,
+        around=note,
+    )
+    return with_validation(result, val)
 
 
 # -- the range test -------------------------------------------------------------------------------
