@@ -1,10 +1,11 @@
 """The NumPy kernels of population training, for small cohorts on the CPU.
 
 A cohort of a few MLPs on a small problem does tiny operations: at C=8 on the blobs network one
-step is about 25 array operations on a few thousand numbers each. Their cost is the call, not the
-arithmetic, and a NumPy call costs a fraction of a torch call on the CPU (measured on the blobs
-study: 54 us per step in NumPy against 160 us with the same operations in torch, so
-``benchmarks/population.py`` picks its engine by cohort size). :class:`NumpyMLPEngine` is
+step is about 22 array operations on a few thousand numbers each. Their cost is the call, not the
+arithmetic, and a NumPy call costs a fraction of a torch call on the CPU: the blobs study at
+C=8 takes 34 ms per configuration here against 78 ms on the torch engine
+(``benchmarks/population.py`` times both at every cohort size, and
+:func:`~lrlab.lab.population.auto_engine` picks by it). :class:`NumpyMLPEngine` is
 :class:`~lrlab.lab._engines.MLPEngine`'s forward and backward, written in NumPy on views of the
 same ``theta``/``grad`` tensors, so the optimizers of :mod:`lrlab.lab.optim` update the very
 memory it reads: one implementation of every optimizer serves both engines.
@@ -47,8 +48,6 @@ class NumpyMLPEngine:
         self.slots = model.slots()
         self.P = model.n_params
         self._views_of: dict[int, tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]] = {}
-        self._w1: np.ndarray | None = None
-        self._ones_cache: np.ndarray | None = None
         self._scratch: dict[tuple[Any, ...], np.ndarray] = {}
         self._steps: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray, Any]] = {}
 
@@ -93,46 +92,30 @@ class NumpyMLPEngine:
             a = self._scratch[full] = np.empty(shape, dtype=dtype)
         return a
 
-    def _act(self, z: np.ndarray, k: int, grad: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        """Layer ``k``'s activation in place, and what its gradient needs besides the output."""
+    def _act(self, z: np.ndarray) -> None:
+        """The hidden activation, in place."""
         a = self.model.activation
         if a == "relu":
             # torch's relu_ on the same memory: -inf -> 0 and NaN stays NaN (z * (z > 0) would
             # turn an overflowed -inf into NaN and mark a finite member diverged), and 4-5x
-            # faster than np.maximum, which is NaN-aware; the backward pass multiplies by a
-            # float 0/1 mask of the input
-            mask = None
-            if grad:
-                mask = self._buf(("mask", k), z.shape, z.dtype)
-                np.greater(z, 0, out=mask, casting="unsafe")
+            # faster than np.maximum, which is NaN-aware
             torch.from_numpy(z).relu_()
-            return z, mask
-        if a == "tanh":
-            return np.tanh(z, out=z), None
-        if a == "sigmoid":
+        elif a == "tanh":
+            np.tanh(z, out=z)
+        elif a == "sigmoid":
             np.negative(z, out=z)
             np.exp(z, out=z)
             z += 1
-            return np.reciprocal(z, out=z), None
-        return z, None
+            np.reciprocal(z, out=z)
 
-    def _act_grad(self, da: np.ndarray, a: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    def _act_grad(self, da: np.ndarray, a: np.ndarray) -> None:
+        """``da`` times the derivative of a tanh/sigmoid/linear activation whose output is
+        ``a``, in place (relu's, a multiply by its mask, is in the bound step)."""
         kind = self.model.activation
-        if kind == "relu":
-            da *= mask
-        elif kind == "tanh":
+        if kind == "tanh":
             da *= 1 - a * a
         elif kind == "sigmoid":
             da *= a * (1 - a)
-        return da
-
-    def _ones(self, n: int, dtype: np.dtype) -> np.ndarray:
-        # sums over the batch as a matrix-vector product: 5x faster than ndarray.sum over a
-        # short contiguous last axis
-        o = self._ones_cache
-        if o is None or o.shape[0] != n or o.dtype != dtype:
-            o = self._ones_cache = np.ones(n, dtype=dtype)
-        return o
 
     @staticmethod
     def inputs(x: np.ndarray) -> np.ndarray:
@@ -147,38 +130,31 @@ class NumpyMLPEngine:
         return xa
 
     def forward(
-        self,
-        theta: np.ndarray,
-        xa: np.ndarray,
-        layers: list[Any] | None = None,
-        grad: bool = False,
-    ) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+        self, theta: np.ndarray, xa: np.ndarray, layers: list[Any] | None = None
+    ) -> list[np.ndarray]:
         """Activations ``[xa, a1, ..., z]`` for inputs ``xa [D + 1, B]`` (see :meth:`inputs`;
-        ``z`` is ``[C, K, B]``) and, with ``grad``, what each hidden activation's gradient
-        needs. The arrays are scratch space that the next call overwrites."""
+        ``z`` is ``[C, K, B]``), for evaluation. The arrays are scratch space that the next call
+        overwrites; training runs the same arithmetic in :meth:`_bind`'s step."""
         C = theta.shape[0]
         layers = self._views(theta) if layers is None else layers
         w1, b1 = layers[0]
         o, d = w1.shape[1], w1.shape[2]
+        n, dt = xa.shape[1], w1.dtype
         # the member-major weights are strided: copy them, with the bias as one more column,
         # into one contiguous matrix so that layer 1 of every member is a single matmul
-        wa = self._w1
-        if wa is None or wa.shape != (C * o, d + 1) or wa.dtype != w1.dtype:
-            wa = self._w1 = np.empty((C * o, d + 1), dtype=w1.dtype)
+        wa = self._buf(("wa",), (C * o, d + 1), dt)
         w3 = wa.reshape(C, o, d + 1)
         np.copyto(w3[:, :, :d], w1)
         np.copyto(w3[:, :, d], b1)
-        n, dt = xa.shape[1], w1.dtype
         h = np.matmul(wa, xa, out=self._buf(("h", 0), (C * o, n), dt)).reshape(C, o, n)
-        acts, aux = [xa], []
+        acts = [xa]
         for k, (w, b) in enumerate(layers[1:], start=1):
-            h, extra = self._act(h, k, grad)
+            self._act(h)
             acts.append(h)
-            aux.append(extra)
             h = np.matmul(w, h, out=self._buf(("h", k), (C, w.shape[1], n), dt))
             h += b[:, :, None]
         acts.append(h)
-        return acts, aux
+        return acts
 
     def step(
         self,
@@ -254,7 +230,7 @@ class NumpyMLPEngine:
             np.add,
         )
         hidden_torch = [torch.from_numpy(h) for h in hidden]
-        act, act_grad = self._act_in, self._act_grad
+        act, act_grad = self._act, self._act_grad
         n_hidden = len(hidden)
         backward = list(range(n_hidden - 1, -1, -1))
 
@@ -284,7 +260,7 @@ class NumpyMLPEngine:
                 if relu:
                     multiply(da, masks[j], out=da)
                 else:
-                    act_grad(da, hidden[j], None)
+                    act_grad(da, hidden[j])
                 dz = da
             # layer 1: weights and bias together, [C, o, B] @ [B, D + 1]
             matmul(dz, xa.T, out=g1)
@@ -292,10 +268,6 @@ class NumpyMLPEngine:
             copyto(gb1, g1_b)
 
         return step
-
-    def _act_in(self, z: np.ndarray) -> None:
-        """A non-relu activation in place."""
-        self._act(z, -1, False)
 
     def evaluate(
         self, theta: np.ndarray, x: np.ndarray, yt: np.ndarray
@@ -309,7 +281,7 @@ class NumpyMLPEngine:
         losses, accs = [], []
         for lo in range(0, C, chunk):
             part = theta[lo : lo + chunk]
-            z = self.forward(part, x)[0][-1]
+            z = self.forward(part, x)[-1]
             loss, correct, _ = loss_and_grad(z, yt, self.model.loss, want_grad=False)
             losses.append(loss)
             accs.append(correct / N)
