@@ -160,6 +160,9 @@ def test_hand_written_backward_equals_autograd():
     [
         MLP(3, (5, 4), 3, activation="tanh"),
         MLP(3, (5,), 3, activation="relu"),
+        MLP(3, (5, 4), 3, activation="relu"),
+        MLP(24, (5,), 3, activation="relu"),  # wide: layer 1 per member
+        MLP(24, (5, 4), 1, activation="tanh", output="sigmoid"),
         MLP(3, (4, 4), 1, activation="sigmoid", output="sigmoid"),
         MLP(3, (6,), 2, activation="linear", output="linear"),
     ],
@@ -168,7 +171,7 @@ def test_numpy_engine_gradient_and_loss_equal_autograd(model):
     C, rng = 4, np.random.default_rng(1)
     torch_engine, np_engine = MLPEngine(model, C), NumpyMLPEngine(model, C)
     theta = torch_engine.init_params(range(C), "cpu", torch.float64).requires_grad_(True)
-    xb = rng.normal(size=(7, 3))
+    xb = rng.normal(size=(7, model.n_inputs))
     if model.loss == "categorical_crossentropy":
         yt = np.eye(model.n_outputs)[rng.integers(0, model.n_outputs, 7)].T
     elif model.loss == "binary_crossentropy":
@@ -211,12 +214,22 @@ def test_the_epoch_tally_equals_the_per_step_losses(loss):
     np.testing.assert_allclose(got_correct, total_correct)
 
 
-def test_the_engines_agree_and_auto_picks_numpy_for_small_cohorts():
-    data = Toy(8)
+class Wide:
+    """20 input features: the NumPy engine multiplies layer 1 per member (WIDE_INPUT)."""
+
+    def __init__(self, seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        self.x_train, self.x_test = rng.normal(size=(70, 20)), rng.normal(size=(30, 20))
+        self.y_train, self.y_test = _label3(self.x_train), _label3(self.x_test)
+
+
+@pytest.mark.parametrize("data", [Toy(8), Wide(8)], ids=["2-inputs", "20-inputs"])
+def test_the_engines_agree_and_auto_picks_numpy_for_small_cohorts(data):
+    n_in = data.x_train.shape[1]
     runs = {
         e: train_population(
             data,
-            MLP(2, (6,), 3),
+            MLP(n_in, (6,), 3),
             SGD(momentum=0.9),
             [constant(0.05), constant(0.01)],
             [0, 1],
@@ -507,6 +520,30 @@ def test_lr_table_evaluates_each_distinct_schedule_once():
     assert table.shape == (3, 5)
     np.testing.assert_allclose(table[1], [1.0, 0.853553, 0.5, 0.146447, 0.0], atol=1e-6)
     np.testing.assert_array_equal(table[0], table[2])
+
+
+def test_blas_threads_are_pinned_for_small_numpy_cohorts_and_restored():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas() -> list[int]:
+        return [
+            i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"
+        ]
+
+    before, seen = blas(), []
+    train_population(
+        Toy(),
+        MLP(2, (3,), 3),
+        SGD(),
+        [constant(0.1)],
+        [0],
+        epochs=1,
+        batch_size=8,
+        engine="numpy",
+        on_epoch=lambda epoch, history: seen.append(blas()),
+    )
+    assert seen == [[1] * len(before)]
+    assert blas() == before
 
 
 def test_thread_setting_is_restored():

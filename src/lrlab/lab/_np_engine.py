@@ -25,6 +25,9 @@ import torch
 
 from .models import MLP
 
+#: inputs from which the engine multiplies layer 1 per member on the weights in place, rather
+#: than copying them into one matrix with the bias for a single matmul
+WIDE_INPUT = 16
 EVAL_CHUNK_BYTES = 2**20  # per evaluated hidden layer: stays in cache
 
 
@@ -140,13 +143,18 @@ class NumpyMLPEngine:
         w1, b1 = layers[0]
         o, d = w1.shape[1], w1.shape[2]
         n, dt = xa.shape[1], w1.dtype
-        # the member-major weights are strided: copy them, with the bias as one more column,
-        # into one contiguous matrix so that layer 1 of every member is a single matmul
-        wa = self._buf(("wa",), (C * o, d + 1), dt)
-        w3 = wa.reshape(C, o, d + 1)
-        np.copyto(w3[:, :, :d], w1)
-        np.copyto(w3[:, :, d], b1)
-        h = np.matmul(wa, xa, out=self._buf(("h", 0), (C * o, n), dt)).reshape(C, o, n)
+        h = self._buf(("h", 0), (C * o, n), dt)
+        if d < WIDE_INPUT:
+            # the member-major weights are strided: copy them, with the bias as one more
+            # column, into one contiguous matrix so that layer 1 of every member is one matmul
+            wa = self._buf(("wa",), (C * o, d + 1), dt)
+            w3 = wa.reshape(C, o, d + 1)
+            np.copyto(w3[:, :, :d], w1)
+            np.copyto(w3[:, :, d], b1)
+            h = np.matmul(wa, xa, out=h).reshape(C, o, n)
+        else:  # see _bind
+            h = np.matmul(w1, xa[:d], out=h.reshape(C, o, n))
+            h += b1[:, :, None]
         acts = [xa]
         for k, (w, b) in enumerate(layers[1:], start=1):
             self._act(h)
@@ -234,10 +242,20 @@ class NumpyMLPEngine:
         n_hidden = len(hidden)
         backward = list(range(n_hidden - 1, -1, -1))
 
+        # few inputs (d < WIDE_INPUT): copy W1 with its bias into one matrix and run layer 1 as
+        # a single matmul over all members; many inputs: one matmul per member straight on
+        # the weights, since the copies of W1 and its gradient would cost more than they save
+        fold = d < WIDE_INPUT
+        b1_3, h3 = b1[:, :, None], outs[0]
+
         def step(xa: np.ndarray, yt: np.ndarray, record: Callable[..., np.ndarray], b: int) -> None:
-            copyto(wa_w, w1)
-            copyto(wa_b, b1)
-            matmul(wa, xa, out=h1)
+            if fold:
+                copyto(wa_w, w1)
+                copyto(wa_b, b1)
+                matmul(wa, xa, out=h1)
+            else:
+                matmul(w1, xa[:d], out=h3)
+                add(h3, b1_3, out=h3)
             for j in range(n_hidden):
                 h = hidden[j]
                 if relu:
@@ -262,10 +280,13 @@ class NumpyMLPEngine:
                 else:
                     act_grad(da, hidden[j])
                 dz = da
-            # layer 1: weights and bias together, [C, o, B] @ [B, D + 1]
-            matmul(dz, xa.T, out=g1)
-            copyto(gw1, g1_w)
-            copyto(gb1, g1_b)
+            if fold:  # layer 1: weights and bias together, [C, o, B] @ [B, D + 1]
+                matmul(dz, xa.T, out=g1)
+                copyto(gw1, g1_w)
+                copyto(gb1, g1_b)
+            else:
+                matmul(dz, xa[:d].T, out=gw1)
+                matmul(dz, ones, out=gb1)
 
         return step
 
