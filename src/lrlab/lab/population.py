@@ -474,9 +474,9 @@ def _blas_threads(threads: int | None, work: int) -> Iterator[None]:
     """NumPy's BLAS on ``threads`` threads (one below :data:`SMALL_WORK` when ``None``), with
     ``threadpoolctl`` when it is installed (it comes with scikit-learn), else untouched.
 
-    OpenBLAS starts its threads for a step's larger matmuls on its own; on a small cohort
-    they made the NumPy engine's time swing 2.5x from run to run (67-159 ms per configuration
-    on a 784-input network), where one thread gave 88 ms every time.
+    OpenBLAS starts its threads for a step's larger matmuls on its own; on a small cohort of
+    a wide network (784 inputs) they made the NumPy engine's time vary widely from run to run,
+    where one thread gave the same time every run.
     """
     want = threads if threads is not None else (1 if work < SMALL_WORK else None)
     try:
