@@ -99,7 +99,7 @@ _ONEDNN: list[Any] = []
 
 
 #: hidden-layer elements from which oneDNN's linear beats MKL's mm on the CPU (below, its
-#: ~13 us per call costs more than it saves: at C=8 it made a torch-engine step 40% slower)
+#: fixed cost per call is more than it saves: small cohorts ran slower with it)
 ONEDNN_MIN = 2**17
 
 
@@ -248,7 +248,7 @@ class MLPEngine:
         linear = _onednn_for(theta, C * o * B)
         fused = linear is not None and len(layers) > 1
         if fused:
-            # oneDNN's matmul with the activation in its epilogue: 1.6x faster than MKL's
+            # oneDNN's matmul with the activation in its epilogue: faster than MKL's
             # mm + relu_ on these shapes ([C * width, D + 1] @ [D + 1, B]), and no extra pass
             assert linear is not None
             xr = self._buf(("xr",), (B, d + 1), theta)
@@ -306,7 +306,7 @@ class MLPEngine:
             dz = self._act_grad(da, prev)
         # transposed, [D + 1, B] @ [B, C * o]: a wide output rather than a 3-wide one
         linear = _onednn_for(theta, C * o * B)
-        if linear is not None:  # 1.5-2x faster than MKL on large cohorts
+        if linear is not None:  # faster than MKL's mm on large cohorts
             g1 = linear(xa, dz.reshape(C * o, B), None, "none", [], "")
         else:
             g1 = self._buf(("g1",), (d + 1, C * o), theta)

@@ -100,7 +100,7 @@ class NumpyMLPEngine:
         a = self.model.activation
         if a == "relu":
             # torch's relu_ on the same memory: -inf -> 0 and NaN stays NaN (z * (z > 0) would
-            # turn an overflowed -inf into NaN and mark a finite member diverged), and 4-5x
+            # turn an overflowed -inf into NaN and mark a finite member diverged), and
             # faster than np.maximum, which is NaN-aware
             torch.from_numpy(z).relu_()
         elif a == "tanh":
@@ -195,7 +195,7 @@ class NumpyMLPEngine:
     ) -> Callable[[np.ndarray, np.ndarray, Callable[..., np.ndarray], int], None]:
         """The step for ``theta``/``grad`` and batches of ``rows`` rows, with every view and
         scratch array bound once: at C=8 the Python around the ~22 array operations of a step
-        costs as much as they do, and binding removes most of it (47 -> 40 us per step)."""
+        costs as much as they do, and binding removes most of it."""
         key = (id(theta), id(grad), rows)
         hit = self._steps.get(key)
         if hit is not None and hit[0] is theta and hit[1] is grad:
