@@ -139,12 +139,13 @@ def test_one_member_equals_the_idiomatic_torch_loop(task, model, engine):
     np.testing.assert_allclose(r.history["loss"][0], ref_losses, rtol=1e-12)
 
 
-def test_hand_written_backward_equals_autograd():
-    model = MLP(3, (5, 4), 3, activation="tanh")
+@pytest.mark.parametrize("n_inputs", [3, 20], ids=["narrow", "wide"])
+def test_hand_written_backward_equals_autograd(n_inputs):
+    model = MLP(n_inputs, (5, 4), 3, activation="tanh")
     engine = MLPEngine(model, 4)
     theta = engine.init_params([0, 1, 2, 3], "cpu", torch.float64).requires_grad_(True)
     rng = np.random.default_rng(0)
-    xb = torch.as_tensor(rng.normal(size=(6, 3)))
+    xb = torch.as_tensor(rng.normal(size=(6, n_inputs)))
     yt = torch.nn.functional.one_hot(torch.as_tensor([0, 1, 2, 1, 0, 2]), 3).double().T
     grad = torch.zeros_like(theta)
     loss, _ = engine.step(theta.detach(), grad, xb, yt)

@@ -94,6 +94,10 @@ def loss_grad(z: torch.Tensor, yt: torch.Tensor, loss: str) -> torch.Tensor:
     return (z - yt).mul_(2.0 / (z.shape[1] * B))
 
 
+#: inputs from which layer 1 multiplies each member's weights where they lie, instead of
+#: copying them with the bias into one matrix for a single matmul (both engines)
+WIDE_INPUT = 16
+
 _ONEDNN_ACT = {"relu": "relu", "tanh": "tanh", "sigmoid": "sigmoid", "linear": "none"}
 _ONEDNN: list[Any] = []
 
@@ -239,6 +243,19 @@ class MLPEngine:
         C, B = theta.shape[0], xb.shape[0]
         w1, b1 = layers[0]
         o, d = w1.shape[1], w1.shape[2]
+        if d >= WIDE_INPUT:
+            # many inputs: multiply each member's W1 where it lies (copying W1 into one matrix
+            # every step would cost more than the matmul); acts[0] is then xb itself
+            h = self._buf(("h", 0), (C, o, B), theta)
+            torch.baddbmm(b1.unsqueeze(-1), w1, xb.T.expand(C, d, B), out=h)
+            acts = [xb]
+            for k, (w, b) in enumerate(layers[1:], start=1):
+                h = self._act(h)
+                acts.append(h)
+                out = self._buf(("h", k), (C, w.shape[1], B), theta)
+                h = torch.baddbmm(b.unsqueeze(-1), w, h, out=out)
+            acts.append(h)
+            return acts
         wa = self._buf(("wa",), (C, o, d + 1), theta)
         wa[:, :, :d].copy_(w1)
         wa[:, :, d].copy_(b1)
@@ -304,6 +321,15 @@ class MLPEngine:
             gw.copy_(torch.bmm(dz, prev.transpose(1, 2)))
             da = torch.bmm(w.transpose(1, 2), dz, out=self._buf(("da", k), prev.shape, theta))
             dz = self._act_grad(da, prev)
+        gw, gb = glayers[0]
+        if d >= WIDE_INPUT:  # each member's dW1 straight into its rows of grad
+            torch.sum(dz, dim=-1, out=gb)
+            if theta.is_cpu:  # (a strided out= to bmm would run per member anyway)
+                for c in range(C):
+                    torch.mm(dz[c], xb, out=gw[c])
+            else:
+                gw.copy_(torch.bmm(dz, xb.expand(C, B, d)))
+            return None if logits is not None else (loss, correct)
         # transposed, [D + 1, B] @ [B, C * o]: a wide output rather than a 3-wide one
         linear = _onednn_for(theta, C * o * B)
         if linear is not None:  # faster than MKL's mm on large cohorts
@@ -311,7 +337,6 @@ class MLPEngine:
         else:
             g1 = self._buf(("g1",), (d + 1, C * o), theta)
             torch.mm(xa, dz.reshape(C * o, B).T, out=g1)
-        gw, gb = glayers[0]
         gw.copy_(g1[:d].T.view(C, o, d))
         gb.copy_(g1[d].view(C, o))
         return None if logits is not None else (loss, correct)

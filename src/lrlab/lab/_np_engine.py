@@ -23,11 +23,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._engines import WIDE_INPUT
 from .models import MLP
 
-#: inputs from which the engine multiplies layer 1 per member on the weights in place, rather
-#: than copying them into one matrix with the bias for a single matmul
-WIDE_INPUT = 16
 EVAL_CHUNK_BYTES = 2**20  # per evaluated hidden layer: stays in cache
 
 
