@@ -47,9 +47,14 @@ LRS = [10.0**-k for k in range(8)]
 
 
 def lrlab_population(
-    data: Any, lrs: list[float], epochs: int, device: str = "cpu", engine: str = "auto"
+    data: Any,
+    lrs: list[float],
+    epochs: int,
+    device: str = "cpu",
+    engine: str = "auto",
+    sizes: tuple[int, int, int] = (2, 50, 3),
 ) -> float:
-    model = MLP(2, (50,), 3)
+    model = MLP(sizes[0], (sizes[1],), sizes[2])
     C = len(lrs)
     t = time.perf_counter()
     train_population(
@@ -67,10 +72,15 @@ def lrlab_population(
     return time.perf_counter() - t
 
 
-def torch_loop(data: Any, lr: float, epochs: int) -> float:
+def torch_loop(
+    data: Any, lr: float, epochs: int, sizes: tuple[int, int, int] = (2, 50, 3)
+) -> float:
     """The idiomatic PyTorch loop with a full train/test evaluation each epoch."""
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Linear(2, 50), torch.nn.ReLU(), torch.nn.Linear(50, 3))
+    n_in, width, n_out = sizes
+    net = torch.nn.Sequential(
+        torch.nn.Linear(n_in, width), torch.nn.ReLU(), torch.nn.Linear(width, n_out)
+    )
     opt = torch.optim.SGD(net.parameters(), lr=lr)
     x = torch.as_tensor(data.x_train, dtype=torch.float32)
     y = torch.as_tensor(data.y_train)
@@ -93,6 +103,46 @@ def torch_loop(data: Any, lr: float, epochs: int) -> float:
                 torch.nn.functional.cross_entropy(out, ys)
                 (out.argmax(1) == ys).float().mean()
     return time.perf_counter() - t
+
+
+WIDE = (784, 128, 10)  # Fashion-MNIST's shape: 28x28 inputs, 10 classes
+
+
+def wide_data(n_train: int = 6000, n_test: int = 1000) -> Any:
+    """Random data of Fashion-MNIST's shape (a tenth of its rows): timing needs the shapes,
+    not the pictures, and the real files are a download."""
+    rng = np.random.default_rng(0)
+
+    class Wide:
+        x_train = rng.random((n_train, WIDE[0]), dtype=np.float32)
+        y_train = rng.integers(0, WIDE[2], n_train)
+        x_test = rng.random((n_test, WIDE[0]), dtype=np.float32)
+        y_test = rng.integers(0, WIDE[2], n_test)
+
+    return Wide
+
+
+def wide_table(epochs: int, sizes: list[int], device: str) -> dict[str, Any]:
+    """``--wide``: ms per configuration on each engine for a 784-128-10 MLP, next to the loop."""
+    data = wide_data()
+    loop = min(_with_threads(n, torch_loop, data, 0.01, epochs, WIDE) for n in _thread_options())
+    print(
+        f"\nwide network: MLP 784-128-10 (Fashion-MNIST's shape), random data, 6000 train and "
+        f"1000 test rows, SGD, batch 32, {epochs} epochs, train+test evaluation every epoch"
+    )
+    print(f"  PyTorch loop: {loop * 1e3:9.1f} ms per config")
+    print(f"  {'C':>6} {'numpy':>9} {'torch':>9} {'auto':>6} {'loop/auto':>10}")
+    out: dict[str, Any] = {"torch_loop": loop}
+    for C in sizes:
+        on = {}
+        for engine in ("numpy", "torch") if device == "cpu" else ("torch",):
+            lrlab_population(data, [0.01] * C, 1, device, engine, WIDE)  # warm up
+            on[engine] = lrlab_population(data, [0.01] * C, epochs, device, engine, WIDE) / C
+        pick = auto_engine(MLP(*WIDE[:1], (WIDE[1],), WIDE[2]), C, 32, device)
+        cols = [f"{on[k] * 1e3:9.1f}" if k in on else f"{'-':>9}" for k in ("numpy", "torch")]
+        print(f"  {C:>6} {cols[0]} {cols[1]} {pick:>6} {loop / on[pick]:9.1f}x")
+        out[str(C)] = on
+    return out
 
 
 def keras_fit(data: Any, lr: float, epochs: int) -> tuple[float, str]:
@@ -198,6 +248,11 @@ def main() -> None:
     )
     p.add_argument("--device", default="cpu", help="device for lrlab (cpu, cuda)")
     p.add_argument("--no-scaling", action="store_true", help="skip the scaling table")
+    p.add_argument(
+        "--wide",
+        action="store_true",
+        help="also time a 784-128-10 MLP (Fashion-MNIST's shape) on each engine",
+    )
     p.add_argument("--json", help="also write the results to this JSON file")
     args = p.parse_args()
     if args.keras_backend:
@@ -257,9 +312,19 @@ def main() -> None:
             last = (e.stderr or "").strip().splitlines()[-1:] or ["no output"]
             print(f"  Keras 3: failed in its process, skipped ({last[0]})")
 
-    if args.no_scaling:
-        _write(args.json, results)
-        return
+    if not args.no_scaling:
+        scaling_table(args, epochs, sizes, data, results)
+    if args.wide:
+        results["wide_seconds_per_config"] = wide_table(
+            2 if args.quick else 5, [1, 8, 32] if args.quick else [1, 8, 32, 128], args.device
+        )
+    _write(args.json, results)
+
+
+def scaling_table(
+    args: argparse.Namespace, epochs: int, sizes: list[int], data: Any, results: dict[str, Any]
+) -> None:
+    """lrlab's seconds per configuration at each cohort size, on each engine."""
     peak = peak_sgemm()
     bound = flops_per_config(epochs) / peak
     results["peak_sgemm_gflops"] = peak / 1e9
@@ -283,7 +348,6 @@ def main() -> None:
         print(f"  {C:>6} {cols[0]} {cols[1]} {pick:>6} {t:8.2f} {t / C / bound:8.1f}")
     results["engines_seconds_per_config"] = engines
     results["scaling_total_seconds"] = scaling
-    _write(args.json, results)
 
 
 def _write(path: str | None, results: dict[str, Any]) -> None:
