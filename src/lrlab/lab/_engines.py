@@ -238,43 +238,40 @@ class MLPEngine:
     def _scratch_forward(
         self, theta: torch.Tensor, xb: torch.Tensor, layers: list[Any]
     ) -> list[torch.Tensor]:
-        """:meth:`forward` into scratch tensors, layer 1 as one matmul with the bias folded in:
-        ``[xa, a1, ..., z]`` with ``xa [D + 1, B]`` the inputs and a row of ones."""
+        """:meth:`forward` into scratch tensors: ``[x, a1, ..., z]``. With few inputs layer 1 is
+        one matmul with the bias folded in and ``x`` is ``xa [D + 1, B]``, the inputs and a row
+        of ones; with ``WIDE_INPUT`` or more, a batched matmul on the weights in place and
+        ``x`` is ``xb [B, D]``."""
         C, B = theta.shape[0], xb.shape[0]
         w1, b1 = layers[0]
         o, d = w1.shape[1], w1.shape[2]
+        fused = False
         if d >= WIDE_INPUT:
             # many inputs: multiply each member's W1 where it lies (copying W1 into one matrix
             # every step would cost more than the matmul); acts[0] is then xb itself
             h = self._buf(("h", 0), (C, o, B), theta)
             torch.baddbmm(b1.unsqueeze(-1), w1, xb.T.expand(C, d, B), out=h)
             acts = [xb]
-            for k, (w, b) in enumerate(layers[1:], start=1):
-                h = self._act(h)
-                acts.append(h)
-                out = self._buf(("h", k), (C, w.shape[1], B), theta)
-                h = torch.baddbmm(b.unsqueeze(-1), w, h, out=out)
-            acts.append(h)
-            return acts
-        wa = self._buf(("wa",), (C, o, d + 1), theta)
-        wa[:, :, :d].copy_(w1)
-        wa[:, :, d].copy_(b1)
-        xa = self._buf(("xa",), (d + 1, B), theta)
-        xa[:d].copy_(xb.T)
-        xa[d].fill_(1.0)
-        linear = _onednn_for(theta, C * o * B)
-        fused = linear is not None and len(layers) > 1
-        if fused:
-            # oneDNN's matmul with the activation in its epilogue: faster than MKL's
-            # mm + relu_ on these shapes ([C * width, D + 1] @ [D + 1, B]), and no extra pass
-            assert linear is not None
-            xr = self._buf(("xr",), (B, d + 1), theta)
-            xr.copy_(xa.T)
-            h = linear(wa.view(C * o, d + 1), xr, None, _ONEDNN_ACT[self.model.activation], [], "")
         else:
-            h = torch.mm(wa.view(C * o, d + 1), xa, out=self._buf(("h", 0), (C * o, B), theta))
-        h = h.view(C, o, B)
-        acts = [xa]
+            wa = self._buf(("wa",), (C, o, d + 1), theta)
+            wa[:, :, :d].copy_(w1)
+            wa[:, :, d].copy_(b1)
+            xa = self._buf(("xa",), (d + 1, B), theta)
+            xa[:d].copy_(xb.T)
+            xa[d].fill_(1.0)
+            linear = _onednn_for(theta, C * o * B)
+            fused = linear is not None and len(layers) > 1
+            if linear is not None and fused:
+                # oneDNN's matmul with the activation in its epilogue: faster than MKL's
+                # mm + relu_ on these shapes ([C * width, D + 1] @ [D + 1, B]), one pass less
+                xr = self._buf(("xr",), (B, d + 1), theta)
+                xr.copy_(xa.T)
+                act = _ONEDNN_ACT[self.model.activation]
+                h = linear(wa.view(C * o, d + 1), xr, None, act, [], "").view(C, o, B)
+            else:
+                h = torch.mm(wa.view(C * o, d + 1), xa, out=self._buf(("h", 0), (C * o, B), theta))
+                h = h.view(C, o, B)
+            acts = [xa]
         for k, (w, b) in enumerate(layers[1:], start=1):
             if not (fused and k == 1):
                 h = self._act(h)
