@@ -84,7 +84,10 @@ ERRORS = [
         spec(model={"hidden": [8], "output": "linear"}),
         "model.output: 'linear' (mean squared error) needs regression data",
     ),
-    (spec(train={"epochs": 0, "batch_size": 32}), "train.epochs: must be an integer >= 1, got 0"),
+    (
+        spec(train={"epochs": 0, "batch_size": 32}),
+        "train.epochs: must be an integer from 1 to 10000000, got 0",
+    ),
     (spec(train={"epochs": 2}), "train.batch_size: missing"),
     (
         spec(train={"epochs": 2, "batch_size": 32, "dtype": "float16"}),
@@ -172,7 +175,7 @@ ERRORS = [
     ),
     (spec(zip={"lr": [0.1]}), "zip: must be a list of tables ([[zip]]), got {'lr': [0.1]}"),
     (spec(seeds=[0, 0]), "seeds[1]: repeats seed 0"),
-    (spec(seeds=[0, -1]), "seeds[1]: must be an integer >= 0, got -1"),
+    (spec(seeds=[0, -1]), "seeds[1]: must be an integer from 0 to 9223372036854775807, got -1"),
     (spec(seeds=[]), "seeds: must be a non-empty list of integers, got []"),
     (
         spec(vars={"lr": [0.1]}, grid=None),
@@ -328,7 +331,9 @@ def test_override():
     assert trials[0].config["plateau"]["patience"] == 2
     assert study.raw["train"]["epochs"] == 2  # the original is unchanged
     assert small.override({"plateau": None}).trials()[0].config["plateau"] is None
-    with pytest.raises(SpecError, match=r"train\.epochs: must be an integer >= 1, got 0"):
+    with pytest.raises(
+        SpecError, match=r"train\.epochs: must be an integer from 1 to 10000000, got 0"
+    ):
         study.override({"train.epochs": 0})
 
 

@@ -28,7 +28,16 @@ TOP_LEVEL = ("name", "description", "seeds", "schedule", "vars", *SECTIONS, "gri
 COMPUTED = ("steps_per_epoch", "total_steps", "epochs", "batch_size", "n_train")
 _DATA_PLACEHOLDERS = ("steps_per_epoch", "total_steps", "n_train")
 MONITORS = ("loss", "accuracy", "val_loss", "val_accuracy")
+#: the most trials (grid points x seeds) a study may expand to
 MAX_TRIALS = 100_000
+#: the most optimizer steps (epochs x steps per epoch) one trial may take
+MAX_TOTAL_STEPS = 10_000_000
+#: the deepest nesting of tables and arrays in a spec (the top-level table not counted)
+MAX_NESTING = 32
+#: the largest seed (and data_seed): the largest SQLite INTEGER, 2**63 - 1
+MAX_SEED = 2**63 - 1
+#: the largest study file read, in bytes (16 MiB)
+MAX_FILE_BYTES = 16 * 2**20
 _REQUIRED = object()
 _MODEL = {
     "type": "mlp",
@@ -113,9 +122,15 @@ def _check_keys(
             )
 
 
-def _int(value: Any, path: str, lo: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
-        raise SpecError(path, f"must be an integer >= {lo}, got {value!r}")
+def _int(value: Any, path: str, lo: int, hi: int | None = None) -> int:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, np.integer))
+        or value < lo
+        or (hi is not None and value > hi)
+    ):
+        bounds = f">= {lo}" if hi is None else f"from {lo} to {hi}"
+        raise SpecError(path, f"must be an integer {bounds}, got {value!r}")
     return int(value)
 
 
@@ -155,19 +170,46 @@ def _blame(
     return SpecError(default, rest + note)
 
 
-def _placeholders(template: str, path: str) -> set[str]:
+def _placeholders(template: str, path: str, allowed: Sequence[str]) -> set[str]:
+    """The variable names of a schedule template's ``{placeholders}``.
+
+    A placeholder is a plain name, ``{lr}``: no index, attribute, conversion or format
+    (``{lr[0]}``, ``{lr.real}``, ``{lr!r}``, ``{lr:.3}``), which ``str.format`` would otherwise
+    evaluate on the value. Whether the name is defined is checked by the caller.
+
+    Args:
+        template: The schedule text, e.g. ``"cosine(init={lr}, decay_steps={total_steps})"``.
+        path: Where the template came from (named in errors).
+        allowed: The names the template may use (listed in errors).
+
+    Returns:
+        The names used.
+
+    Example:
+        >>> sorted(_placeholders("cosine(init={lr}, decay_steps={total_steps})", "s", ["lr"]))
+        ['lr', 'total_steps']
+        >>> try:
+        ...     _placeholders("constant({lr[0]})", "schedule", ["lr"])
+        ... except SpecError as exc:
+        ...     print(exc.problem)
+        placeholder {lr[0]} in 'constant({lr[0]})' must be a plain variable name (allowed: lr)
+    """
     try:
-        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+        parts = [p for p in string.Formatter().parse(template) if p[1] is not None]
     except ValueError as exc:
         raise SpecError(
             path, f"{exc} in {template!r} (write {{{{ and }}}} for literal braces)"
         ) from None
     names = set()
-    for f in fields:
-        name = re.split(r"[.\[]", f, maxsplit=1)[0]
-        if not _IDENT.match(name):
-            raise SpecError(path, f"placeholder {{{f}}} must name a variable, in {template!r}")
-        names.add(name)
+    for _, field, spec, conversion in parts:
+        if not _IDENT.match(field or "") or spec or conversion:
+            text = f"{field}{'!' + conversion if conversion else ''}{':' + spec if spec else ''}"
+            raise SpecError(
+                path,
+                f"placeholder {{{text}}} in {template!r} must be a plain variable name "
+                f"(allowed: {', '.join(allowed)})",
+            )
+        names.add(field)
     return names
 
 
@@ -229,9 +271,9 @@ def _norm_train(raw: Mapping[str, Any], where: Callable[[str], str]) -> dict[str
             where("device"), f"must be a device name such as 'cpu' or 'cuda', got {device!r}"
         )
     return {
-        "epochs": _int(raw["epochs"], where("epochs"), 1),
+        "epochs": _int(raw["epochs"], where("epochs"), 1, MAX_TOTAL_STEPS),
         "batch_size": _int(raw["batch_size"], where("batch_size"), 1),
-        "data_seed": _int(raw.get("data_seed", 0), where("data_seed"), 0),
+        "data_seed": _int(raw.get("data_seed", 0), where("data_seed"), 0, MAX_SEED),
         "dtype": _choice(raw.get("dtype", "float32"), ("float32", "float64"), where("dtype")),
         "eval_train": _bool(raw.get("eval_train", False), where("eval_train")),
         "shuffle": _bool(raw.get("shuffle", True), where("shuffle")),
@@ -259,7 +301,7 @@ def _norm_optimizer(raw: Mapping[str, Any], where: Callable[[str], str]) -> dict
     note = f" (optimizer.name = {name!r} from {where('name')})" if "[" in where("name") else ""
     try:
         opt = optimizer_from_config(name, **hyper)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise _blame(exc, list(hyper), where, where("name"), note) from None
     return _canon(opt.to_config())
 
@@ -272,7 +314,7 @@ def _norm_control(cls: type, raw: Mapping[str, Any], where: Callable[[str], str]
     kwargs.setdefault("mode", "max" if "accuracy" in monitor else "min")
     try:
         obj = cls(**kwargs)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise _blame(exc, list(kwargs), where, where("monitor")) from None
     return {"monitor": monitor, **_canon(dataclasses.asdict(obj))}
 

@@ -109,7 +109,7 @@ def _template(value: Any, path: str) -> str:
 def _fill(template: str, values: Mapping[str, Any], path: str) -> Schedule:
     try:
         text = template.format_map(dict(values))
-    except (KeyError, IndexError, ValueError, AttributeError) as exc:
+    except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:
         raise SpecError(path, f"cannot fill {template!r}: {exc}") from None
     try:
         return parse(text)

@@ -42,12 +42,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..control import EarlyStopping, Plateau
-from ..schedules import Schedule
 
 # The spec's parts live in private siblings, by concept; Study (below) puts them together.
+from ._spec_checks import _check_rates, check_steps, check_structure, count_trials, resolve_paths
 from ._spec_fields import (
     _DATA_PLACEHOLDERS,
     _IDENT,
@@ -55,6 +53,10 @@ from ._spec_fields import (
     _NORMALISERS,
     _TRAIN,
     COMPUTED,
+    MAX_FILE_BYTES,
+    MAX_NESTING,
+    MAX_SEED,
+    MAX_TOTAL_STEPS,
     MAX_TRIALS,
     MONITORS,
     SECTIONS,
@@ -79,6 +81,11 @@ else:  # pragma: no cover
 
 __all__ = [
     "COMPUTED",
+    "MAX_FILE_BYTES",
+    "MAX_NESTING",
+    "MAX_SEED",
+    "MAX_TOTAL_STEPS",
+    "MAX_TRIALS",
     "MONITORS",
     "SECTIONS",
     "SpecError",
@@ -96,6 +103,14 @@ class Study:
     without the data is checked there, the rest (model sizes, placeholders computed from the
     data) by :meth:`trials`.
 
+    Every check costs time and memory bounded by the spec's size: tables and arrays nest at
+    most :data:`MAX_NESTING` levels and integers fit in 64 bits; a study expands to at most
+    :data:`MAX_TRIALS` trials (grid points × seeds, counted from the list lengths before any
+    trial is built); seeds and ``data_seed`` are at most :data:`MAX_SEED`; a trial takes at
+    most :data:`MAX_TOTAL_STEPS` optimizer steps (``epochs`` alone is checked at once, epochs ×
+    steps per epoch once the data is known), whose learning rates are checked in fixed-size
+    blocks up to the first bad step.
+
     Attributes:
         name: The study's name (the file's stem unless the file says ``name = ...``).
         description: Free text.
@@ -107,6 +122,7 @@ class Study:
     def __init__(self, raw: Mapping[str, Any], name: str | None = None) -> None:
         if not isinstance(raw, Mapping):
             raise SpecError("", f"a study must be a table of fields, got {raw!r}")
+        check_structure(raw)  # before anything recurses into it (deepcopy, repr, ...)
         self.raw: dict[str, Any] = copy.deepcopy(dict(raw))
         _check_keys(self.raw, TOP_LEVEL, lambda k: _join("", k), "top-level field")
         self.name = raw.get("name", name) or "study"
@@ -118,9 +134,11 @@ class Study:
         seeds = raw.get("seeds", [0])
         if not isinstance(seeds, list) or not seeds:
             raise SpecError("seeds", f"must be a non-empty list of integers, got {seeds!r}")
-        self.seeds = [_int(s, f"seeds[{i}]", 0) for i, s in enumerate(seeds)]
+        count_trials(raw, len(seeds))  # from the list sizes, before any per-trial work
+        self.seeds = [_int(s, f"seeds[{i}]", 0, MAX_SEED) for i, s in enumerate(seeds)]
+        first: dict[int, int] = {}
         for i, s in enumerate(self.seeds):
-            if s in self.seeds[:i]:
+            if first.setdefault(s, i) != i:
                 raise SpecError(f"seeds[{i}]", f"repeats seed {s}")
         base = {s: self._table(s) for s in SECTIONS}
         for s in ("data", "model", "train"):
@@ -143,10 +161,7 @@ class Study:
             raise SpecError(
                 "schedule", 'missing; e.g. schedule = "constant({lr})" with lr in [grid]'
             )
-        self._check_vars(base_vars, axes, templates)
-        n = math.prod(len(a) for a in axes) * len(self.seeds)
-        if n > MAX_TRIALS:
-            raise SpecError("grid", f"expands to {n} trials, more than {MAX_TRIALS}")
+        self._allowed = self._check_vars(base_vars, axes, templates)
         self._points = self._expand(base, base_vars, raw.get("schedule"), axes)
         self.device: str = base["train"].get("device", "cpu")
         self._datasets: dict[str, Any] = {}
@@ -162,21 +177,53 @@ class Study:
     def from_toml(cls, path: str | Path) -> Study:
         """A study from a TOML file; its name defaults to the file's stem.
 
+        A relative ``path`` or ``cache_dir`` of ``[data]`` (or in a ``"data.path"`` sweep) is
+        relative to the file's folder, not to the current one: it is replaced, in :attr:`raw`
+        and so in every trial's config and the store's record of the study, by the absolute,
+        resolved path (``~`` expanded), so running the file from any folder finds the same data
+        and gives the same trial ids. Absolute paths stay as written.
+
+        Args:
+            path: The TOML file (at most :data:`MAX_FILE_BYTES` bytes).
+
+        Returns:
+            The study.
+
         Raises:
-            SpecError: the file is missing or not valid TOML (path = the file), or the spec is
-                invalid (path = the field).
+            SpecError: the file is missing, too big or not valid TOML, or nests values more
+                than :data:`MAX_NESTING` deep (path = the file), or the spec is invalid
+                (path = the field).
+
+        Example:
+            >>> import pathlib, tempfile
+            >>> folder = pathlib.Path(tempfile.mkdtemp()).resolve()
+            >>> _ = (folder / "s.toml").write_text(
+            ...     'schedule = "constant(0.1)"\\n[data]\\nname = "csv"\\npath = "rows.csv"\\n'
+            ...     "[model]\\nhidden = [4]\\n[train]\\nepochs = 1\\nbatch_size = 8\\n")
+            >>> Study.from_toml(folder / "s.toml").raw["data"]["path"] == str(folder / "rows.csv")
+            True
         """
         p = Path(path)
         try:
-            text = p.read_text(encoding="utf-8")
+            with p.open("rb") as f:
+                data = f.read(MAX_FILE_BYTES + 1)
+            text = data.decode("utf-8")
         except FileNotFoundError:
             raise SpecError(str(path), "no such file") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise SpecError(str(path), f"cannot read: {exc}") from None
+        if len(data) > MAX_FILE_BYTES:
+            raise SpecError(str(path), f"larger than the limit of {MAX_FILE_BYTES} bytes")
         try:
             d = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise SpecError(str(path), f"invalid TOML: {exc}") from None
+        except RecursionError:  # tomllib recurses into nested arrays and inline tables
+            raise SpecError(
+                str(path),
+                f"invalid TOML: values nested more than {MAX_NESTING} levels of tables and arrays",
+            ) from None
+        resolve_paths(d, p.resolve().parent)
         return cls(d, name=p.stem)
 
     def override(self, changes: Mapping[str, Any]) -> Study:
@@ -195,6 +242,8 @@ class Study:
         """
         raw = copy.deepcopy(self.raw)
         for path, value in changes.items():
+            if not isinstance(path, str):
+                raise SpecError("override", f"a field path must be a string, got {path!r}")
             parts = path.split(".", 1) if path.startswith("grid.") else path.split(".")
             target = raw
             for i, part in enumerate(parts[:-1]):
@@ -288,7 +337,8 @@ class Study:
 
     def _check_vars(
         self, base_vars: Mapping[str, Any], axes: list[Any], templates: list[tuple[str, str]]
-    ) -> None:
+    ) -> list[str]:
+        """Check the variables and the templates' placeholders; return the names they may use."""
         defined = {k: _join("vars", k) for k in base_vars}
         for axis in axes:
             for k, _, p in axis[0]:
@@ -299,10 +349,11 @@ class Study:
                     if k != "schedule" and "." not in k:
                         _scalar(v, p)
         used: set[str] = set()
+        known = [*defined, *COMPUTED]
+        known_set = set(known)
         for template, path in templates:
-            names = _placeholders(template, path)
-            for n in sorted(names - set(defined) - set(COMPUTED)):
-                known = [*defined, *COMPUTED]
+            names = _placeholders(template, path, known)
+            for n in sorted(names - known_set):
                 raise SpecError(
                     path,
                     f"unknown placeholder {{{n}}} in {template!r}; define it in "
@@ -335,6 +386,7 @@ class Study:
                 field = [f for f in sorted(fields) if f.split(".")[1] == k]
                 hint = f'; to sweep a field, write its path, e.g. "{field[0]}"' if field else ""
                 raise SpecError(path, f"variable {k!r} is not used by the schedule{hint}")
+        return known
 
     def _expand(
         self, base: dict[str, Any], base_vars: Mapping[str, Any], schedule: Any, axes: list[Any]
@@ -363,7 +415,7 @@ class Study:
                 if key not in cache:
                     cache[key] = _NORMALISERS[s](raw, point.where(s))
                 point.sections[s] = cache[key]
-            names = _placeholders(point.template, sources["schedule"])
+            names = _placeholders(point.template, sources["schedule"], self._allowed)
             if not names & set(_DATA_PLACEHOLDERS):  # check it now; the rest needs the data
                 train = point.sections["train"]
                 assert train is not None
@@ -392,7 +444,7 @@ class Study:
                 ds = load(data["name"], **kwargs)
                 if data.get("standardize"):
                     ds = ds.standardized()
-            except (ValueError, TypeError, ImportError, OSError) as exc:
+            except (ValueError, TypeError, OverflowError, ImportError, OSError) as exc:
                 raise _blame(exc, list(kwargs), lambda f: _join("data", f), "data") from None
             self._datasets[key] = ds
         return self._datasets[key]
@@ -411,6 +463,7 @@ class Study:
             return list(self._trials)
         out: list[Trial] = []
         seen: set[str] = set()
+        checked: set[tuple[str, int]] = set()
         for p in self._points:
             sec = p.sections
             assert sec["data"] is not None and sec["model"] is not None and sec["train"] is not None
@@ -421,17 +474,20 @@ class Study:
                 if sec[c] is not None:
                     _check_monitor(sec[c]["monitor"], ds, p.where(c)("monitor"))
             spe = math.ceil(ds.n_train / train["batch_size"])
+            total = check_steps(train["epochs"], spe, p.where("train")("epochs"))
             values = {
                 **p.vars,
                 "steps_per_epoch": spe,
-                "total_steps": spe * train["epochs"],
+                "total_steps": total,
                 "epochs": train["epochs"],
                 "batch_size": train["batch_size"],
                 "n_train": ds.n_train,
             }
             filled = _fill(p.template, values, p.sources["schedule"])
-            _check_rates(filled, values["total_steps"], p.sources["schedule"], p.vars)
             schedule = repr(filled)
+            if (schedule, total) not in checked:  # configs differing elsewhere share the check
+                _check_rates(filled, total, p.sources["schedule"], p.vars)
+                checked.add((schedule, total))
             config = {
                 "data": sec["data"],
                 "model": model,
@@ -452,13 +508,3 @@ class Study:
 
     def __repr__(self) -> str:
         return f"Study(name={self.name!r}, trials={self.n_trials})"
-
-
-def _check_rates(s: Schedule, total: int, path: str, variables: Mapping[str, Any]) -> None:
-    """A trial's learning rates must be finite and >= 0 at every step it will train."""
-    lr = np.asarray(s(np.arange(total)), dtype=np.float64)
-    bad = np.nonzero(~np.isfinite(lr) | (lr < 0))[0]
-    if bad.size:
-        i = int(bad[0])
-        where = f" with {dict(variables)}" if variables else ""
-        raise SpecError(path, f"{s!r}{where} gives the learning rate {float(lr[i])!r} at step {i}")
