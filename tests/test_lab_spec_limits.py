@@ -208,6 +208,25 @@ def test_the_duplicate_seed_check_is_linear(monkeypatch):
         Study.from_dict(spec(seeds=[0, 1, 2, 1, 0]))
 
 
+def test_sections_are_not_serialised_once_per_grid_point(monkeypatch):
+    import json
+
+    written = [0]
+
+    class CountingJson:
+        @staticmethod
+        def dumps(obj, **kwargs):
+            text = json.dumps(obj, **kwargs)
+            written[0] += len(text)
+            return text
+
+    monkeypatch.setattr(spec_module, "json", CountingJson)
+    big = {"name": "csv", "path": "rows.csv", "target": "y", "class_names": ["c"] * 20_000}
+    d = spec(data=big, grid={"lr": [0.1 * i for i in range(1, 101)]})
+    Study.from_dict(d)  # 100 points, each with the same 100 KB [data] table
+    assert written[0] < 100_000  # the table is normalised once, not keyed 100 times
+
+
 # -- wrong types and out-of-range values ---------------------------------------------------------
 @pytest.mark.parametrize(
     ("d", "message"),

@@ -391,10 +391,12 @@ class Study:
     def _expand(
         self, base: dict[str, Any], base_vars: Mapping[str, Any], schedule: Any, axes: list[Any]
     ) -> list[_Point]:
+        # a section is normalised once per distinct set of swept fields: the cache key holds
+        # only what the sweeps change, so a big base table is not serialised at every point
         cache: dict[tuple[str, str], dict[str, Any]] = {}
         points = []
         for combo in itertools.product(*axes):
-            sections = {s: (dict(v) if v is not None else None) for s, v in base.items()}
+            swept: dict[str, dict[str, Any]] = {}
             variables, sources = dict(base_vars), {}
             template, sources["schedule"] = schedule, "schedule"
             for k, v, p in itertools.chain.from_iterable(combo):
@@ -402,17 +404,18 @@ class Study:
                     template, sources["schedule"] = v, p
                 elif "." in k:
                     section, _, field = k.partition(".")
-                    sections[section] = {**(sections[section] or {}), field: v}
+                    swept.setdefault(section, {})[field] = v
                     sources[k] = p
                 else:
                     variables[k] = v
             point = _Point({}, _template(template, sources["schedule"]), variables, sources)
-            for s, raw in sections.items():
-                if raw is None:
+            for s, table in base.items():
+                if table is None and s not in swept:
                     point.sections[s] = None
                     continue
-                key = (s, json.dumps(raw, sort_keys=True, default=repr))
+                key = (s, json.dumps(swept.get(s, {}), sort_keys=True, default=repr))
                 if key not in cache:
+                    raw = {**(table or {}), **swept.get(s, {})}
                     cache[key] = _NORMALISERS[s](raw, point.where(s))
                 point.sections[s] = cache[key]
             names = _placeholders(point.template, sources["schedule"], self._allowed)
