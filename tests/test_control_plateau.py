@@ -196,6 +196,67 @@ def test_golden_keras_float32_ties(keras_model):
     assert states[-1].num_reductions == 5  # in float64 every update would be an improvement
 
 
+@keras_warnings
+def test_keras_float32_rate_one_step_above_min_lr(keras_model):
+    """Keras holds the rate in float32: 1e-3 * 0.1 is stored as 1.0000000047e-4, one float32 step
+    above float32(1e-4), so Keras makes one more (near no-op) reduction that resets ``wait`` and
+    starts a cooldown; the keras convention makes it too."""
+    kwargs = dict(factor=0.1, patience=0, threshold=0.0, cooldown=2, min_lr=1e-4)
+    metrics = [1.0] * 8
+    states = _run_lrlab(Plateau(convention="keras", **kwargs), metrics, 1e-3)
+    assert (states[3].num_bad, states[3].cooldown_counter) == (0, 2)
+    assert states[-1].num_reductions == 2
+    for t, (state, (ref, cb)) in enumerate(
+        zip(states, _keras_plateau_run(keras_model, metrics, kwargs, 1e-3), strict=True)
+    ):
+        assert np.float32(1e-3 * state.scale) == ref, t
+        assert (state.num_bad, state.cooldown_counter) == (cb.wait, cb.cooldown_counter), t
+
+
+def _random_keras_case(rng: np.random.Generator) -> tuple[list[float], dict, float]:
+    """Metrics with ties, plateaus and the odd NaN, and settings that often put the float32 rate
+    right at ``min_lr`` (``min_lr = lr0 * factor**k`` computed in float64)."""
+    factor = float(rng.choice([0.1, 0.2, 0.5, 0.3, 0.7, rng.uniform(0.05, 0.95)]))
+    lr0 = float(rng.choice([1e-3, 0.1, 0.01, 3e-4, 1.0, rng.uniform(1e-4, 1.0)]))
+    k = int(rng.integers(1, 5))
+    min_lr = float(
+        rng.choice([0.0, lr0 * factor**k, lr0 * factor**k * (1 + 1e-8), rng.uniform(0, lr0)])
+    )
+    kwargs = dict(
+        mode=str(rng.choice(["min", "max"])),
+        factor=factor,
+        patience=int(rng.integers(0, 4)),
+        cooldown=int(rng.integers(0, 4)),
+        min_lr=min_lr,
+        threshold=float(rng.choice([0.0, 1e-4, 0.01, 0.05])),
+    )
+    n = int(rng.integers(5, 40))
+    steps = rng.choice([-0.05, -0.01, 0.0, 0.0, 0.0, 0.01, 0.05, 1e-9], size=n)
+    metrics = (1.0 + np.cumsum(steps)).tolist()
+    for i in rng.integers(1, n, size=int(rng.integers(0, 3))):
+        metrics[i] = math.nan  # a NaN after the first epoch is a bad epoch in both
+    return metrics, kwargs, lr0
+
+
+@keras_warnings
+def test_keras_convention_equals_keras_callback_on_random_runs(keras_model):
+    """Keras' own ReduceLROnPlateau on its optimizer's float32 variable, against the keras
+    convention: the same rate (rounded to float32) and counters after every epoch."""
+    rng = np.random.default_rng(2026)
+    at_floor = 0
+    for case in range(300):
+        metrics, kwargs, lr0 = _random_keras_case(rng)
+        states = _run_lrlab(Plateau(convention="keras", **kwargs), metrics, lr0)
+        runs = _keras_plateau_run(keras_model, metrics, kwargs, lr0)
+        for t, (state, (ref, cb)) in enumerate(zip(states, runs, strict=True)):
+            ctx = f"case {case}, epoch {t}, {kwargs}, lr0={lr0}, metrics={metrics}"
+            assert np.float32(lr0 * state.scale) == ref, ctx
+            assert (state.num_bad, state.cooldown_counter) == (cb.wait, cb.cooldown_counter), ctx
+            assert state.best == cb.best, ctx
+        at_floor += kwargs["min_lr"] > 0 and ref == np.float32(kwargs["min_lr"])
+    assert at_floor > 30  # the runs do reach the float32 floor
+
+
 def test_keras_floor_keeps_wait_growing():
     """At min_lr Keras neither reduces nor resets `wait` (pinned by the golden run too)."""
     plateau = Plateau(convention="keras", patience=1, factor=0.5, min_lr=0.05)

@@ -14,12 +14,11 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 
 from ._common import (
     Field,
     StateBase,
-    as_float32,
     check_choice,
     check_float,
     check_int,
@@ -89,8 +88,9 @@ class Plateau:
 
     A reduction sets ``old_lr = lr * scale``, ``new_lr = max(old_lr * factor, min_lr,
     min_scale * lr)`` and ``scale = new_lr / lr`` (``lr=None`` counts as ``lr = 1``, so the rule
-    acts on the multiplier itself). The two conventions order the counters as their frameworks
-    do, and were read from (and are tested against) these sources:
+    acts on the multiplier itself; the keras convention rounds the rates to float32, below).
+    The two conventions order the counters as their frameworks do, and were read from (and are
+    tested against) these sources:
 
     * ``convention="torch"`` — ``torch/optim/lr_scheduler.py``, ``ReduceLROnPlateau.step`` and
       ``_reduce_lr`` (torch 2.13): if improved, ``best = a, num_bad = 0``, else
@@ -106,11 +106,23 @@ class Plateau:
       ``old_lr > min_lr`` (and ``scale > min_scale``), reduce and set ``cooldown_counter =
       cooldown, wait = 0``. When the floor is reached nothing is reset, so ``wait`` keeps
       growing, exactly as in Keras. Keras knows only an absolute ``min_delta`` (here
-      ``threshold`` with ``threshold_mode="abs"``) and compares in float32 (its ``ops.less`` /
-      ``ops.greater`` cast to ``floatx``), and so does this convention; ``eps`` is unused.
+      ``threshold`` with ``threshold_mode="abs"``); ``eps`` is unused. Keras' float32
+      arithmetic (default ``floatx``) is mirrored at the three places where it decides
+      something: the improvement test compares ``float32(a - min_delta)`` with
+      ``float32(best)`` (``ops.less`` / ``ops.greater`` convert Python floats to ``floatx``);
+      the rate is the value of the optimizer's float32 ``learning_rate`` variable, so
+      ``old_lr = float32(lr * scale)`` and the floor test is ``old_lr > float32(min_lr)``; and
+      a reduction stores ``float32(max(old_lr * factor, min_lr))`` (the product and the ``max``
+      in float64, as Keras computes them in Python, then rounded to nearest by the variable's
+      ``assign``), with ``scale = that / lr``. So ``float32(lr * scale)`` is, bit for bit, the
+      rate Keras holds, and a rate such as ``float32(1e-3) * 0.1``, one float32 step above
+      ``float32(1e-4)``, makes the extra near no-op reduction (a counter reset and a cooldown)
+      that Keras makes with ``min_lr=1e-4``. ``best`` is kept in float64, as Keras keeps the
+      Python float it was given.
 
     A NaN metric is never an improvement: it counts as a bad epoch in both conventions. (Keras
-    itself would adopt a NaN first metric as its ``best``; lrlab does not.)
+    itself would adopt a NaN first metric as its ``best``; lrlab does not.) ``min_scale`` is
+    lrlab's own floor, which neither framework has; when it binds, ``scale = min_scale``.
 
     Args:
         mode: ``"min"`` (a loss) or ``"max"`` (an accuracy).
@@ -267,76 +279,28 @@ class Plateau:
             if not np.all(np.isfinite(base) & (base >= 0)):
                 raise ValueError(f"{owner}: lr must be finite and >= 0, got {lr!r}")
 
-        best = field(state.best, np.float64)
-        num_bad = field(state.num_bad, np.int64)
-        cooldown = field(state.cooldown_counter, np.int64)
-        scale = field(state.scale, np.float64)
-        improved = self._improved(a, best, field(state.epoch, np.int64) == 0)
-        new_scale, can_reduce = self._reduced_scale(scale, base)
-
-        if self.convention == "torch":
-            num_bad = np.where(improved, 0, num_bad + 1)
-            in_cooldown = cooldown > 0
-            cooldown = np.where(in_cooldown, cooldown - 1, cooldown)
-            num_bad = np.where(in_cooldown, 0, num_bad)
-            trigger = num_bad > self.patience
-            reduced = trigger & can_reduce
-            reset = trigger  # torch resets counters whether or not the lr moved
-        else:
-            in_cooldown = cooldown > 0
-            cooldown = np.where(in_cooldown, cooldown - 1, cooldown)
-            num_bad = np.where(in_cooldown, 0, num_bad)
-            counting = ~improved & (cooldown <= 0)
-            num_bad = np.where(improved, 0, np.where(counting, num_bad + 1, num_bad))
-            trigger = counting & (num_bad >= self.patience)
-            reduced = trigger & can_reduce
-            reset = reduced  # Keras resets only when the lr actually moved
-
+        with np.errstate(over="ignore"):  # a float32 overflow is inf, handled by the rule
+            out = plateau_rule(
+                self,
+                np,
+                best=field(state.best, np.float64),
+                num_bad=field(state.num_bad, np.int64),
+                cooldown_counter=field(state.cooldown_counter, np.int64),
+                scale=field(state.scale, np.float64),
+                first=field(state.epoch, np.int64) == 0,
+                metric=a,
+                lr=base,
+            )
+        reduced = out["reduced"]
         return PlateauState(
-            best=finish(np.where(improved, a, best)),
-            num_bad=finish(np.where(reset, 0, num_bad)),
-            cooldown_counter=finish(np.where(reset, self.cooldown, cooldown)),
-            scale=finish(np.where(reduced, new_scale, scale)),
+            best=finish(out["best"]),
+            num_bad=finish(out["num_bad"]),
+            cooldown_counter=finish(out["cooldown_counter"]),
+            scale=finish(out["scale"]),
             num_reductions=finish(field(state.num_reductions, np.int64) + reduced),
             epoch=finish(field(state.epoch, np.int64) + 1),
             last_reduced=finish(np.asarray(reduced)),
         )
-
-    def _improved(
-        self, a: NDArray[np.float64], best: NDArray[np.float64], first: NDArray[np.bool_]
-    ) -> NDArray[np.bool_]:
-        """The convention's improvement test of metric ``a`` against ``best``; NaN never wins.
-
-        ``first`` marks the first update, where Keras (``best is None``) takes any metric.
-        """
-        t = self.threshold
-        if self.convention == "torch":  # ReduceLROnPlateau._is_better, float64
-            if self.threshold_mode == "rel":
-                ref = best * (1.0 - t) if self.mode == "min" else best * (1.0 + t)
-            else:
-                ref = best - t if self.mode == "min" else best + t
-            return a < ref if self.mode == "min" else a > ref
-        # MonitorCallback._is_improvement: op(a - min_delta, best) in float32; best=None wins
-        if self.mode == "min":
-            better = as_float32(a + t) < as_float32(best)
-        else:
-            better = as_float32(a - t) > as_float32(best)
-        return ~np.isnan(a) & (first | better)
-
-    def _reduced_scale(
-        self, scale: NDArray[np.float64], base: NDArray[np.float64]
-    ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
-        """The multiplier after a reduction, and whether the convention lets it happen."""
-        old_lr = base * scale
-        new_lr = np.maximum(np.maximum(old_lr * self.factor, self.min_lr), self.min_scale * base)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            new_scale = np.where(base > 0, new_lr / base, scale)
-        new_scale = np.maximum(new_scale, self.min_scale)
-        if self.convention == "torch":  # _reduce_lr: apply only if old_lr - new_lr > eps
-            can = old_lr - new_lr > self.eps
-        else:  # _reduce_optimizer_lr: old_lr > np.float32(min_lr), old_lr read from float32
-            can = (as_float32(old_lr) > np.float32(self.min_lr)) & (scale > self.min_scale)
-        return new_scale, can
 
     # -- helpers --------------------------------------------------------------------------------
     def lr(self, state: PlateauState, base_lr: ArrayLike) -> Any:
@@ -391,3 +355,137 @@ class Plateau:
             True
         """
         return load_state(f"{_OWNER}.load_state_dict", PlateauState, data, _DTYPES, self._worst)
+
+
+# -- the rule, written once: NumPy (Plateau.update) and jax.numpy (lrlab.optax.plateau) ----------
+def plateau_rule(
+    plateau: Plateau,
+    xp: Any,
+    *,
+    best: Any,
+    num_bad: Any,
+    cooldown_counter: Any,
+    scale: Any,
+    first: Any,
+    metric: Any,
+    lr: Any,
+) -> dict[str, Any]:
+    """One plateau update of the convention's state machine, in the array namespace ``xp``.
+
+    :meth:`Plateau.update` calls it with ``xp = numpy`` and float64 arrays;
+    :func:`lrlab.integrations.optax.plateau` with ``xp = jax.numpy`` inside ``jax.jit``. It uses
+    only functions the two namespaces share (``where``, ``maximum``, ``isnan``, ``isfinite``,
+    ``asarray``), so both run the same rule in the dtype of the arrays they pass.
+
+    Args:
+        plateau: The controller whose settings apply.
+        xp: ``numpy`` or ``jax.numpy``.
+        best: Best metric so far (``±inf`` before the first improvement).
+        num_bad: Bad epochs counted so far (integer array).
+        cooldown_counter: Updates left in the cooldown (integer array).
+        scale: The current multiplier.
+        first: Whether this is the first update (Keras adopts any first metric).
+        metric: This update's metric.
+        lr: The un-scaled learning rate (1 when the rule acts on the multiplier).
+
+    Returns:
+        The new ``best``, ``num_bad``, ``cooldown_counter`` and ``scale``, and ``reduced``
+        (whether ``scale`` was reduced), as arrays of ``xp``.
+
+    Example:
+        >>> import numpy as np
+        >>> out = plateau_rule(Plateau(patience=0), np, best=np.array(1.0), num_bad=np.array(0),
+        ...     cooldown_counter=np.array(0), scale=np.array(1.0), first=np.array(False),
+        ...     metric=np.array(2.0), lr=np.array(1.0))
+        >>> float(out["scale"]), bool(out["reduced"])
+        (0.1, True)
+    """
+    improved = _improved(plateau, xp, metric, best, first)
+    new_scale, can_reduce = _reduced_scale(plateau, xp, scale, lr)
+    cooldown = cooldown_counter
+    in_cooldown = cooldown > 0
+    if plateau.convention == "torch":  # ReduceLROnPlateau.step
+        num_bad = xp.where(improved, 0, num_bad + 1)
+        cooldown = xp.where(in_cooldown, cooldown - 1, cooldown)
+        num_bad = xp.where(in_cooldown, 0, num_bad)
+        trigger = num_bad > plateau.patience
+        reduced = trigger & can_reduce
+        reset = trigger  # torch resets counters whether or not the lr moved
+    else:  # ReduceLROnPlateau.on_epoch_end
+        cooldown = xp.where(in_cooldown, cooldown - 1, cooldown)
+        num_bad = xp.where(in_cooldown, 0, num_bad)
+        counting = ~improved & (cooldown <= 0)
+        num_bad = xp.where(improved, 0, xp.where(counting, num_bad + 1, num_bad))
+        trigger = counting & (num_bad >= plateau.patience)
+        reduced = trigger & can_reduce
+        reset = reduced  # Keras resets only when the lr actually moved
+    return {
+        "best": xp.where(improved, metric, best),
+        "num_bad": xp.where(reset, 0, num_bad),
+        "cooldown_counter": xp.where(reset, plateau.cooldown, cooldown),
+        "scale": xp.where(reduced, new_scale, scale),
+        "reduced": reduced,
+    }
+
+
+def _improved(plateau: Plateau, xp: Any, a: Any, best: Any, first: Any) -> Any:
+    """The convention's improvement test of metric ``a`` against ``best``; NaN never wins.
+
+    ``first`` marks the first update, where Keras (``best is None``) takes any metric.
+    """
+    t = plateau.threshold
+    if plateau.convention == "torch":  # ReduceLROnPlateau._is_better, in the arrays' float
+        if plateau.threshold_mode == "rel":
+            ref = best * (1.0 - t) if plateau.mode == "min" else best * (1.0 + t)
+        else:
+            ref = best - t if plateau.mode == "min" else best + t
+        return a < ref if plateau.mode == "min" else a > ref
+    # MonitorCallback._is_improvement: op(a - min_delta, best) in float32; best=None wins
+    f32 = xp.float32
+    if plateau.mode == "min":
+        better = xp.asarray(a + t, dtype=f32) < xp.asarray(best, dtype=f32)
+    else:
+        better = xp.asarray(a - t, dtype=f32) > xp.asarray(best, dtype=f32)
+    return ~xp.isnan(a) & (first | better)
+
+
+def _held(xp: Any, x: Any) -> Any:
+    """``x`` as a float32 variable holds it (round to nearest), back in ``x``'s dtype.
+
+    A value beyond float32's range (which Keras could not hold either) is kept as is.
+    """
+    x32 = xp.asarray(x, dtype=xp.float32)
+    return xp.where(xp.isfinite(x32), xp.asarray(x32, dtype=x.dtype), x)
+
+
+def _reduced_scale(plateau: Plateau, xp: Any, scale: Any, base: Any) -> tuple[Any, Any]:
+    """The multiplier after a reduction, and whether the convention lets it happen.
+
+    torch (``_reduce_lr``): ``new_lr = max(old_lr * factor, min_lr, min_scale * lr)``, applied
+    only if ``old_lr - new_lr > eps``, all in the arrays' float. Keras
+    (``_reduce_optimizer_lr``): the rate lives in a float32 variable, so ``old_lr`` is
+    ``float32(lr * scale)``, the test is ``old_lr > float32(min_lr)`` and the new rate is
+    ``float32(max(old_lr * factor, min_lr))``, the product taken in the arrays' float (Python's
+    float64 in Keras). lrlab's own ``min_scale`` floor, when it binds, sets ``scale =
+    min_scale`` exactly, so the float32 rounding never leaves the multiplier a hair above it.
+    """
+    old_lr = base * scale
+    keras = plateau.convention == "keras"
+    if keras:
+        old_lr = _held(xp, old_lr)
+    cand = xp.maximum(old_lr * plateau.factor, plateau.min_lr)
+    floor = plateau.min_scale * base
+    positive = base > 0
+    safe_base = xp.where(positive, base, 1.0)
+    if keras:
+        above = cand > floor
+        new_scale = xp.where(above, _held(xp, cand) / safe_base, plateau.min_scale)
+        can = (xp.asarray(old_lr, dtype=xp.float32) > xp.float32(plateau.min_lr)) & (
+            scale > plateau.min_scale
+        )
+    else:
+        new_lr = xp.maximum(cand, floor)
+        new_scale = new_lr / safe_base
+        can = old_lr - new_lr > plateau.eps
+    new_scale = xp.where(positive, xp.maximum(new_scale, plateau.min_scale), scale)
+    return new_scale, can
