@@ -307,6 +307,75 @@ def test_plateau_equals_control_plateau_float32(convention, name):
     _check_against_control(convention, name, exact=False)
 
 
+def test_plateau_keras_float32_rate_one_step_above_min_lr():
+    """Keras holds the rate in float32: float32(1e-3) * 0.1 is one float32 step above
+    float32(1e-4), so Keras (min_lr=1e-4) makes one more near no-op reduction that resets its
+    counters and starts a cooldown. Pinned from keras.callbacks.ReduceLROnPlateau on an SGD
+    optimizer: (wait, cooldown_counter, reductions) after each epoch."""
+    keras_says = [(0, 0, 0), (0, 2, 1), (0, 1, 1), (0, 2, 2), (0, 1, 2), (1, 0, 2), (2, 0, 2)]
+    above = np.nextafter(np.float32(1e-4), np.float32(1))  # 1.0000000475e-4
+    rates = np.array([1e-3, above, above, *[1e-4] * 4], np.float32)  # Keras' variable
+    for x64 in (False, True):
+        with jax.enable_x64(x64):
+            tx = lo.plateau(
+                convention="keras",
+                factor=0.1,
+                patience=0,
+                threshold=0.0,
+                cooldown=2,
+                min_lr=1e-4,
+                learning_rate=1e-3,
+            )
+            _, states = _run_plateau(tx, np.ones(len(keras_says)))
+            got = list(
+                zip(
+                    np.asarray(states.num_bad).tolist(),
+                    np.asarray(states.cooldown_counter).tolist(),
+                    np.asarray(states.num_reductions).tolist(),
+                    strict=True,
+                )
+            )
+            assert got == keras_says, x64
+            held = (jnp.asarray(1e-3) * states.scale).astype(jnp.float32)
+            if x64:  # the rate rounded to float32 is Keras' bit for bit
+                np.testing.assert_array_equal(held, rates)
+            else:  # a float32 multiplier times a float32 rate: within one float32 step
+                np.testing.assert_allclose(held, rates, rtol=1.2e-7)
+
+
+def _random_keras_settings(rng: np.random.Generator) -> tuple[dict, float]:
+    """Keras-convention settings that often put the float32 rate right at ``min_lr``."""
+    factor = float(rng.choice([0.1, 0.2, 0.5, 0.3, 0.7, rng.uniform(0.05, 0.95)]))
+    lr0 = float(rng.choice([1e-3, 0.1, 0.01, 3e-4, rng.uniform(1e-4, 1.0)]))
+    min_lr = lr0 * factor ** int(rng.integers(1, 4))
+    return {
+        "mode": str(rng.choice(["min", "max"])),
+        "factor": factor,
+        "patience": int(rng.integers(0, 3)),
+        "cooldown": int(rng.integers(0, 3)),
+        "min_lr": float(rng.choice([0.0, min_lr, min_lr * (1 + 1e-8)])),
+        "threshold": float(rng.choice([0.0, 0.01])),
+    }, lr0
+
+
+def test_plateau_keras_random_runs_equal_control_plateau_x64():
+    """The optax transformation runs lrlab.control's rule (itself checked against Keras' own
+    callback on random runs in test_control_plateau.py): equal states on random runs."""
+    rng = np.random.default_rng(6)
+    for case in range(12):
+        settings, lr0 = _random_keras_settings(rng)
+        metrics = 1.0 + np.cumsum(rng.choice([-0.05, 0.0, 0.0, 0.01], size=16))
+        control = Plateau(convention="keras", **settings)
+        ref = control.init()
+        with jax.enable_x64(True):
+            tx = lo.plateau(convention="keras", learning_rate=lr0, **settings)
+            _, states = _run_plateau(tx, metrics)
+            for t, m in enumerate(metrics):
+                ref = control.update(ref, float(m), lr=lr0)
+                mine = jax.tree.map(lambda x, i=t: x[i], states).control_state()
+                assert mine == ref, (case, t, settings, lr0)
+
+
 def test_plateau_hand_derived_multipliers():
     """Per-window multipliers written down from the two conventions' rules (docs/control.md)."""
     flat = np.ones(6)

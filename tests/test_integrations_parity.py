@@ -211,10 +211,12 @@ def test_plateau_multiplier_agrees_across_adapters():
         optax_scales.append(float(plateau_scale(ostate)))
 
     assert min(expected) < 1.0, "the metric sequence must trigger reductions"
-    np.testing.assert_allclose(torch_scales, expected, rtol=1e-12)
+    # the keras convention holds each reduced rate in float32, as Keras' variable does; on a
+    # schedule that rate is s(step) * scale, so the multipliers agree to float32 rounding
+    np.testing.assert_allclose(torch_scales, expected, rtol=1e-6)
     np.testing.assert_allclose(keras_scales, expected, rtol=2e-6)
     np.testing.assert_allclose(optax_scales, expected, rtol=2e-6)
     scale_per_step = np.repeat([1.0, *expected[:-1]], STEPS_PER_EPOCH)
     ref = s(np.arange(total)) * scale_per_step
-    np.testing.assert_allclose(torch_lrs, ref, rtol=1e-12)
+    np.testing.assert_allclose(torch_lrs, ref, rtol=1e-6)
     np.testing.assert_allclose(keras_lrs, ref, rtol=2e-6, atol=2e-8)

@@ -40,6 +40,7 @@ import numpy as np
 import optax
 
 from lrlab.control import Plateau, PlateauState
+from lrlab.control._plateau import plateau_rule
 from lrlab.schedules import Custom, Recurrence, Schedule, constant, parse
 
 __all__ = [
@@ -237,55 +238,24 @@ def _learning_rate(owner: str, learning_rate: object) -> Callable[[jax.Array], j
 def _window(
     cfg: Plateau, st: ReduceOnPlateauState, a: jax.Array, base: jax.Array
 ) -> dict[str, jax.Array]:
-    """One :meth:`lrlab.control.Plateau.update` in ``jax.numpy``: the same rule, line for line."""
-    f32 = jnp.float32
-    # -- Plateau._improved
-    t = cfg.threshold
-    if cfg.convention == "torch":  # ReduceLROnPlateau._is_better, in the state's float
-        if cfg.threshold_mode == "rel":
-            ref = st.best * (1.0 - t) if cfg.mode == "min" else st.best * (1.0 + t)
-        else:
-            ref = st.best - t if cfg.mode == "min" else st.best + t
-        improved = a < ref if cfg.mode == "min" else a > ref
-    else:  # Keras MonitorCallback._is_improvement: float32, the first metric always wins
-        if cfg.mode == "min":
-            better = (a + t).astype(f32) < st.best.astype(f32)
-        else:
-            better = (a - t).astype(f32) > st.best.astype(f32)
-        improved = ~jnp.isnan(a) & ((st.epoch == 0) | better)
-    # -- Plateau._reduced_scale
-    scale = st.scale
-    old_lr = base * scale
-    new_lr = jnp.maximum(jnp.maximum(old_lr * cfg.factor, cfg.min_lr), cfg.min_scale * base)
-    new_scale = jnp.where(base > 0, new_lr / jnp.where(base > 0, base, 1.0), scale)
-    new_scale = jnp.maximum(new_scale, cfg.min_scale)
-    if cfg.convention == "torch":
-        can_reduce = old_lr - new_lr > cfg.eps
-    else:
-        can_reduce = (old_lr.astype(f32) > f32(cfg.min_lr)) & (scale > cfg.min_scale)
-    # -- Plateau.update
-    num_bad, cooldown = st.num_bad, st.cooldown_counter
-    in_cooldown = cooldown > 0
-    if cfg.convention == "torch":
-        num_bad = jnp.where(improved, 0, num_bad + 1)
-        cooldown = jnp.where(in_cooldown, cooldown - 1, cooldown)
-        num_bad = jnp.where(in_cooldown, 0, num_bad)
-        trigger = num_bad > cfg.patience
-        reduced = trigger & can_reduce
-        reset = trigger
-    else:
-        cooldown = jnp.where(in_cooldown, cooldown - 1, cooldown)
-        num_bad = jnp.where(in_cooldown, 0, num_bad)
-        counting = ~improved & (cooldown <= 0)
-        num_bad = jnp.where(improved, 0, jnp.where(counting, num_bad + 1, num_bad))
-        trigger = counting & (num_bad >= cfg.patience)
-        reduced = trigger & can_reduce
-        reset = reduced
+    """One :meth:`lrlab.control.Plateau.update` in ``jax.numpy``: the very same rule."""
+    out = plateau_rule(
+        cfg,
+        jnp,
+        best=st.best,
+        num_bad=st.num_bad,
+        cooldown_counter=st.cooldown_counter,
+        scale=st.scale,
+        first=st.epoch == 0,
+        metric=a,
+        lr=base,
+    )
+    reduced = out["reduced"]
     return {
-        "best": jnp.where(improved, a, st.best),
-        "num_bad": jnp.where(reset, 0, num_bad).astype(jnp.int32),
-        "cooldown_counter": jnp.where(reset, cfg.cooldown, cooldown).astype(jnp.int32),
-        "scale": jnp.where(reduced, new_scale, scale).astype(scale.dtype),
+        "best": out["best"],
+        "num_bad": out["num_bad"].astype(jnp.int32),
+        "cooldown_counter": out["cooldown_counter"].astype(jnp.int32),
+        "scale": out["scale"].astype(st.scale.dtype),
         "num_reductions": st.num_reductions + reduced.astype(jnp.int32),
         "epoch": optax.safe_increment(st.epoch),
         "last_reduced": reduced,
@@ -314,16 +284,21 @@ def plateau(
     monitored value to every update: ``tx.update(grads, state, params, value=loss)`` (as
     ``optax.contrib.reduce_on_plateau``). The values are averaged over windows of
     ``accumulation_size`` updates (an "epoch"); when a window closes, its mean ``m`` goes
-    through exactly ``Plateau(...).update(state, m, lr)`` (the same rule, rewritten in
-    ``jax.numpy`` so it jits), and the update that closed the window is already scaled by the
-    new multiplier, as in Optax. The output is ``updates * scale`` in each update's own dtype.
+    through exactly ``Plateau(...).update(state, m, lr)`` (the one rule of
+    :mod:`lrlab.control`, run on ``jax.numpy`` so it jits), and the update that closed the
+    window is already scaled by the new multiplier, as in Optax. The output is
+    ``updates * scale`` in each update's own dtype.
 
     Conventions are those of :class:`lrlab.control.Plateau`: ``convention="torch"`` reduces
     after ``patience + 1`` bad windows, ``"keras"`` after ``patience`` (see ``docs/control.md``).
     Unlike ``optax.contrib.reduce_on_plateau`` (``rtol``/``atol``, ``plateau_count ==
     patience``), ``threshold``/``threshold_mode`` and ``patience`` mean what they mean in torch
-    or Keras. The metric and ``best`` use JAX's default float (float64 only under
-    ``jax_enable_x64``: torch compares in float64, so enable x64 to reproduce it bit for bit).
+    or Keras. The metric, ``best`` and ``scale`` use JAX's default float: enable
+    ``jax_enable_x64`` to reproduce the framework bit for bit. torch compares in float64; Keras
+    computes ``old_lr * factor`` in float64 before rounding the new rate to float32, and the
+    keras convention's ``float32(lr * scale)`` is Keras' rate exactly only with a float64
+    ``scale``. In float32 the rate can be one float32 step off, so where the rate sits within
+    a step of ``min_lr`` the last reduction can come one window earlier or later than Keras'.
 
     Args:
         mode: ``"min"`` (a loss) or ``"max"`` (an accuracy).
