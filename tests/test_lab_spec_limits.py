@@ -283,11 +283,13 @@ def test_override_with_a_bad_path():
 
 
 def test_a_big_study_file_is_refused_without_reading_it_all(tmp_path, monkeypatch):
-    monkeypatch.setattr(spec_module, "MAX_FILE_BYTES", 1000)
-    p = toml_study(tmp_path, '[data]\nname = "blobs"\n' + "#" * 2000 + "\n")
+    p = toml_study(tmp_path, '[data]\nname = "blobs"\n' + "# é" * 2000 + "\n")
+    data = p.read_bytes()
+    cut = data.index("é".encode()) + 1  # the limit ends inside a two-byte character
+    monkeypatch.setattr(spec_module, "MAX_FILE_BYTES", cut - 1)
     with pytest.raises(SpecError) as exc:
         Study.from_toml(p)
-    assert str(exc.value) == f"{p}: larger than the limit of 1000 bytes"
+    assert str(exc.value) == f"{p}: larger than the limit of {cut - 1} bytes"
 
 
 # -- a relative data path is the study file's ----------------------------------------------------

@@ -206,14 +206,14 @@ class Study:
         p = Path(path)
         try:
             with p.open("rb") as f:
-                data = f.read(MAX_FILE_BYTES + 1)
+                data = f.read(MAX_FILE_BYTES + 1)  # never more than the limit in memory
+            if len(data) > MAX_FILE_BYTES:
+                raise SpecError(str(path), f"larger than the limit of {MAX_FILE_BYTES} bytes")
             text = data.decode("utf-8")
         except FileNotFoundError:
             raise SpecError(str(path), "no such file") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise SpecError(str(path), f"cannot read: {exc}") from None
-        if len(data) > MAX_FILE_BYTES:
-            raise SpecError(str(path), f"larger than the limit of {MAX_FILE_BYTES} bytes")
         try:
             d = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
