@@ -17,7 +17,9 @@ Schema (``SCHEMA_VERSION = 1``):
   best_val_accuracy, best_epoch, final_lr, lrlab_version)`` — one row per finished trial
   (``status`` is ``'done'`` or ``'failed'``; pending trials have no row). ``id`` is the config's
   id, so a trial shared by two studies is stored once. ``seconds`` is the cohort's wall time;
-  ``best_epoch`` (0-based) is where ``val_loss`` (else ``loss``) was lowest.
+  ``best_epoch`` (0-based) is where ``val_loss`` (else ``loss``) was lowest. A diverged trial
+  (``diverged = 1``) has NULL final and best metrics (:data:`DIVERGED_NULL`; ``final_lr``, the
+  rate it diverged at, is kept).
 * ``metrics(trial_id, name, epoch, value)`` — the per-epoch history in long form, one row per
   trial, metric and epoch (``name`` is ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``,
   ``lr``, ...; ``value`` is NULL for NaN).
@@ -38,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import io
 import json
 import math
@@ -45,11 +48,12 @@ import os
 import sqlite3
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = [
+    "DIVERGED_NULL",
     "SCHEMA_VERSION",
     "SUMMARY_METRICS",
     "Store",
@@ -60,6 +64,8 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
+_R = TypeVar("_R")
+_READS = "version 1" if SCHEMA_VERSION == 1 else f"versions 1 to {SCHEMA_VERSION}"
 FILENAME = "lrlab.sqlite"
 #: per-trial summary columns of the ``trials`` table
 SUMMARY_METRICS = (
@@ -119,7 +125,8 @@ CREATE TABLE IF NOT EXISTS metrics (
 
 
 class StoreError(Exception):
-    """The store cannot be opened or written: not an lrlab store, locked by a writer, ..."""
+    """The store cannot be opened or written: not an lrlab store, damaged, locked by a writer,
+    read-only, full disk, ... The message starts with the file's path."""
 
 
 def _version() -> str:
@@ -138,8 +145,69 @@ def _num(v: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
+#: the summary columns a diverged trial stores as NULL (its rate, ``final_lr``, is kept)
+DIVERGED_NULL = tuple(m for m in SUMMARY_METRICS if m != "final_lr")
+#: the columns each table must have (what :data:`_SCHEMA` creates)
+_COLUMNS = {
+    "meta": ("key", "value"),
+    "studies": ("name", "description", "spec", "created_at", "updated_at"),
+    "study_trials": ("study", "trial_id", "position", "config_group", "vars", "config"),
+    "trials": _TRIAL_COLUMNS,
+    "metrics": ("trial_id", "name", "epoch", "value"),
+}
+#: the JSON cells, each a JSON object: (table, key column, JSON column)
+_JSON_CELLS = (
+    ("studies", "name", "spec"),
+    ("study_trials", "study || ' / ' || trial_id", "vars"),
+    ("study_trials", "study || ' / ' || trial_id", "config"),
+    ("trials", "id", "config"),
+)
+
+
+def _why(exc: sqlite3.Error) -> str:
+    """What an SQLite error means for the user of a store."""
+    msg = str(exc)
+    if "not a database" in msg:
+        return f"not an lrlab store ({msg})"
+    if "malformed" in msg or "corrupt" in msg:
+        return f"the store is damaged ({msg}); restore a copy or start a new store"
+    if "full" in msg:
+        return f"cannot write: the disk is full ({msg}); nothing of this write was stored"
+    if "readonly" in msg or "read-only" in msg or "unable to open" in msg:
+        return f"cannot write: the file or its folder is read-only ({msg})"
+    if "no such" in msg:
+        return f"not an lrlab store, or a damaged one ({msg})"
+    return f"SQLite error: {msg}"
+
+
+def _guarded(method: Callable[..., _R]) -> Callable[..., _R]:
+    """Report SQLite errors of a :class:`Store` method as :class:`StoreError` naming the file
+    (an ``IntegrityError``, a bad row from the caller, passes unchanged)."""
+
+    @functools.wraps(method)
+    def wrapper(self: Store, *args: Any, **kwargs: Any) -> _R:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: {_why(exc)}") from None
+
+    return wrapper
+
+
 class Store:
     """An lrlab results store in one SQLite file; see the module docstring for the schema.
+
+    Opening checks the file before anything is written to it: a file that is not an lrlab
+    store (another SQLite database, any other file), a schema version other than 1 .. the
+    current one, a missing table or column, a failed ``PRAGMA quick_check`` or a JSON cell that
+    is not a JSON object raise :class:`StoreError`, and the file is left byte for byte as it
+    was. An empty or missing file becomes a new store (unless ``readonly``).
+
+    Reading needs no write access: ``readonly`` opens the file with SQLite's ``mode=ro``; where
+    the folder cannot be written (so SQLite cannot make its ``-shm`` file) and no writer left a
+    write-ahead log, it reads the file as ``immutable=1``.
 
     Args:
         path: The database file (created with its folder unless ``readonly``).
@@ -147,8 +215,8 @@ class Store:
         timeout: Seconds to wait for a lock held by another connection.
 
     Raises:
-        StoreError: the file is not an lrlab store, has a newer schema, or (``readonly``) does
-            not exist.
+        StoreError: the file cannot be used, as above; or (``readonly``) does not exist; or
+            (not ``readonly``) the file exists and cannot be opened for writing.
     """
 
     def __init__(
@@ -157,60 +225,150 @@ class Store:
         self.path = Path(path)
         self.readonly = readonly
         self._lock_fd: int | None = None
+        self._db: sqlite3.Connection | None = None
         try:
-            if readonly:
-                if not self.path.is_file():
-                    raise StoreError(f"{self.path}: no lrlab store here")
-                uri = f"{self.path.resolve().as_uri()}?mode=ro"
-                self._db = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
-            else:
-                try:
-                    self.path.parent.mkdir(parents=True, exist_ok=True)
-                except OSError as exc:
-                    raise StoreError(
-                        f"{self.path.parent}: cannot create the folder: {exc.strerror}"
-                    ) from None
-                self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db = self._connect_ro(timeout) if readonly else self._connect_rw(timeout)
             self._db.row_factory = sqlite3.Row
             self._setup()
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path}: not an lrlab store ({exc})") from None
+            self.close()
+            raise StoreError(f"{self.path}: {_why(exc)}") from None
+        except BaseException:
+            self.close()
+            raise
 
     @classmethod
     def in_dir(cls, directory: str | os.PathLike[str], *, readonly: bool = False) -> Store:
         """The store ``DIR/lrlab.sqlite`` (what ``lrlab run --out DIR`` writes)."""
         return cls(Path(directory) / FILENAME, readonly=readonly)
 
-    def _setup(self) -> None:
-        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
-        if "meta" not in tables:
-            if self.readonly:
-                raise StoreError(f"{self.path}: not an lrlab store (no meta table)")
-            with self.transaction():
-                for stmt in _SCHEMA.split(";"):
-                    if stmt.strip():
-                        self._db.execute(stmt)
-                self._db.executemany(
-                    "INSERT OR IGNORE INTO meta VALUES (?, ?)",
-                    [
-                        ("schema_version", str(SCHEMA_VERSION)),
-                        ("created_by", f"lrlab {_version()}"),
-                    ],
-                )
-        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        if row is None or int(row[0]) > SCHEMA_VERSION:
-            found = row[0] if row else "none"
+    def _connect_ro(self, timeout: float) -> sqlite3.Connection:
+        if not self.path.is_file():
+            raise StoreError(f"{self.path}: no lrlab store here")
+        uri = self.path.resolve().as_uri()
+        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=timeout, isolation_level=None)
+        try:
+            db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            return db
+        except sqlite3.OperationalError:  # WAL without a -shm file, in a folder we cannot write
+            db.close()
+            wal = Path(f"{self.path}-wal")
+            if wal.exists() and wal.stat().st_size > 0:
+                raise
+        # no writer has a log open: the file alone is the whole store, read it as it is
+        return sqlite3.connect(
+            f"{uri}?mode=ro&immutable=1", uri=True, timeout=timeout, isolation_level=None
+        )
+
+    def _connect_rw(self, timeout: float) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
             raise StoreError(
-                f"{self.path}: store schema version {found} is not supported by "
-                f"this lrlab (it reads version {SCHEMA_VERSION})"
+                f"{self.path.parent}: cannot create the folder: {exc.strerror}"
+            ) from None
+        if self.path.exists():
+            try:
+                os.close(os.open(self.path, os.O_RDWR))
+            except OSError as exc:
+                raise StoreError(
+                    f"{self.path}: cannot write the store ({exc.strerror}); "
+                    "lrlab results can still read it"
+                ) from None
+        return sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+
+    def _tables(self) -> dict[str, set[str]]:
+        db = self._conn
+        names = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return {n: {r[1] for r in db.execute(f'PRAGMA table_info("{n}")')} for n in names}
+
+    def _setup(self) -> None:
+        tables = self._tables()
+        if not tables:
+            if self.readonly:
+                raise StoreError(f"{self.path}: not an lrlab store (an empty database)")
+            self._create()
+            return
+        if "meta" not in tables:
+            found = ", ".join(sorted(tables)[:8])
+            raise StoreError(
+                f"{self.path}: not an lrlab store (an SQLite database with the tables {found} "
+                "and no meta table); lrlab leaves it untouched: give lrlab run another --out"
             )
+        self._check_version()
+        for name, columns in _COLUMNS.items():
+            if name not in tables:
+                raise StoreError(f"{self.path}: a damaged lrlab store: table {name} is missing")
+            lacking = [c for c in columns if c not in tables[name]]
+            if lacking:
+                raise StoreError(
+                    f"{self.path}: a damaged lrlab store: table {name} lacks column "
+                    f"{', '.join(lacking)}"
+                )
+        check = [str(r[0]) for r in self._conn.execute("PRAGMA quick_check(5)")]
+        if check != ["ok"]:
+            raise StoreError(
+                f"{self.path}: the store is damaged (quick_check: {'; '.join(check)}); "
+                "restore a copy or start a new store"
+            )
+        for table, key, column in _JSON_CELLS:
+            for k, text in self._conn.execute(f"SELECT {key}, {column} FROM {table}"):
+                self._loads(text, table, k, column)
+        if not self.readonly:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+
+    def _check_version(self) -> None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is None:
+            raise StoreError(f"{self.path}: not an lrlab store (meta has no schema_version)")
+        found = row[0]
+        if not (isinstance(found, str) and found.isdigit() and found.isascii()):
+            raise StoreError(
+                f"{self.path}: a damaged lrlab store: schema_version {found!r} is not a version "
+                f"number (this lrlab reads {_READS})"
+            )
+        if not 1 <= int(found) <= SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: store schema_version {found!r} is not supported by this lrlab "
+                f"(it reads {_READS})"
+            )
+
+    def _create(self) -> None:
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        with self.transaction():
+            for stmt in _SCHEMA.split(";"):
+                if stmt.strip():
+                    self._conn.execute(stmt)
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO meta VALUES (?, ?)",
+                [("schema_version", str(SCHEMA_VERSION)), ("created_by", f"lrlab {_version()}")],
+            )
+
+    def _loads(self, text: Any, table: str, key: Any, column: str) -> dict[str, Any]:
+        """A JSON cell, which must hold a JSON object; else :class:`StoreError` naming it."""
+        where = f"{self.path}: a damaged lrlab store: {table} {key!r}: {column}"
+        try:
+            value = json.loads(text)
+        except (TypeError, ValueError) as exc:
+            raise StoreError(f"{where} is not JSON ({exc}): {str(text)[:40]!r}") from None
+        if not isinstance(value, dict):
+            raise StoreError(f"{where} is not a JSON object: {str(text)[:40]!r}")
+        return value
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise StoreError(f"{self.path}: the store is closed")
+        return self._db
 
     # -- lifetime ----------------------------------------------------------------------------
     def close(self) -> None:
         """Close the connection and release the writer lock."""
-        self._db.close()
+        if self._db is not None:
+            self._db.close()
+            self._db = None
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
@@ -222,14 +380,28 @@ class Store:
         self.close()
 
     def _writer(self) -> None:
-        """Hold the OS lock that makes this connection the one writer."""
+        """Hold the OS lock that makes this connection the one writer.
+
+        ``flock`` needs no write access, so a lock file this user may only read (another
+        user's) still serves.
+        """
         if self.readonly:
             raise StoreError(f"{self.path}: opened read-only")
         if self._lock_fd is not None or sys.platform == "win32":
             return
         import fcntl
 
-        fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        lock = f"{self.path}.lock"
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            try:
+                fd = os.open(lock, os.O_RDONLY)
+            except OSError as exc:
+                raise StoreError(
+                    f"{lock}: cannot open the writer lock ({exc.strerror}); if no lrlab run "
+                    "is writing this store, remove the file or ask its owner to"
+                ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -242,20 +414,25 @@ class Store:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` ... ``COMMIT``; any exception (Ctrl-C too) rolls back."""
-        self._db.execute("BEGIN IMMEDIATE")
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``; any exception (Ctrl-C too, or a failed
+        ``COMMIT`` such as a full disk) rolls back."""
+        db = self._conn
+        db.execute("BEGIN IMMEDIATE")
         try:
-            yield self._db
+            yield db
+            db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
 
+    @_guarded
     def integrity(self) -> str:
         """``PRAGMA integrity_check``: ``"ok"`` for a sound file."""
-        return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
+        return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
 
     # -- writing -----------------------------------------------------------------------------
+    @_guarded
     def register_study(
         self, name: str, spec: Mapping[str, Any], trials: Sequence[Any], description: str = ""
     ) -> None:
@@ -284,6 +461,7 @@ class Store:
                 ],
             )
 
+    @_guarded
     def write_trials(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Write finished trials and their histories in ONE transaction.
 
@@ -303,10 +481,11 @@ class Store:
                 "lrlab_version": _version(),
                 "config": cfg if isinstance(cfg, str) else canonical_json(cfg),
             }
-            for c in ("diverged",):
-                row[c] = None if row[c] is None else int(bool(row[c]))
+            row["diverged"] = None if row["diverged"] is None else int(bool(row["diverged"]))
             for c in SUMMARY_METRICS:
                 row[c] = _num(row[c]) if c != "best_epoch" else row[c]
+            if row["diverged"]:  # no final or best metric: NaN weights score nothing
+                row.update(dict.fromkeys(DIVERGED_NULL))
             trial_rows.append(tuple(row[c] for c in _TRIAL_COLUMNS))
             ids.append((r["id"],))
             for name, values in (r.get("history") or {}).items():
@@ -321,24 +500,26 @@ class Store:
             db.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?)", metric_rows)
 
     # -- reading -----------------------------------------------------------------------------
+    @_guarded
     def studies(self) -> list[dict[str, Any]]:
         """Every study: ``name``, ``description``, ``spec`` (dict), times and trial counts."""
         out = []
-        for r in self._db.execute("SELECT * FROM studies ORDER BY created_at"):
+        for r in self._conn.execute("SELECT * FROM studies ORDER BY created_at"):
             d = dict(r)
-            d["spec"] = json.loads(d["spec"])
+            d["spec"] = self._loads(d["spec"], "studies", d["name"], "spec")
             d.update(self.counts(d["name"]))
             out.append(d)
         return out
 
+    @_guarded
     def counts(self, study: str | None = None) -> dict[str, int]:
         """``{"trials", "done", "failed", "pending"}`` for a study (or every stored trial)."""
         if study is None:
-            rows = self._db.execute("SELECT status, COUNT(*) FROM trials GROUP BY status")
+            rows = self._conn.execute("SELECT status, COUNT(*) FROM trials GROUP BY status")
             c = dict(rows.fetchall())
             total = sum(c.values())
         else:
-            rows = self._db.execute(
+            rows = self._conn.execute(
                 "SELECT t.status, COUNT(*) FROM study_trials s LEFT JOIN trials t "
                 "ON t.id = s.trial_id WHERE s.study = ? GROUP BY t.status",
                 (study,),
@@ -348,11 +529,13 @@ class Store:
         done, failed = c.get("done", 0), c.get("failed", 0)
         return {"trials": total, "done": done, "failed": failed, "pending": total - done - failed}
 
+    @_guarded
     def done_ids(self, ids: Iterable[str] | None = None) -> set[str]:
         """The ids (of ``ids``, or all) whose trials are stored with status ``done``."""
-        done = {r[0] for r in self._db.execute("SELECT id FROM trials WHERE status = 'done'")}
+        done = {r[0] for r in self._conn.execute("SELECT id FROM trials WHERE status = 'done'")}
         return done if ids is None else done & set(ids)
 
+    @_guarded
     def records(
         self, study: str | None = None, *, include_pending: bool = False, flat: bool = False
     ) -> list[dict[str, Any]]:
@@ -373,19 +556,21 @@ class Store:
             f"{cols} FROM study_trials s LEFT JOIN trials t ON t.id = s.trial_id {where} "
             f"ORDER BY s.study, s.position"
         )
-        rows = [dict(r) for r in self._db.execute(sql, args)]
+        rows = [dict(r) for r in self._conn.execute(sql, args)]
         if study is None:
             sql = (
                 f"SELECT NULL AS study, NULL AS position, t.id AS trial_id, t.config_group, "
                 f"'{{}}' AS vars, t.config, {cols} FROM trials t WHERE t.id NOT IN "
                 f"(SELECT trial_id FROM study_trials) ORDER BY t.finished_at"
             )
-            rows += [dict(r) for r in self._db.execute(sql)]
+            rows += [dict(r) for r in self._conn.execute(sql)]
         out = []
         for r in rows:
             if r["status"] is None and not include_pending:
                 continue
-            config = json.loads(r.pop("config"))
+            key = r["trial_id"] if r["study"] is None else f"{r['study']} / {r['trial_id']}"
+            table = "study_trials" if r["study"] is not None else "trials"
+            config = self._loads(r.pop("config"), table, key, "config")
             rec = {
                 "study": r.pop("study"),
                 "position": r.pop("position"),
@@ -394,37 +579,42 @@ class Store:
                 "seed": config.get("seed"),
                 "status": r.pop("status") or "pending",
                 **r,
-                "vars": json.loads(r.pop("vars")),
+                "vars": self._loads(r.pop("vars"), table, key, "vars"),
                 "config": config,
             }
             if rec["diverged"] is not None:
                 rec["diverged"] = bool(rec["diverged"])
+            if rec["diverged"]:  # a store written before diverged trials were cleared
+                rec.update(dict.fromkeys(DIVERGED_NULL))
             out.append(flatten(rec) if flat else rec)
         return out
 
+    @_guarded
     def history(self, trial_id: str) -> dict[str, list[float | None]]:
         """One trial's per-epoch metrics: ``name -> [value per epoch]`` (``None`` for NaN)."""
         out: dict[str, list[float | None]] = {}
-        for name, _epoch, value in self._db.execute(
+        for name, _epoch, value in self._conn.execute(
             "SELECT name, epoch, value FROM metrics WHERE trial_id = ? ORDER BY name, epoch",
             (trial_id,),
         ):
             out.setdefault(name, []).append(value)
         return out
 
+    @_guarded
     def histories(self, study: str | None = None) -> list[dict[str, Any]]:
         """Per-epoch metrics in long form: dicts with ``trial_id``, ``name``, ``epoch``,
         ``value``, for one study's trials or for all."""
         if study is None:
-            cur = self._db.execute("SELECT * FROM metrics ORDER BY trial_id, name, epoch")
+            cur = self._conn.execute("SELECT * FROM metrics ORDER BY trial_id, name, epoch")
         else:
-            cur = self._db.execute(
+            cur = self._conn.execute(
                 "SELECT m.* FROM metrics m JOIN study_trials s ON s.trial_id = m.trial_id "
                 "WHERE s.study = ? ORDER BY s.position, m.name, m.epoch",
                 (study,),
             )
         return [dict(r) for r in cur]
 
+    @_guarded
     def dataframe(self, study: str | None = None, *, history: bool = False) -> Any:
         """:meth:`records` (flat) or, with ``history=True``, :meth:`histories` as a pandas
         DataFrame. Needs pandas (``pip install 'lrlab[pandas]'``)."""
@@ -438,6 +628,7 @@ class Store:
         rows = self.histories(study) if history else self.records(study, flat=True)
         return pd.DataFrame(rows)
 
+    @_guarded
     def to_csv(
         self,
         path: str | os.PathLike[str] | io.TextIOBase | Any,
@@ -525,8 +716,10 @@ def summarize(
     ``seeds`` (trials aggregated), ``diverged`` and ``stopped`` counts, and
     ``<metric>_mean`` / ``<metric>_std`` (sample std, ``None`` for one seed) of
     ``final_val_accuracy``, ``final_val_loss``, ``final_accuracy``, ``final_loss``,
-    ``best_val_accuracy`` and ``best_val_loss`` over the trials where they are finite (a
-    diverged trial has none).
+    ``best_val_accuracy`` and ``best_val_loss`` over the trials that did not diverge and where
+    they are finite. A diverged trial counts in ``seeds`` and ``diverged`` only: its metrics,
+    even from a store written before they were cleared, are in no mean and no ranking, and a
+    config whose every seed diverged has no means and ranks last.
 
     Args:
         records: From :meth:`Store.records` (not flat).
@@ -562,7 +755,11 @@ def summarize(
         row["diverged"] = sum(bool(done[i].get("diverged")) for i in idx)
         row["stopped"] = sum((done[i].get("stopped_epoch") or -1) >= 0 for i in idx)
         for m in _AGGREGATED:
-            vals = [float(done[i][m]) for i in idx if _num(done[i].get(m)) is not None]
+            vals = [
+                float(done[i][m])
+                for i in idx
+                if not done[i].get("diverged") and _num(done[i].get(m)) is not None
+            ]
             mean = sum(vals) / len(vals) if vals else None
             std = None
             if len(vals) > 1 and mean is not None:
