@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from lrlab.lab.spec import Study
-from lrlab.lab.store import Store, StoreError, flatten, summarize
+from lrlab.lab.store import DIVERGED_NULL, Store, StoreError, flatten, summarize
 from lrlab.lab.study import run_study
 
 
@@ -264,3 +264,44 @@ def test_kill_minus_nine_then_resume(tmp_path):
         assert summary.ran == total - len(done)
         assert len(store.done_ids()) == total
         assert store.integrity() == "ok"
+
+
+def test_a_diverged_trial_stores_no_final_or_best_metric(tmp_path):
+    metrics = {"final_val_accuracy": 0.0, "final_loss": 1.99e33, "best_val_accuracy": 0.29}
+    with Store(tmp_path / "s.sqlite") as store:
+        store.register_study("st", {}, [T("a"), T("b", 1)])
+        store.write_trials([row("a", diverged=True, final_lr=1e6, best_epoch=0, **metrics)])
+        store.write_trials([row("b", seed=1, diverged=False, **metrics)])
+        cols = ", ".join(DIVERGED_NULL)
+        stored = store._db.execute(f"SELECT {cols}, final_lr FROM trials WHERE id = 'a'")
+        assert tuple(stored.fetchone()) == (None,) * len(DIVERGED_NULL) + (1e6,)
+        # a store written before diverged trials were cleared reads the same
+        store._db.execute("UPDATE trials SET final_val_accuracy = 0.0 WHERE id = 'a'")
+        recs = {r["trial_id"]: r for r in store.records("st")}
+        assert recs["a"]["final_val_accuracy"] is None and recs["b"]["final_val_accuracy"] == 0.0
+
+
+def test_summarize_leaves_diverged_trials_out_of_means_and_ranking():
+    def rec(group, seed, acc, diverged):
+        config = {"lr": {"a": 0.1, "b": 1e6}[group], "seed": seed}
+        return {
+            "group": group,
+            "status": "done",
+            "config": config,
+            "diverged": diverged,
+            "final_val_accuracy": acc,
+            "final_val_loss": 1.0,
+        }
+
+    # metrics a diverged trial still carries (an old store) are in no mean
+    rows = summarize(
+        [
+            rec("a", 0, 0.5, False),
+            rec("a", 1, 0.0, True),
+            rec("b", 0, 0.99, True),
+            rec("b", 1, 0.98, True),
+        ]
+    )
+    assert [(r["lr"], r["seeds"], r["diverged"]) for r in rows] == [(0.1, 2, 1), (1e6, 2, 2)]
+    assert rows[0]["final_val_accuracy_mean"] == 0.5 and rows[0]["final_val_accuracy_std"] is None
+    assert rows[1]["final_val_accuracy_mean"] is None and rows[1]["final_val_loss_mean"] is None

@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from .spec import SpecError, Study, Trial, canonical_json, config_id
-from .store import Store, summarize
+from .store import DIVERGED_NULL, Store, summarize
 
 __all__ = [
     "Cohort",
@@ -264,7 +264,10 @@ def _optimizer(cohort: Cohort) -> Any:
     return optimizer_from_config(configs[0]["name"], **hyper)
 
 
-def _summary(h: Mapping[str, list[float | None]]) -> dict[str, Any]:
+def _summary(h: Mapping[str, list[float | None]], diverged: bool = False) -> dict[str, Any]:
+    """A trial's summary columns from its history; a diverged trial's final and best metrics
+    are ``None`` (the epoch it diverged at was scored on NaN weights), its ``final_lr`` kept."""
+
     def last(name: str) -> float | None:
         values = h.get(name) or [None]
         return values[-1]
@@ -279,6 +282,8 @@ def _summary(h: Mapping[str, list[float | None]]) -> dict[str, Any]:
     by = "val_loss" if h.get("val_loss") else "loss"
     finite = [(v, e) for e, v in enumerate(h.get(by) or []) if v is not None]
     out["best_epoch"] = min(finite)[1] if finite else None
+    if diverged:
+        out.update(dict.fromkeys(DIVERGED_NULL))
     return out
 
 
@@ -370,7 +375,7 @@ def run_cohort(cohort: Cohort, dataset: Any) -> CohortResult:
                 "stopped_epoch": member["stopped_epoch"],
                 "epochs_run": member["epochs_run"],
                 "history": hist,
-                **_summary(hist),
+                **_summary(hist, member["diverged"]),
             }
         )
     return CohortResult(cohort.key, rows, seconds)
@@ -468,18 +473,21 @@ def run_study(
         A :class:`StudySummary`.
 
     Raises:
-        SpecError: the study cannot be resolved (e.g. a schedule invalid for the data).
-        StoreError: the store cannot be written (another process is writing it, ...).
+        SpecError: the study cannot be resolved (e.g. a schedule invalid for the data). The
+            study is checked before the store is opened: a study that fails leaves no store
+            (and no folder) behind.
+        StoreError: the store cannot be used or written (another process is writing it, it
+            is damaged or not an lrlab store, the disk is full, ...).
         KeyboardInterrupt: passed on; every cohort stored before it is kept.
     """
     t0 = time.perf_counter()
     dev = device or study.device
     _check_device(dev)
+    trials = study.trials()
     own = not isinstance(store, Store)
     db = Store(store) if own else store
     assert isinstance(db, Store)
     try:
-        trials = study.trials()
         db.register_study(study.name, study.raw, trials, description=str(study.description))
         done = db.done_ids(t.id for t in trials)
         pending = [t for t in trials if t.id not in done]
