@@ -45,7 +45,7 @@ def _axes(ax: Axes | None, title: str | None) -> tuple[Figure, Axes]:
     ax.set_xlabel("learning rate")
     ax.set_ylabel("loss")
     if title:
-        ax.set_title(title)
+        ax.set_title(title, parse_math=False)  # drawn as written: a "$" is a dollar sign
     return fig, ax
 
 
@@ -112,7 +112,7 @@ def plot_result(
         window: The window to shade (default ``suggestions.window``; ``None``: none).
         ax: Draw into these axes (default: a new :class:`~matplotlib.figure.Figure`).
         raw: Also draw the raw batch losses.
-        title: Optional title.
+        title: Optional title, drawn as written (no mathtext).
 
     Returns:
         The :class:`matplotlib.figure.Figure`.
@@ -162,7 +162,7 @@ def plot_repeated(
     Args:
         rep: The :class:`RepeatedResult`.
         ax: Draw into these axes (default: a new figure).
-        title: Optional title.
+        title: Optional title, drawn as written (no mathtext).
 
     Returns:
         The :class:`matplotlib.figure.Figure`.

@@ -1,7 +1,9 @@
 """Figures of a stored study: learning curves per configuration and a sensitivity plot.
 
 Both read a :class:`~lrlab.lab.store.Store` and group trials by configuration (everything but
-the seed): a line is the mean over seeds, the band their range.
+the seed): a line is the mean over seeds, the band their range. Diverged trials are no value on
+any axis: an ``x`` at the axis marks them, and the legend counts them. Every text the user
+wrote (study name, variable, labels) is drawn as written: matplotlib's mathtext is off for it.
 """
 
 from __future__ import annotations
@@ -57,8 +59,44 @@ def _groups(store: Store, study: str) -> dict[str, list[dict[str, Any]]]:
     return groups
 
 
+def _diverged(groups: dict[str, list[dict[str, Any]]]) -> tuple[int, int]:
+    """Diverged trials and all trials of a study's groups."""
+    trials = [r for members in groups.values() for r in members]
+    return sum(bool(r["diverged"]) for r in trials), len(trials)
+
+
+def _mark_diverged(ax: Any, xs: Sequence[float], diverged: int, trials: int) -> None:
+    """An ``x`` on the x axis at each of ``xs``, one legend entry counting the trials."""
+    if xs:
+        ax.plot(
+            xs,
+            [0.0] * len(xs),
+            transform=ax.get_xaxis_transform(),  # x in data, y at the axis
+            linestyle="none",
+            marker="x",
+            markersize=9,
+            markeredgewidth=2,
+            color="tab:red",
+            clip_on=False,
+            zorder=4,
+            label=f"diverged ({diverged} of {trials} trials)",
+        )
+
+
+def _legend(ax: Any, **kwargs: Any) -> None:
+    """A legend whose labels are drawn as written (no mathtext: ``$`` is a dollar sign)."""
+    legend = ax.legend(**kwargs)
+    for text in legend.get_texts():
+        text.set_parse_math(False)
+
+
 def learning_curves(store: Store, study: str, metric: str = "val_accuracy") -> Any:
     """``metric`` against the epoch, one line per configuration (mean over seeds, range shaded).
+
+    A diverged trial's curve ends before the epoch it diverged at (that epoch was scored on
+    NaN weights); an ``x`` on the epoch axis marks where each diverged, the legend counts them
+    ("diverged (2 of 10 trials)") and a configuration's label says how many of its seeds
+    diverged. Labels and the title are drawn as written (no mathtext).
 
     Args:
         store: an open :class:`~lrlab.lab.store.Store`.
@@ -73,8 +111,18 @@ def learning_curves(store: Store, study: str, metric: str = "val_accuracy") -> A
     varying = _varying([g[0] for g in groups.values()])
     fig = _figure()
     ax = fig.add_subplot()
+    where: list[float] = []
     for members in groups.values():
-        curves = [store.history(r["trial_id"]).get(metric, []) for r in members]
+        curves = []
+        for r in members:
+            curve = store.history(r["trial_id"]).get(metric, [])
+            if r["diverged"]:
+                end = max(int(r["diverged_epoch"] if r["diverged_epoch"] is not None else 0), 0)
+                curve, where = curve[:end], [*where, end + 1.0]
+            curves.append(curve)
+        label = _label(members[0], varying)
+        k = sum(bool(r["diverged"]) for r in members)
+        label += f" ({k} of {len(members)} diverged)" if k else ""
         n = max((len(c) for c in curves), default=0)
         if n == 0:
             continue
@@ -86,21 +134,27 @@ def learning_curves(store: Store, study: str, metric: str = "val_accuracy") -> A
             warnings.simplefilter("ignore", RuntimeWarning)  # epochs no seed reached
             mean = np.nanmean(grid, axis=0)
             lo, hi = np.nanmin(grid, axis=0), np.nanmax(grid, axis=0)
-        (line,) = ax.plot(epochs, mean, label=_label(members[0], varying))
+        (line,) = ax.plot(epochs, mean, marker="." if n == 1 else "", label=label)
         if len(curves) > 1:
             ax.fill_between(epochs, lo, hi, color=line.get_color(), alpha=0.15, linewidth=0)
+    _mark_diverged(ax, sorted(set(where)), *_diverged(groups))
     ax.set_xlabel("epoch")
-    ax.set_ylabel(metric)
-    if metric in ("loss", "val_loss", "lr"):
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set_ylabel(metric, parse_math=False)
+    if metric in ("loss", "val_loss", "lr") and ax.get_lines():
         ax.set_yscale("log")
-    ax.set_title(f"{study}: {metric}")
+    ax.set_title(f"{study}: {metric}", parse_math=False)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small", ncol=2 if len(groups) > 8 else 1)
+    _legend(ax, fontsize="small", ncol=2 if len(groups) > 8 else 1)
     return fig
 
 
 def sensitivity(store: Store, study: str, variable: str, metric: str = "final_val_accuracy") -> Any:
     """A summary ``metric`` against a swept numeric ``variable`` (log axis when it spans decades).
+
+    Diverged trials have no metric and are left out of the points; an ``x`` on the ``variable``
+    axis marks each value where a trial diverged, with a legend entry that counts them
+    ("diverged (2 of 10 trials)"). Labels and the title are drawn as written (no mathtext).
 
     Args:
         store: an open :class:`~lrlab.lab.store.Store`.
@@ -111,27 +165,36 @@ def sensitivity(store: Store, study: str, variable: str, metric: str = "final_va
     Returns:
         A matplotlib ``Figure``; seeds of a configuration give the error bar (min to max).
     """
+    groups = _groups(store, study)
     points: dict[float, list[float]] = defaultdict(list)
-    for members in _groups(store, study).values():
+    diverged_at: set[float] = set()
+    for members in groups.values():
         r = members[0]
         x = r["vars"].get(variable, _dotted(r["config"], variable))
         if not isinstance(x, (int, float)) or isinstance(x, bool):
             raise ValueError(f"{variable!r} is not a numeric variable of study {study!r}")
-        points[float(x)] += [m[metric] for m in members if m.get(metric) is not None]
+        points[float(x)] += [
+            m[metric] for m in members if not m["diverged"] and m.get(metric) is not None
+        ]
+        if any(m["diverged"] for m in members):
+            diverged_at.add(float(x))
     xs = sorted(points)
     fig = _figure()
     ax = fig.add_subplot()
     ys = [np.mean(points[x]) if points[x] else math.nan for x in xs]
     lo = [y - min(points[x]) if points[x] else 0.0 for x, y in zip(xs, ys)]
     hi = [max(points[x]) - y if points[x] else 0.0 for x, y in zip(xs, ys)]
-    ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3)
+    ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, label="mean, min to max of seeds")
+    _mark_diverged(ax, sorted(diverged_at), *_diverged(groups))
     positive = [x for x in xs if x > 0]
     if len(positive) == len(xs) and positive and max(positive) / min(positive) >= 100:
         ax.set_xscale("log")
-    ax.set_xlabel(variable)
-    ax.set_ylabel(metric)
-    ax.set_title(f"{study}: {metric} against {variable}")
+    ax.set_xlabel(variable, parse_math=False)
+    ax.set_ylabel(metric, parse_math=False)
+    ax.set_title(f"{study}: {metric} against {variable}", parse_math=False)
     ax.grid(alpha=0.3)
+    if diverged_at:
+        _legend(ax, fontsize="small")
     return fig
 
 
