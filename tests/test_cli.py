@@ -122,8 +122,16 @@ def test_bad_arguments_exit_2(argv, capsys):
     [
         (["demo", "--export", "/nonexistent/dir/x.toml"], "--export: cannot write"),
         (
-            ["schedule", "plot", "constant(1.0)", "--steps", "5", "-o", "/proc/x/y.png"],
-            "--plot/--output: cannot write",
+            ["schedule", "plot", "constant(1.0)", "--steps", "5", "-o", "/proc/y.png"],
+            "--plot/--output: cannot write /proc/y.png",
+        ),
+        (
+            ["schedule", "plot", "constant(1.0)", "--steps", "5", "-o", "/nonexistent/dir/y.png"],
+            "--plot/--output: the folder /nonexistent/dir does not exist",
+        ),
+        (
+            ["schedule", "show", "constant(1.0)", "--steps", "5", "--plot", "/proc/x/y.png"],
+            "--plot/--output: the folder /proc/x does not exist",
         ),
         (["run", "/nonexistent.toml", "--out", "/tmp/x"], "/nonexistent.toml: no such file"),
     ],
@@ -147,3 +155,21 @@ def test_python_dash_m_runs_the_cli():
         check=True,
     )
     assert out.stdout.splitlines() == ["step,lr", "0,0.5"]
+
+
+def test_a_plot_into_a_missing_folder_creates_nothing(tmp_path, capsys):
+    target = tmp_path / "new" / "deeper" / "m.png"
+    argv = ["schedule", "plot", "constant(0.1)", "--steps", "10", "-o", str(target)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == f"lrlab: error: --plot/--output: the folder {target.parent} does not exist\n"
+    assert not (tmp_path / "new").exists()
+
+
+def test_errors_escape_control_characters(tmp_path, capsys):
+    """An error that echoes user text prints it with its control characters escaped."""
+    target = tmp_path / "a\x1b[2Jb" / "m.png"
+    argv = ["schedule", "plot", "constant(0.1)", "--steps", "10", "-o", str(target)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "a\\x1b[2Jb" in err and err.count("\n") == 1

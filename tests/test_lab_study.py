@@ -11,7 +11,7 @@ import pytest
 
 from lrlab.cli import main
 from lrlab.lab.spec import SpecError, Study
-from lrlab.lab.store import Store
+from lrlab.lab.store import DIVERGED_NULL, Store
 from lrlab.lab.study import (
     Cohort,
     CohortRunner,
@@ -300,3 +300,86 @@ def test_cli_ctrl_c_keeps_finished_cohorts(tmp_path, capsys, monkeypatch):
     monkeypatch.undo()
     assert main(argv) == 0
     assert "(3 run now, 1 already done, 0 failed)" in capsys.readouterr().out
+
+
+# -- diverged trials -----------------------------------------------------------------------------
+def test_diverged_trials_have_no_final_metrics(tmp_path, capsys):
+    s = tiny(train={"epochs": 3, "batch_size": 50}, grid={"lr": [1e6, 0.1]})
+    summary = run_study(s, tmp_path / "lrlab.sqlite")
+    with Store(tmp_path / "lrlab.sqlite", readonly=True) as store:
+        recs = store.records("tiny")
+    big = [r for r in recs if r["vars"]["lr"] == 1e6]
+    assert [r["diverged"] for r in big] == [True, True]
+    for r in big:  # the diverged epoch was scored on NaN weights: no metric at all
+        assert all(r[m] is None for m in DIVERGED_NULL), r
+        assert r["final_lr"] == pytest.approx(1e6)  # the rate it diverged at is kept
+    assert all(r["final_val_accuracy"] is not None for r in recs if r["vars"]["lr"] == 0.1)
+    worst = summary.rows[-1]
+    assert (worst["schedule"], worst["diverged"], worst["seeds"]) == ("constant(1000000.0)", 2, 2)
+    assert worst["final_val_accuracy_mean"] is None and worst["final_val_loss_mean"] is None
+
+    assert main(["results", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-2].split()[1:] == ["constant(1000000.0)", "2", "-", "-", "2/2"]
+    assert lines[-1].startswith("2 of 4 trials diverged: no final metrics")
+    assert main(["results", str(tmp_path), "--format", "json"]) == 0
+    js = [r for r in json.loads(capsys.readouterr().out) if r["diverged"]]
+    assert len(js) == 2 and all(r["final_val_accuracy"] is None for r in js)
+
+
+# -- the study is checked before the store is made -----------------------------------------------
+@pytest.mark.parametrize(
+    ("lrs", "extra", "message"),
+    [
+        ("[-1.0]", [], "lrlab: error: schedule: constant(-1.0) with {'lr': -1.0} gives the"),
+        ("[0.1]", ["--device", "gpu0"], "lrlab: error: train.device: not a torch device"),
+    ],
+)
+def test_a_bad_study_leaves_no_store_or_folder(tmp_path, capsys, lrs, extra, message):
+    """Errors found when the trials are resolved (not when the file is read) come before the
+    store is made."""
+    f = tmp_path / "bad.toml"
+    f.write_text(TOML.replace("lr = [0.1, 0.001]", f"lr = {lrs}"))
+    out = tmp_path / "new"
+    err = one_line_error(capsys, ["run", str(f), "--out", str(out), "--quiet", *extra])
+    assert err.startswith(message), err
+    assert not out.exists()
+
+
+def test_out_needs_an_existing_parent(tmp_path, capsys):
+    f = tmp_path / "tiny.toml"
+    f.write_text(TOML)
+    missing = tmp_path / "typo" / "results"
+    err = one_line_error(capsys, ["run", str(f), "--out", str(missing), "--quiet"])
+    assert err == (
+        f"lrlab: error: --out: the folder {missing.parent} does not exist "
+        "(lrlab makes results in a folder that exists)"
+    )
+    assert not (tmp_path / "typo").exists()
+    assert main(["run", str(f), "--out", str(tmp_path / "results"), "--quiet"]) == 0  # made
+
+
+# -- float64 results across cohort sizes ---------------------------------------------------------
+def test_a_resume_with_another_cohort_size_agrees_to_rounding(tmp_path):
+    """Interrupted and resumed with another ``--max-members``, a float64 study's results agree
+    with an uninterrupted run to rounding (not bit for bit: BLAS picks its kernels, and so its
+    summation order, by the number of rows, which is the cohort size)."""
+    s = tiny(
+        train={"epochs": 3, "batch_size": 20, "dtype": "float64"},
+        grid={"lr": [0.3, 0.1, 0.03], "optimizer.momentum": [0.0, 0.9]},
+    )
+    run_study(s, tmp_path / "whole.sqlite")  # one cohort of 12
+    first = s.override({"grid.lr": [0.3]})
+    run_study(first, tmp_path / "resumed.sqlite", max_members=3)  # cohorts of 2 (4 trials)
+    again = run_study(s, tmp_path / "resumed.sqlite", max_members=5)  # the other 8, by 4
+    assert (again.skipped, again.ran, again.cohorts) == (4, 8, 2)
+    with Store(tmp_path / "whole.sqlite") as a, Store(tmp_path / "resumed.sqlite") as b:
+        ra = {r["trial_id"]: r for r in a.records(s.name)}
+        rb = {r["trial_id"]: r for r in b.records(s.name)}
+        assert ra.keys() == rb.keys() and len(ra) == 12
+        assert {r["cohort_size"] for r in rb.values()} == {2, 4}
+        for tid in ra:
+            for k, v in a.history(tid).items():
+                np.testing.assert_allclose(b.history(tid)[k], v, rtol=1e-9, atol=1e-12)
+            for m in ("final_val_loss", "final_val_accuracy", "best_val_loss"):
+                assert rb[tid][m] == pytest.approx(ra[tid][m], rel=1e-9, abs=1e-12)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
 
 from . import __version__
+from .report import printable
 from .schedules import Schedule, describe, known_names, lint, parse
 
 
@@ -84,7 +85,7 @@ def cmd_schedule_plot(args: argparse.Namespace) -> int:
     """Save a plot of one or more schedules to PNG/SVG/PDF."""
     schedules = {text: _schedule(text) for text in args.schedule}
     _save_plot(schedules, args.steps, args.output, args.log)
-    print(f"wrote {args.output}")
+    print(printable(f"wrote {args.output}"))
     return 0
 
 
@@ -112,47 +113,11 @@ def _store_file(path: str) -> Path:
     return p if p.is_file() else p / "lrlab.sqlite"
 
 
-def _fmt(value: object, std: object = None) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        text = f"{value:.4f}" if 1e-3 <= abs(value) < 1e4 or value == 0 else f"{value:.3g}"
-        return text if std is None else f"{text} ± {float(std):.4f}"  # type: ignore[arg-type]
-    if isinstance(value, (list, dict)):
-        return json.dumps(value)
-    return str(value)
+def _summary_table(rows: list[dict[str, Any]]) -> None:
+    """Print :func:`lrlab.lab.store.summarize` rows as :func:`lrlab.report.summary_table`."""
+    from .report import summary_table
 
-
-def _print_table(header: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    for r in [header, *rows]:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-
-
-def _summary_table(rows: list[dict[str, object]]) -> None:
-    """Print :func:`lrlab.lab.store.summarize` rows, one line per config, best first."""
-    if not rows:
-        print("no finished trials")
-        return
-    stats = ("final_val_accuracy", "final_val_loss", "final_accuracy", "final_loss")
-    fixed = {"group", "seeds", "diverged", "stopped"} | {
-        k for k in rows[0] if k.endswith(("_mean", "_std"))
-    }
-    labels = [k for k in rows[0] if k not in fixed] or ["group"]
-    shown = [m for m in stats if any(r[f"{m}_mean"] is not None for r in rows)][:2]
-    header = ["#", *labels, "seeds", *(m.removeprefix("final_") for m in shown), "diverged"]
-    if any(r["stopped"] for r in rows):
-        header.append("stopped")
-    body = []
-    for i, r in enumerate(rows, 1):
-        line = [str(i), *(repr(r[k]) if isinstance(r[k], float) else _fmt(r[k]) for k in labels)]
-        line.append(str(r["seeds"]))
-        line += [_fmt(r[f"{m}_mean"], r[f"{m}_std"]) for m in shown]
-        line.append(f"{r['diverged']}/{r['seeds']}")
-        if "stopped" in header:
-            line.append(f"{r['stopped']}/{r['seeds']}")
-        body.append(line)
-    _print_table(header, body)
+    print(summary_table(rows))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -189,7 +154,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             target.write_text(path.read_text())
         except OSError as exc:
             raise UsageError(f"--export: cannot write {args.export}: {exc.strerror}") from None
-        print(f"wrote {target}; run it with: lrlab run {target} --out DIR")
+        print(printable(f"wrote {target}; run it with: lrlab run {target} --out DIR"))
         return 0
     study = Study.from_toml(path)
     if args.epochs is not None:
@@ -205,76 +170,106 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _demo_figures(study: str, out: Path) -> None:
+    from .lab.store import Store, StoreError
+
     try:
-        from .lab.store import Store
         from .report import learning_curves, numeric_variables, sensitivity
     except ImportError as exc:  # pragma: no cover - matplotlib missing
         print(f"no figures: {exc}", file=sys.stderr)
         return
     written = []
-    with Store(out / "lrlab.sqlite", readonly=True) as store:
-        for metric in ("val_accuracy", "val_loss"):
-            fig = learning_curves(store, study, metric)
-            written.append(out / f"{metric}.png")
-            fig.savefig(written[-1], dpi=110)
-        for var in numeric_variables(store, study)[:1]:
-            fig = sensitivity(store, study, var)
-            written.append(out / f"sensitivity_{var}.png")
-            fig.savefig(written[-1], dpi=110)
-    print("figures: " + ", ".join(str(p) for p in written))
+    try:
+        with Store(out / "lrlab.sqlite", readonly=True) as store:
+            for metric in ("val_accuracy", "val_loss"):
+                fig = learning_curves(store, study, metric)
+                written.append(out / f"{metric}.png")
+                fig.savefig(written[-1], dpi=110)
+            for var in numeric_variables(store, study)[:1]:
+                fig = sensitivity(store, study, var)
+                written.append(out / f"sensitivity_{var}.png")
+                fig.savefig(written[-1], dpi=110)
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"--out: cannot write {written[-1]}: {exc.strerror}") from None
+    print(printable("figures: " + ", ".join(str(p) for p in written)))
 
 
-def _run_study(study: Any, args: argparse.Namespace) -> int:
-    from .lab.spec import SpecError
-    from .lab.store import Store, StoreError
-    from .lab.study import Progress, run_study
-
-    out = Path(args.out)
+def _results_folder(out: Path) -> Path:
+    """Check ``--out DIR`` of ``lrlab run``/``demo``: a folder, or a new one in an existing
+    folder (only ``DIR`` itself is created, so a typo in a parent is not a tree of folders)."""
     if out.exists() and not out.is_dir():
-        raise UsageError(f"--out: {args.out} exists and is not a folder")
-    path = out / "lrlab.sqlite"
+        raise UsageError(f"--out: {out} exists and is not a folder")
+    parent = out.absolute().parent
+    if not out.exists() and not parent.is_dir():
+        raise UsageError(
+            f"--out: the folder {parent} does not exist (lrlab makes {out.name} in a folder that "
+            "exists)"
+        )
+    return out / "lrlab.sqlite"
 
-    def progress(p: Progress) -> None:
-        if args.quiet:
+
+def _progress(name: str, quiet: bool) -> Callable[[Any], None]:
+    """The progress callback of ``lrlab run``: one line per cohort on stderr."""
+
+    def progress(p: Any) -> None:
+        if quiet:
             return
         if p.cohorts_done == 0:
             print(
-                f"{study.name}: {p.total} trials to run in {p.cohorts} cohort(s) "
-                f"({p.skipped} already done)",
+                printable(
+                    f"{name}: {p.total} trials to run in {p.cohorts} cohort(s) "
+                    f"({p.skipped} already done)"
+                ),
                 file=sys.stderr,
             )
             return
         what = f"failed: {p.error.splitlines()[0]}" if p.error else f"{p.seconds:.1f} s"
         print(
-            f"[{p.cohorts_done}/{p.cohorts}] {p.done}/{p.total} trials; cohort of "
-            f"{p.cohort_size} {what}",
+            printable(
+                f"[{p.cohorts_done}/{p.cohorts}] {p.done}/{p.total} trials; cohort of "
+                f"{p.cohort_size} {what}"
+            ),
             file=sys.stderr,
         )
 
-    try:
-        store = Store(path)
-    except StoreError as exc:
-        raise UsageError(str(exc)) from None
-    try:
+    return progress
+
+
+def _run_study(study: Any, args: argparse.Namespace) -> int:
+    from .lab.spec import SpecError
+    from .lab.store import Store, StoreError
+    from .lab.study import run_study
+
+    path = _results_folder(Path(args.out))
+    try:  # the study is checked before the store (and its folder) is created
         summary = run_study(
-            study, store, progress=progress, max_members=args.max_members, device=args.device
+            study,
+            path,
+            progress=_progress(study.name, args.quiet),
+            max_members=args.max_members,
+            device=args.device,
         )
     except (SpecError, StoreError) as exc:
         raise UsageError(str(exc)) from None
     except KeyboardInterrupt:
-        c = store.counts(study.name)
+        try:
+            with Store(path, readonly=True) as store:
+                c = store.counts(study.name)
+            stored = f"{c['done']} of {c['trials']} trials are stored in {path}"
+        except StoreError:
+            stored = f"the trials finished before are stored in {path}"
         print(
-            f"lrlab: interrupted: {c['done']} of {c['trials']} trials are stored in {path}; "
-            "run the same command again to resume",
+            printable(f"lrlab: interrupted: {stored}; run the same command again to resume"),
             file=sys.stderr,
         )
         return 130
-    finally:
-        store.close()
     print(
-        f"study {summary.study}: {summary.trials} trials ({summary.ran} run now, "
-        f"{summary.skipped} already done, {summary.failed} failed) in "
-        f"{summary.seconds:.1f} s; results in {path}"
+        printable(
+            f"study {summary.study}: {summary.trials} trials ({summary.ran} run now, "
+            f"{summary.skipped} already done, {summary.failed} failed) in "
+            f"{summary.seconds:.1f} s; results in {path}"
+        )
     )
     _summary_table(summary.rows)
     return 1 if summary.failed else 0
@@ -282,40 +277,52 @@ def _run_study(study: Any, args: argparse.Namespace) -> int:
 
 def cmd_results(args: argparse.Namespace) -> int:
     """Print the results stored in a folder (or store file) as a table, CSV or JSON."""
-    from .lab.store import Store, StoreError, flatten, summarize, write_csv
+    from .lab.store import Store, StoreError
 
     path = _store_file(args.dir)
     try:
         store = Store(path, readonly=True)
     except StoreError as exc:
-        raise UsageError(f"{exc} (lrlab run STUDY.toml --out {args.dir} writes one)") from None
-    with store:
-        names = [s["name"] for s in store.studies()]
-        if args.study is not None and args.study not in names:
-            raise UsageError(
-                f"--study: no study {args.study!r} in {path}; stored: {', '.join(names) or 'none'}"
-            )
-        chosen = [args.study] if args.study is not None else names
-        records = [r for n in chosen for r in store.records(n)]
-        if args.sort is not None:
-            col = args.sort if args.sort.startswith("best_") else f"final_{args.sort}"
-            sign = 1.0 if "loss" in args.sort else -1.0
-            records.sort(key=lambda r: (r[col] is None, sign * (r[col] or 0.0)))
-        if args.format == "json":
-            print(json.dumps(records, indent=1))
-        elif args.format == "csv":
-            write_csv([flatten(r) for r in records], sys.stdout)
-        else:
-            if not chosen:
-                print(f"no studies in {path}")
-            for n in chosen:
-                c = store.counts(n)
-                print(
+        hint = f" (lrlab run STUDY.toml --out {args.dir} writes one)"
+        raise UsageError(f"{exc}{hint if not path.exists() else ''}") from None
+    try:
+        with store:
+            _print_results(store, path, args)
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    return 0
+
+
+def _print_results(store: Any, path: Path, args: argparse.Namespace) -> None:
+    from .lab.store import flatten, summarize, write_csv
+
+    names = [s["name"] for s in store.studies()]
+    if args.study is not None and args.study not in names:
+        raise UsageError(
+            f"--study: no study {args.study!r} in {path}; stored: {', '.join(names) or 'none'}"
+        )
+    chosen = [args.study] if args.study is not None else names
+    records = [r for n in chosen for r in store.records(n)]
+    if args.sort is not None:
+        col = args.sort if args.sort.startswith("best_") else f"final_{args.sort}"
+        sign = 1.0 if "loss" in args.sort else -1.0
+        records.sort(key=lambda r: (r[col] is None, sign * (r[col] or 0.0)))
+    if args.format == "json":
+        print(json.dumps(records, indent=1))
+    elif args.format == "csv":
+        write_csv([flatten(r) for r in records], sys.stdout)
+    else:
+        if not chosen:
+            print(printable(f"no studies in {path}"))
+        for n in chosen:
+            c = store.counts(n)
+            print(
+                printable(
                     f"study {n}: {c['done']} of {c['trials']} trials done, {c['failed']} "
                     f"failed, {c['pending']} pending"
                 )
-                _summary_table(summarize(store.records(n), sort=args.sort))
-    return 0
+            )
+            _summary_table(summarize(store.records(n), sort=args.sort))
 
 
 def _save_plot(schedules: Schedule | dict[str, Schedule], steps: int, path: str, log: bool) -> None:
@@ -324,12 +331,14 @@ def _save_plot(schedules: Schedule | dict[str, Schedule], steps: int, path: str,
     target = Path(path)
     if target.suffix.lower() not in {".png", ".svg", ".pdf"}:
         raise UsageError(f"--plot/--output must end in .png, .svg or .pdf, got {path!r}")
+    folder = target.absolute().parent
+    if not folder.is_dir():
+        raise UsageError(f"--plot/--output: the folder {folder} does not exist")
     try:
         fig = plot(schedules, steps, log=log)
     except ImportError as exc:
         raise UsageError(str(exc)) from None
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(target, dpi=120)
     except OSError as exc:
         raise UsageError(f"--plot/--output: cannot write {path}: {exc.strerror}") from None
@@ -502,7 +511,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(func(args))
     except UsageError as exc:
-        print(f"lrlab: error: {exc}", file=sys.stderr)
+        print(f"lrlab: error: {printable(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("lrlab: interrupted", file=sys.stderr)
