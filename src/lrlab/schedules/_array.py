@@ -9,6 +9,11 @@ framework is imported here: torch and JAX are recognised from the type of the st
 Dtype rule: a floating step keeps its dtype (float32 in, float32 out); an integer step is
 promoted to float64 (NumPy, torch) or to JAX's default float (float32 unless ``jax_enable_x64``).
 Python numbers in, a Python float out.
+
+Floors of ``t / k`` go through :meth:`Ops.floordiv` and :meth:`Ops.ceildiv`, never through
+``floor(t / k)`` written out: XLA (``jax.jit`` and eager JAX) compiles ``t / k`` for a constant
+``k`` as ``t * (1 / k)``, and torch on CUDA does the same for a Python-number divisor, which can
+land one ulp below an exact multiple and switch a staircase one step late.
 """
 
 from __future__ import annotations
@@ -60,6 +65,54 @@ class Ops:
     def where(self, cond: Array, a: Array | float, b: Array | float) -> Array:
         return self.mod.where(cond, a, b)
 
+    def floordiv(self, x: Array, k: float) -> Array:
+        """``floor(x / k)``, exact for integer-valued ``x >= 0`` and ``k >= 1``.
+
+        ``q = floor(x / k)`` may be one off where the division is computed as ``x * (1 / k)``
+        (XLA; torch on CUDA); it is then moved by one where ``q * k > x`` or
+        ``(q + 1) * k <= x``. Those products are integers, exact in the array's dtype while
+        ``x + k <= 2**24`` (float32) or ``2**53`` (float64), so the result is exact there (for
+        any integer ``k``, at every multiple of ``k`` up to ``2**24`` in float32 and ``2**52``
+        in float64). For a fractional ``x`` or ``k`` it is as exact as the product ``q * k``.
+
+        Args:
+            x: the dividend, a floating array (the step, or the step plus an offset).
+            k: the divisor, a positive Python number (a period of the schedule).
+
+        Returns:
+            ``floor(x / k)`` as an array of ``x``'s dtype.
+
+        Example:
+            >>> import numpy as np
+            >>> from lrlab.schedules._array import prepare
+            >>> t, ops, _ = prepare(np.array([40.0, 41.0, 82.0]))
+            >>> ops.floordiv(t, 41)
+            array([0., 1., 2.])
+        """
+        q = self.floor(x / k)
+        q = self.where(q * k > x, q - 1.0, q)
+        return self.where((q + 1.0) * k <= x, q + 1.0, q)
+
+    def ceildiv(self, x: Array, k: float) -> Array:
+        """``ceil(x / k)``, exact where :meth:`floordiv` is: ``q + 1`` where ``q * k < x``.
+
+        Args:
+            x: the dividend, a floating array.
+            k: the divisor, a positive Python number.
+
+        Returns:
+            ``ceil(x / k)`` as an array of ``x``'s dtype.
+
+        Example:
+            >>> import numpy as np
+            >>> from lrlab.schedules._array import prepare
+            >>> t, ops, _ = prepare(np.array([0.0, 1.0, 41.0, 42.0]))
+            >>> ops.ceildiv(t, 41)
+            array([0., 1., 1., 2.])
+        """
+        q = self.floordiv(x, k)
+        return self.where(q * k < x, q + 1.0, q)
+
     def minimum(self, a: Array, b: Array | float) -> Array:
         return self.mod.minimum(a, b)
 
@@ -75,6 +128,20 @@ class Ops:
 
 
 class _NumpyOps(Ops):
+    """NumPy divides with IEEE division, correctly rounded: ``floor(x / k)`` is already exact.
+
+    For integers ``x`` and ``k`` the quotient is exact at a multiple of ``k``; elsewhere it is
+    at least ``1 / k`` from the next integer, more than half an ulp while ``x < 2**24``
+    (float32) or ``2**53`` (float64), so rounding never reaches it. This is the fast path:
+    one division and one floor, no correction.
+    """
+
+    def floordiv(self, x: Array, k: float) -> Array:
+        return np.floor(x / k)
+
+    def ceildiv(self, x: Array, k: float) -> Array:
+        return np.ceil(x / k)
+
     def take(self, table: np.ndarray, index: Array) -> Array:
         return table.astype(index.dtype)[index.astype(np.int64)]
 

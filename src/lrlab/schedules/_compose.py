@@ -314,8 +314,9 @@ class ByEpoch(Schedule):
         setp(self, "fractional", flag("by_epoch", "fractional", self.fractional))
 
     def _eval(self, t: Array, ops: Ops) -> Array:
-        e = t / self.steps_per_epoch
-        return self.schedule._eval(e if self.fractional else ops.floor(e), ops)
+        spe = self.steps_per_epoch
+        e = t / spe if self.fractional else ops.floordiv(t, spe)
+        return self.schedule._eval(e, ops)
 
     def decays_from(self) -> float | None:
         d = self.schedule.decays_from()

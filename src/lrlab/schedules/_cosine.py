@@ -119,14 +119,18 @@ class CosineRestarts(Schedule):
     def _eval(self, t: Array, ops: Ops) -> Array:
         T0, q = self.first_period, self.t_mul
         if q == 1.0:
-            i = ops.floor(t / T0)
+            i = ops.floordiv(t, T0)
             start, length = i * T0, ops.full_like(t, T0)
         else:
             i = ops.floor(ops.log(1.0 + t / T0 * (q - 1.0)) / ops.log(q))
-            for _ in range(2):  # move i by one where log rounded across a restart
+            # move i by one where log rounded across a restart: t >= S_i is tested as
+            # t * (q - 1) >= T0 * (q**i - 1), products without a division (see the docstring)
+            tq = t * (q - 1.0)
+            for _ in range(2):
                 qi = q**i
-                start = T0 * (qi - 1.0) / (q - 1.0)
-                i = ops.where(t < start, i - 1.0, ops.where(t >= start + T0 * qi, i + 1.0, i))
+                i = ops.where(
+                    tq < T0 * (qi - 1.0), i - 1.0, ops.where(tq >= T0 * (qi * q - 1.0), i + 1.0, i)
+                )
             qi = q**i
             start, length = T0 * (qi - 1.0) / (q - 1.0), T0 * qi
         x = ops.minimum(ops.maximum((t - start) / length, 0.0), 1.0)
@@ -176,8 +180,9 @@ class Cyclic(Schedule):
         down = float(self.step_size_down if self.step_size_down is not None else up)
         total = up + down
         ratio = up / total
-        cycle = ops.floor(1.0 + t / total)
-        x = 1.0 + t / total - cycle
+        done = ops.floordiv(t, total)  # whole cycles before t; cycle = done + 1
+        x = (t - done * total) / total  # = 1 + t / total - cycle, exact at cycle starts
+        cycle = done + 1.0
         h = ops.where(x <= ratio, x / ratio, (x - 1.0) / (ratio - 1.0))
         height = (self.peak - self.base) * h
         if self.mode == "triangular2":

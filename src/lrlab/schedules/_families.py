@@ -104,7 +104,7 @@ class Polynomial(Schedule):
     def _eval(self, t: Array, ops: Ops) -> Array:
         T = self.decay_steps
         if self.cycle:
-            horizon = T * ops.maximum(ops.ceil(t / T), 1.0)
+            horizon = T * ops.maximum(ops.ceildiv(t, T), 1.0)
             frac = ops.minimum(t / horizon, 1.0)
         else:
             frac = ops.minimum(t / T, 1.0)
@@ -142,9 +142,7 @@ class InverseTime(Schedule):
         setp(self, "staircase", flag("inverse_time", "staircase", self.staircase))
 
     def _eval(self, t: Array, ops: Ops) -> Array:
-        p = t / self.decay_steps
-        if self.staircase:
-            p = ops.floor(p)
+        p = ops.floordiv(t, self.decay_steps) if self.staircase else t / self.decay_steps
         return self.init / (1.0 + self.decay_rate * p)
 
     def decays_from(self) -> float | None:
@@ -212,7 +210,8 @@ class StepDecay(Schedule):
         setp(self, "offset", steps("step_decay", "offset", self.offset, positive=False))
 
     def _eval(self, t: Array, ops: Ops) -> Array:
-        return self.init * self.drop ** ops.floor((t + self.offset) / self.every)
+        t = t + self.offset if self.offset else t
+        return self.init * self.drop ** ops.floordiv(t, self.every)
 
     def decays_from(self) -> float | None:
         return 0.0 if self.drop <= 1 else None
@@ -352,9 +351,7 @@ class Exponential(Schedule):
             setp(self, "end", real(owner, "end", self.end))
 
     def _eval(self, t: Array, ops: Ops) -> Array:
-        p = t / self.decay_steps
-        if self.staircase:
-            p = ops.floor(p)
+        p = ops.floordiv(t, self.decay_steps) if self.staircase else t / self.decay_steps
         if self.end is not None and self.init > 0 and self.end > 0 and self.decay_rate != 1:
             # stop the exponent where the bound is reached, so decay_rate ** p never overflows
             p = ops.minimum(p, math.log(self.end / self.init) / math.log(self.decay_rate))
