@@ -30,6 +30,7 @@ from lrlab.lab.data import (
     ChecksumError,
     Dataset,
     DownloadError,
+    _download,
     blobs,
     fashion_mnist,
     from_arrays,
@@ -562,6 +563,124 @@ def test_images_and_labels_must_agree(tmp_path):
     sums = dict(src["checksums"], **{FILES[1]: hashlib.sha256(labels).hexdigest()})
     with pytest.raises(ValueError, match=r"train-labels must be uint8 of shape \[6\]"):
         mnist(cache_dir=tmp_path / "cache", base_url=(tmp_path / "mirror").as_uri(), checksums=sums)
+
+
+# -- download hygiene: stale part files, a size cap, the cache files' mode ------------------------
+def _part(folder: Path, target: str, tag: str, age: float = 0.0) -> Path:
+    """A leftover part file of ``target`` as a killed download leaves it, ``age`` seconds old."""
+    folder.mkdir(parents=True, exist_ok=True)
+    p = folder / f".{target}.{tag}.part"
+    p.write_bytes(b"half a file")
+    if age:
+        t = p.stat().st_mtime - age
+        os.utime(p, (t, t))
+    return p
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="flock: POSIX only")
+def test_stale_part_files_of_the_target_are_cleaned_but_live_ones_kept(tmp_path):
+    src = make_idx_files(tmp_path / "mirror")
+    folder = tmp_path / "cache"
+    target, other = FILES[1], FILES[3]
+    stale = _part(folder, target, "k1ll3d_x", age=3600)  # a killed download's leftover
+    fresh = _part(folder, target, "b3g1nn1n")  # a download that has just begun
+    held = _part(folder, target, "l1v3_w0r", age=3600)  # old, but a live process writes it
+    unrelated = _part(folder, other, "k1ll3d_y", age=3600)  # another file's: not this fetch's
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys, time\n"
+            f"f = open({str(held)!r}, 'ab'); fcntl.flock(f, fcntl.LOCK_EX)\n"
+            "print('locked', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        url = (tmp_path / "mirror" / target).as_uri()
+        _download.fetch(folder / target, [url], src["checksums"][target])
+    finally:
+        holder.kill()
+        holder.wait()
+    left = sorted(p.name for p in folder.iterdir())
+    assert stale.name not in left
+    assert sorted([fresh.name, held.name, unrelated.name, target]) == left
+
+
+def _endless_server():
+    """An HTTP/1.0 server on 127.0.0.1 whose every response is endless zeros, no length."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+            block = bytes(1 << 16)
+            try:
+                while True:
+                    self.wfile.write(block)
+            except OSError:
+                pass  # the client hung up
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    return server
+
+
+def test_an_endless_response_stops_at_the_size_cap(tmp_path, monkeypatch):
+    server = _endless_server()
+    url = f"http://127.0.0.1:{server.server_address[1]}/train-images-idx3-ubyte.gz"
+    dest = tmp_path / "cache" / "f.gz"
+    try:
+        with pytest.raises(DownloadError) as info:
+            _download.fetch(dest, [url], "md5:" + "0" * 32, max_bytes=1 << 20)
+        message = str(info.value)
+        assert url in message and f"more than {1 << 20} bytes" in message
+        assert "max_bytes" in message
+        with pytest.raises(DownloadError, match=f"more than {3 << 16} bytes, the expected size"):
+            _download.fetch(dest, [url], "md5:" + "0" * 32, size=3 << 16)
+        # the default cap is lrlab's documented maximum
+        monkeypatch.setattr(_download, "MAX_DOWNLOAD_BYTES", 1 << 18)
+        with pytest.raises(DownloadError, match=f"more than {1 << 18} bytes"):
+            mnist(cache_dir=tmp_path / "cache", base_url=url.rsplit("/", 1)[0] + "/")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert cache_files(tmp_path / "cache") == []  # nothing cached, no part file left
+
+
+def test_a_declared_length_over_the_cap_fails_before_reading(http_mirror, tmp_path):
+    base, src, _ = http_mirror
+    name = FILES[0]
+    size = (tmp_path / "mirror" / name).stat().st_size
+    dest = tmp_path / "cache" / name
+    with pytest.raises(DownloadError, match=f"declares {size} bytes, more than {size - 1}"):
+        _download.fetch(dest, [base + name], src["checksums"][name], size=size - 1)
+    data = _download.fetch(dest, [base + name], src["checksums"][name], size=size)
+    assert len(data) == size and cache_files(tmp_path / "cache") == [name]
+    with pytest.raises(ValueError, match="fetch: max_bytes must be an integer >= 1, got 0"):
+        _download.fetch(dest, [base + name], src["checksums"][name], max_bytes=0)
+    with pytest.raises(ValueError, match=r"fetch: size must be None or an integer >= 0, got -1"):
+        _download.fetch(dest, [base + name], src["checksums"][name], size=-1)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX file modes")
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_cached_files_have_the_usual_mode(tmp_path, umask):
+    src = make_idx_files(tmp_path / "mirror")
+    cache = tmp_path / "cache"
+    old = os.umask(umask)
+    try:
+        mnist(cache_dir=cache, base_url=(tmp_path / "mirror").as_uri(), checksums=src["checksums"])
+    finally:
+        os.umask(old)
+    for f in FILES:
+        assert (cache / "mnist" / f).stat().st_mode & 0o777 == 0o666 & ~umask, f
 
 
 def test_cache_dir_default_and_environment(monkeypatch, tmp_path):
