@@ -57,3 +57,13 @@ def test_figures_of_a_study(tmp_path):
         assert fig.axes[0].get_xlabel() == "optimizer.momentum"
         with pytest.raises(ValueError, match="not a numeric variable"):
             sensitivity(store, study.name, "schedule")
+
+
+def test_demo_makes_its_default_folder(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--epochs", "1", "--quiet", "--no-plots"]) == 0
+    assert (tmp_path / "lrlab-demo" / "blobs_lr" / "lrlab.sqlite").is_file()
+    assert "results in lrlab-demo/blobs_lr/lrlab.sqlite" in capsys.readouterr().out
+    err = "--out: the folder"
+    assert main(["demo", "--out", str(tmp_path / "no" / "such"), "--quiet"]) == 2
+    assert err in capsys.readouterr().err and not (tmp_path / "no").exists()

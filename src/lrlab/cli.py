@@ -162,7 +162,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
             study = study.override({"train.epochs": args.epochs})
         except SpecError as exc:
             raise UsageError(str(exc)) from None
-    args.out = args.out or str(Path("lrlab-demo") / args.name)
+    if args.out is None:  # lrlab's own default: its parent is made too
+        args.out = str(Path("lrlab-demo") / args.name)
+        try:
+            Path("lrlab-demo").mkdir(exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"--out: cannot make lrlab-demo: {exc.strerror}") from None
     status = _run_study(study, args)
     if status == 0 and not args.no_plots:
         _demo_figures(study.name, Path(args.out))
@@ -211,27 +216,11 @@ def _results_folder(out: Path) -> Path:
 
 def _progress(name: str, quiet: bool) -> Callable[[Any], None]:
     """The progress callback of ``lrlab run``: one line per cohort on stderr."""
+    from .report import progress_line
 
     def progress(p: Any) -> None:
-        if quiet:
-            return
-        if p.cohorts_done == 0:
-            print(
-                printable(
-                    f"{name}: {p.total} trials to run in {p.cohorts} cohort(s) "
-                    f"({p.skipped} already done)"
-                ),
-                file=sys.stderr,
-            )
-            return
-        what = f"failed: {p.error.splitlines()[0]}" if p.error else f"{p.seconds:.1f} s"
-        print(
-            printable(
-                f"[{p.cohorts_done}/{p.cohorts}] {p.done}/{p.total} trials; cohort of "
-                f"{p.cohort_size} {what}"
-            ),
-            file=sys.stderr,
-        )
+        if not quiet:
+            print(progress_line(name, p), file=sys.stderr)
 
     return progress
 

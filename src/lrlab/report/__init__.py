@@ -11,6 +11,7 @@ from ._figures import numeric_variables as numeric_variables
 from ._figures import sensitivity as sensitivity
 from ._table import format_value as format_value
 from ._table import printable as printable
+from ._table import progress_line as progress_line
 from ._table import render_table as render_table
 from ._table import summary_table as summary_table
 
@@ -19,6 +20,7 @@ __all__ = [
     "learning_curves",
     "numeric_variables",
     "printable",
+    "progress_line",
     "render_table",
     "sensitivity",
     "summary_table",

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["format_value", "printable", "render_table", "summary_table"]
+__all__ = ["format_value", "printable", "progress_line", "render_table", "summary_table"]
 
 #: C0 and C1 controls, DEL, the line and paragraph separators and the bidirectional overrides
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -127,3 +127,33 @@ def summary_table(rows: Sequence[Mapping[str, Any]]) -> str:
             "means and the ranking"
         )
     return text
+
+
+def progress_line(study: str, progress: Any) -> str:
+    """One line of ``lrlab run``'s progress: the plan before the first cohort, then one line
+    per cohort finished (its size and time, or its error).
+
+    Args:
+        study: The study's name (escaped here).
+        progress: A :class:`lrlab.lab.study.Progress`.
+
+    Example:
+        >>> from lrlab.lab.study import Progress
+        >>> progress_line("s", Progress(0, 8, 0, cohorts=2))
+        's: 8 trials to run in 2 cohort(s) (0 already done)'
+        >>> progress_line("s", Progress(4, 8, 0, cohort_size=4, seconds=1.25, cohorts_done=1,
+        ...                             cohorts=2))
+        '[1/2] 4/8 trials; cohort of 4 1.2 s'
+    """
+    p = progress
+    if p.cohorts_done == 0:
+        text = (
+            f"{study}: {p.total} trials to run in {p.cohorts} cohort(s) ({p.skipped} already done)"
+        )
+    else:
+        what = f"failed: {p.error.splitlines()[0]}" if p.error else f"{p.seconds:.1f} s"
+        text = (
+            f"[{p.cohorts_done}/{p.cohorts}] {p.done}/{p.total} trials; cohort of "
+            f"{p.cohort_size} {what}"
+        )
+    return printable(text)
