@@ -249,31 +249,41 @@ def test_a_real_full_database_rolls_back(tmp_path):
 
 
 # -- read-only files, folders and lock files -----------------------------------------------------
+def denied(path: Path) -> bool:
+    """Whether writing ``path`` (a file, or a new file in a folder) is refused."""
+    try:
+        if path.is_dir():
+            (path / ".probe").touch()
+            (path / ".probe").unlink()
+        else:
+            os.close(os.open(path, os.O_WRONLY))
+    except OSError:
+        return True
+    return False
+
+
 @contextlib.contextmanager
-def unwritable(*paths: Path) -> Iterator[str]:
-    """Make files and folders unwritable: ``chmod`` for a user, ``chattr +i`` (immutable, which
-    binds root too) for root; skip where neither takes effect."""
-    if os.geteuid() != 0:
-        modes = {p: p.stat().st_mode for p in paths}
-        for p in paths:
-            p.chmod(0o555 if p.is_dir() else 0o444)
-        try:
-            yield "chmod"
-        finally:
-            for p, m in modes.items():
-                p.chmod(m)
-        return
-    done: list[Path] = []
+def unwritable(*paths: Path) -> Iterator[None]:
+    """Make files and folders unwritable: ``chmod``, or where that binds nobody (root),
+    ``chattr +i`` (immutable, which binds root too); skip where neither takes effect."""
+    modes = {p: p.stat().st_mode for p in paths}
+    immutable: list[Path] = []
     try:
         for p in paths:
-            r = subprocess.run(["chattr", "+i", str(p)], capture_output=True)
-            if r.returncode != 0:
-                pytest.skip(f"running as root and chattr +i is not available: {r.stderr!r}")
-            done.append(p)
-        yield "chattr"
+            p.chmod(0o555 if p.is_dir() else 0o444)
+        if not all(denied(p) for p in paths):
+            for p in paths:
+                r = subprocess.run(["chattr", "+i", str(p)], capture_output=True)
+                if r.returncode != 0:
+                    pytest.skip(f"chmod does not bind this user and chattr +i fails: {r.stderr!r}")
+                immutable.append(p)
+        assert all(denied(p) for p in paths)
+        yield
     finally:
-        for p in done:
+        for p in immutable:
             subprocess.run(["chattr", "-i", str(p)], check=True)
+        for p, m in modes.items():
+            p.chmod(m)
 
 
 def test_results_reads_a_store_in_an_unwritable_folder(tmp_path, capsys):
