@@ -26,6 +26,16 @@ def _id(case: dict[str, Any]) -> str:
     return f"{case['framework']}:{case['id']}"
 
 
+def test_either_side_only_at_log_restarts():
+    """Only the float32 Keras restarts with ``t_mul != 1`` accept either side of the jump."""
+    flagged = {c["id"]: c["f32_either_side"] for c in CASES if c["f32_either_side"]}
+    assert flagged
+    for cid, steps in flagged.items():
+        case = next(c for c in CASES if c["id"] == cid)
+        assert "cosine_restarts" in case["lrlab"] and "t_mul=1.0" not in case["lrlab"]
+        assert set(steps) <= set(case["steps"])
+
+
 def test_reference_covers_every_framework():
     counts: dict[str, int] = {}
     for case in CASES:
@@ -41,19 +51,21 @@ def test_lrlab_matches_frozen_framework_numbers(case: dict[str, Any]):
     s = parse(case["lrlab"])
     want = np.asarray(case["values"], dtype=np.float64)
     got = np.asarray(s(np.asarray(case["steps"])), dtype=np.float64)
-    if case["dtype"] == "float32" and case["f32_other_side"]:
-        # the framework's float32 rounding put these restart steps at the end of the previous
-        # period (see test_keras_float32_restart_boundaries): compare lrlab's left limit there
-        idx = [case["steps"].index(k) for k in case["f32_other_side"]]
-        got[idx] = s(np.asarray(case["f32_other_side"], dtype=np.float64) - 1e-9)
     assert got.shape == want.shape
-    bad = ~(np.abs(got - want) <= case["atol"] + case["rtol"] * np.abs(want))
-    if bad.any():
+    ok = np.abs(got - want) <= case["atol"] + case["rtol"] * np.abs(want)
+    if case["dtype"] == "float32" and case["f32_either_side"]:
+        # a restart found through a float32 log: the frozen number may sit on either side of
+        # it, depending on the CPU that computed it (see test_keras_float32_restart_boundaries)
+        idx = [case["steps"].index(k) for k in case["f32_either_side"]]
+        left = got.copy()
+        left[idx] = s(np.asarray(case["f32_either_side"], dtype=np.float64) - 1e-9)
+        ok |= np.abs(left - want) <= case["atol"] + case["rtol"] * np.abs(want)
+    if not ok.all():
         rows = "\n".join(
             f"  step {case['steps'][i]}: lrlab {got[i]!r}  {case['call']} {want[i]!r}"
-            for i in np.flatnonzero(bad)[:8]
+            for i in np.flatnonzero(~ok)[:8]
         )
-        pytest.fail(f"{case['lrlab']}: {bad.sum()} of {bad.size} steps differ\n{rows}")
+        pytest.fail(f"{case['lrlab']}: {(~ok).sum()} of {ok.size} steps differ\n{rows}")
 
 
 @pytest.mark.parametrize("case", CASES, ids=_id)

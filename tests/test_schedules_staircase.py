@@ -239,3 +239,21 @@ def test_constant_is_untouched_by_the_helpers():
     t = near_multiples(41)
     for run in BACKENDS.values():
         check(run(constant(0.25), t, "float32"), np.full(t.shape, 0.25), "float32", "constant")
+
+
+def test_lrlab_follows_torch_where_optax_staircase_switches_late():
+    """Optax ``exponential_decay(staircase=True)`` floors XLA's ``t * (1 / k)``, so at some
+    multiples (``k = 41`` in float32) it may hold the old rate one step longer; lrlab gives
+    torch ``StepLR``'s (and Keras' ``ExponentialDecay(staircase=True)``) value there."""
+    optax = pytest.importorskip("optax")
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([param], lr=1.0)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=41, gamma=0.5)
+    for _ in range(41):
+        opt.step()
+        sched.step()
+    assert opt.param_groups[0]["lr"] == 0.5  # torch: the drop at step 41
+    s = exponential(init=1.0, decay_rate=0.5, decay_steps=41, staircase=True)
+    assert float(jax.jit(s)(jnp.asarray(41, jnp.int32))) == 0.5
+    ox = optax.exponential_decay(1.0, transition_steps=41, decay_rate=0.5, staircase=True)
+    assert float(jax.jit(ox)(jnp.asarray(41, jnp.int32))) in (0.5, 1.0)  # 1.0: one step late
