@@ -164,6 +164,15 @@ def test_deep_or_cyclic_dicts_are_spec_errors():
         Study.from_dict(cyclic)
 
 
+def test_a_deep_value_that_is_not_a_table_is_a_spec_error():
+    deep: list = [1]
+    for _ in range(5000):
+        deep = [deep]
+    with pytest.raises(SpecError) as exc:
+        Study.from_dict(deep)
+    assert str(exc.value) == "a study must be a table of fields, got [[[[[[[...]]]]]]]"
+
+
 # -- trial count before any per-trial work, and linear checks -----------------------------------
 def test_too_many_seeds_fail_before_the_seeds_are_checked(monkeypatch):
     def not_yet(*args, **kwargs):

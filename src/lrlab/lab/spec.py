@@ -37,6 +37,7 @@ import dataclasses
 import itertools
 import json
 import math
+import reprlib
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -121,7 +122,8 @@ class Study:
 
     def __init__(self, raw: Mapping[str, Any], name: str | None = None) -> None:
         if not isinstance(raw, Mapping):
-            raise SpecError("", f"a study must be a table of fields, got {raw!r}")
+            # reprlib: a bounded repr, as the value's nesting is not checked yet
+            raise SpecError("", f"a study must be a table of fields, got {reprlib.repr(raw)}")
         check_structure(raw)  # before anything recurses into it (deepcopy, repr, ...)
         self.raw: dict[str, Any] = copy.deepcopy(dict(raw))
         _check_keys(self.raw, TOP_LEVEL, lambda k: _join("", k), "top-level field")
