@@ -42,19 +42,24 @@ def printable(text: object) -> str:
     return _CONTROL.sub(_escape, str(text))
 
 
+def _number(value: float) -> str:
+    return f"{value:.4f}" if 1e-3 <= abs(value) < 1e4 or value == 0 else f"{value:.3g}"
+
+
 def format_value(value: object, std: object = None) -> str:
     """A table cell: ``-`` for ``None``; a float to 4 decimals (``.3g`` outside
-    ``[1e-3, 1e4)``), followed by ``± std`` when ``std`` is given; JSON for lists and tables.
+    ``[1e-3, 1e4)``), followed by ``± std`` (written the same way) when ``std`` is given; JSON
+    for lists and tables.
 
     Example:
-        >>> format_value(0.81234, 0.01), format_value(None), format_value(2.5e-05)
-        ('0.8123 ± 0.0100', '-', '2.5e-05')
+        >>> format_value(0.81234, 0.01), format_value(None), format_value(2.06e6, 3572818.75)
+        ('0.8123 ± 0.0100', '-', '2.06e+06 ± 3.57e+06')
     """
     if value is None:
         return "-"
     if isinstance(value, float):
-        text = f"{value:.4f}" if 1e-3 <= abs(value) < 1e4 or value == 0 else f"{value:.3g}"
-        return text if std is None else f"{text} ± {float(std):.4f}"  # type: ignore[arg-type]
+        text = _number(value)
+        return text if std is None else f"{text} ± {_number(float(std))}"  # type: ignore[arg-type]
     if isinstance(value, (list, dict)):
         return printable(json.dumps(value))
     return printable(value)
