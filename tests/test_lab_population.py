@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -13,7 +15,7 @@ from lrlab.lab._np_engine import NumpyMLPEngine  # noqa: E402
 from lrlab.lab.models import MLP, TorchModule  # noqa: E402
 from lrlab.lab.optim import SGD, Adam  # noqa: E402
 from lrlab.lab.population import lr_table, train_population  # noqa: E402
-from lrlab.schedules import constant, cosine, exponential  # noqa: E402
+from lrlab.schedules import constant, cosine, custom, exponential, linear  # noqa: E402
 
 ENGINES = ("torch", "numpy")
 
@@ -514,6 +516,71 @@ def test_bad_arguments_name_the_field(kwargs, message):
     args = {"epochs": 1, "batch_size": 8, **kwargs}
     with pytest.raises(ValueError, match=message):
         train_population(Toy(), MLP(2, (3,), 3), SGD(), [constant(0.1)], [0], **args)
+
+
+def _wide_test() -> Toy:
+    data = Toy()
+    data.x_test = np.ones((4, 5))
+    return data
+
+
+def _flat_train() -> Toy:
+    data = Toy()
+    data.x_train = data.x_train[:, 0]
+    return data
+
+
+@pytest.mark.parametrize(
+    ("schedule", "member_step_value"),
+    [
+        (constant(-0.1), r"member 1 .*-0\.1 at step 0"),
+        (linear(0.05, -0.1, 10), r"member 1 .* has -0\.0\d+ at step 4"),  # +0.005 at 3
+        (custom(lambda t: np.where(t >= 5, np.inf, 0.1), vectorized=True), r"inf at step 5"),
+        (custom(lambda t: np.where(t >= 3, np.nan, 0.1), vectorized=True), r"nan at step 3"),
+    ],
+)
+def test_negative_or_non_finite_rates_are_refused(schedule, member_step_value, engine):
+    """Studies refuse such rates; the population names the member and the step."""
+    with pytest.raises(ValueError, match="learning rates must be finite and >= 0") as info:
+        train_population(
+            Toy(),
+            MLP(2, (3,), 3),
+            SGD(),
+            [constant(0.1), schedule],
+            [0, 1],
+            epochs=2,
+            batch_size=16,
+            engine=engine,
+        )
+    assert re.search(member_step_value, str(info.value)), str(info.value)
+
+
+def test_a_rate_beyond_float32_is_refused_in_float32_only():
+    args = dict(epochs=1, batch_size=45)
+    huge = [constant(1e39)]
+    with pytest.raises(ValueError, match=r"float32\); member 0 .*1e\+39 at step 0"):
+        train_population(Toy(), MLP(2, (3,), 3), SGD(), huge, [0], **args)
+    r = train_population(Toy(), MLP(2, (3,), 3), SGD(), huge, [0], dtype="float64", **args)
+    assert r.history["lr"][0, 0] == 1e39  # accepted in float64, where it is finite
+
+
+@pytest.mark.parametrize(
+    ("n_inputs", "data", "message"),
+    [
+        (3, Toy(), "model takes 3 inputs, but data.x_train has rows of width 2"),
+        (2, _wide_test(), "model takes 2 inputs, but data.x_test has rows of width 5"),
+        (
+            2,
+            _flat_train(),
+            r"data.x_train must be a 2-D array \[rows, features\], got \(90,\)",
+        ),
+    ],
+)
+def test_input_width_is_checked_up_front(n_inputs, data, message):
+    with pytest.raises(ValueError, match=message):
+        train_population(
+            data, MLP(n_inputs, (3,), 3), SGD(), [constant(0.1)], [0], epochs=1, batch_size=8
+        )
 
 
 def test_lr_table_evaluates_each_distinct_schedule_once():

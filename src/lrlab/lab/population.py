@@ -95,6 +95,38 @@ def lr_table(schedules: Sequence[Schedule], total_steps: int) -> np.ndarray:
     return np.stack(rows) if rows else np.zeros((0, total_steps))
 
 
+def _check_widths(data: Any, model: MLP | TorchModule, has_test: bool) -> None:
+    """Refuse inputs that are not ``[rows, features]`` or whose width the MLP does not take."""
+    parts = ("x_train", "x_test") if has_test else ("x_train",)
+    for part in parts:
+        shape = np.shape(getattr(data, part))
+        if len(shape) != 2:
+            raise ValueError(
+                f"train_population: data.{part} must be a 2-D array [rows, features], got {shape}"
+            )
+        if isinstance(model, MLP) and shape[1] != model.n_inputs:
+            raise ValueError(
+                f"train_population: the model takes {model.n_inputs} inputs, but data.{part} "
+                f"has rows of width {shape[1]} (MLP n_inputs must equal the number of features)"
+            )
+
+
+def _check_rates(rates: np.ndarray, schedules: Sequence[Schedule], dtype: str) -> None:
+    """Refuse a negative, NaN or infinite rate (in ``dtype``), naming the member and the step.
+
+    Studies refuse such rates when they are configured; a schedule given here directly (say a
+    ``linear`` that crosses zero, or a ``custom`` function) is checked on its whole table.
+    """
+    top = float(torch.finfo(DTYPES[dtype]).max)
+    bad = ~(np.isfinite(rates) & (rates >= 0) & (rates <= top))
+    if bad.any():
+        member, step = (int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"train_population: learning rates must be finite and >= 0 (in {dtype}); member "
+            f"{member} ({schedules[member]!r}) has {float(rates[member, step])!r} at step {step}"
+        )
+
+
 def auto_engine(
     model: MLP | TorchModule, members: int, batch_size: int, device: str | torch.device = "cpu"
 ) -> str:
@@ -173,6 +205,11 @@ def train_population(
     Returns:
         A :class:`PopulationResult`.
 
+    Raises:
+        ValueError: for a bad argument, inputs that are not ``[rows, features]``, an MLP whose
+            ``n_inputs`` is not the data's width (both named), or a negative or non-finite
+            learning rate in a member's table (the member and the step named).
+
     Example:
         >>> import numpy as np
         >>> from lrlab.lab.models import MLP
@@ -214,6 +251,7 @@ def train_population(
 
     if engine not in ENGINES:
         raise ValueError(f"train_population: engine must be one of {list(ENGINES)}, got {engine!r}")
+    _check_widths(data, model, has_test)
     dev = torch.device(device) if device is not None else torch.device("cpu")
     work = step_work(model, C, batch_size)
     if engine == "numpy" and (not isinstance(model, MLP) or dev.type != "cpu"):
@@ -248,7 +286,9 @@ def train_population(
             y_test_t = Targets(data.y_test, model.loss, n_out, dev, dt).dense.T
         spe = math.ceil(N / batch_size)
         total = epochs * spe
-        table = torch.as_tensor(lr_table(schedules, total).T.copy(), dtype=dt, device=dev)
+        rates = lr_table(schedules, total)
+        _check_rates(rates, schedules, dtype)
+        table = torch.as_tensor(rates.T.copy(), dtype=dt, device=dev)
 
         theta = eng.init_params(seeds, dev, dt)
         grad = torch.zeros_like(theta)
