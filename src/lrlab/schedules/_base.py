@@ -27,6 +27,11 @@ REGISTRY: dict[str, type[Schedule]] = {}
 #: steps per block when a long NumPy array is evaluated (128 KiB of float64)
 EVAL_BLOCK = 16384
 
+#: the deepest a schedule may nest (a family alone is depth 1, ``warmup(cosine(...))`` is 2).
+#: Printing, serialising and evaluating a schedule recurse once per level, so a bound far
+#: below Python's recursion limit keeps them all safe; real schedules nest a few levels.
+MAX_DEPTH = 100
+
 S = TypeVar("S", bound="type[Schedule]")
 
 
@@ -238,13 +243,33 @@ def from_dict(
 
 
 def from_json(text: str, **kwargs: Any) -> Schedule:
-    """``from_dict(json.loads(text))``."""
-    return from_dict(json.loads(text), **kwargs)
+    """``from_dict(json.loads(text))``.
+
+    Raises:
+        ValueError: for text nested too deeply for the JSON reader, and whatever
+            :func:`from_dict` raises.
+    """
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise ValueError(
+            f"schedule JSON is nested too deeply; schedules nest at most {MAX_DEPTH} levels"
+        ) from None
+    return from_dict(data, **kwargs)
 
 
-def _from_data(data: Any, resolver: FunctionResolver, where: str) -> Schedule:
+def _too_deep(where: str) -> ValueError:
+    return ValueError(
+        f"schedule data{where} is nested more than {MAX_DEPTH} levels deep; "
+        f"schedules nest at most {MAX_DEPTH} levels"
+    )
+
+
+def _from_data(data: Any, resolver: FunctionResolver, where: str, depth: int = 1) -> Schedule:
     if isinstance(data, Schedule):
         return data
+    if depth > MAX_DEPTH:
+        raise _too_deep(where)
     if not isinstance(data, Mapping):
         raise ValueError(f"schedule data{where} must be a mapping with a 'type', got {data!r}")
     kind = data.get("type")
@@ -260,7 +285,8 @@ def _from_data(data: Any, resolver: FunctionResolver, where: str) -> Schedule:
             continue
         if key not in names:
             raise ValueError(f"{kind}: unknown parameter {key!r} (parameters: {sorted(names)})")
-        kwargs[key] = cls._decode(key, _decode_value(value, resolver, f"{where}.{key}"), resolver)
+        value = _decode_value(value, resolver, f"{where}.{key}", depth)
+        kwargs[key] = cls._decode(key, value, resolver)
     missing = [
         f.name
         for f in dataclasses.fields(cls)  # type: ignore[arg-type]
@@ -277,11 +303,19 @@ def _from_data(data: Any, resolver: FunctionResolver, where: str) -> Schedule:
     return cls(**kwargs)
 
 
-def _decode_value(value: Any, resolver: FunctionResolver, where: str) -> Any:
+def _decode_value(value: Any, resolver: FunctionResolver, where: str, depth: int) -> Any:
+    """A parameter value read from data; ``depth`` is the nesting of the schedule holding it."""
     if isinstance(value, Mapping):
-        return _from_data(value, resolver, where)
+        return _from_data(value, resolver, where, depth + 1)
     if isinstance(value, (list, tuple)):
-        return tuple(_decode_value(v, resolver, f"{where}[{i}]") for i, v in enumerate(value))
+        if depth > MAX_DEPTH:  # lists inside lists: bounded like schedules
+            raise _too_deep(where)
+        # a list of schedules (join) adds no level; a list inside a list does
+        inner = [depth + 1 if isinstance(v, (list, tuple)) else depth for v in value]
+        return tuple(
+            _decode_value(v, resolver, f"{where}[{i}]", d)
+            for i, (v, d) in enumerate(zip(value, inner))
+        )
     return value
 
 
@@ -317,9 +351,36 @@ def choice(owner: str, name: str, value: Any, options: Sequence[Any]) -> Any:
     return options[list(options).index(value)]  # the option itself (a str, not a numpy.str_)
 
 
+def depth(s: Schedule) -> int:
+    """How deep ``s`` nests: 1 for a family, ``1 + max(depth of its children)`` otherwise.
+
+    Cached on the object: a schedule's children are checked (and so measured) when it is
+    built, so this costs one level each time, never a walk of the whole tree.
+
+    Example:
+        >>> from lrlab.schedules import constant, warmup
+        >>> depth(constant(0.1)), depth(warmup(0.5 * constant(0.1), steps=5))
+        (1, 3)
+    """
+    cached = s.__dict__.get("_depth")
+    if cached is None:
+        cached = 1 + max((depth(c) for c in s.children()), default=0)
+        object.__setattr__(s, "_depth", cached)
+    return cached
+
+
 def schedule(owner: str, name: str, value: Any) -> Schedule:
-    """Check a nested schedule parameter (a number becomes a constant schedule)."""
+    """Check a nested schedule parameter (a number becomes a constant schedule).
+
+    Raises:
+        ValueError: if the parent would nest more than :data:`MAX_DEPTH` levels deep.
+    """
     if isinstance(value, Schedule):
+        if depth(value) >= MAX_DEPTH:
+            raise ValueError(
+                f"{owner}: {name} is nested {depth(value)} levels deep, got {value.kind}(...); "
+                f"schedules nest at most {MAX_DEPTH} levels"
+            )
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         from ._families import Constant

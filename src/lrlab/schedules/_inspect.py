@@ -283,6 +283,9 @@ def plot(
 ) -> Any:
     """Plot one or several schedules over steps ``0 .. steps-1``; returns the matplotlib Figure.
 
+    Labels and the title are drawn as written: a ``$`` is escaped, so matplotlib does not read
+    ``$...$`` as mathtext.
+
     Args:
         schedules: a schedule, a list of them, or a mapping ``label -> schedule``.
         steps: how many steps to draw.
@@ -313,13 +316,23 @@ def plot(
     x = np.arange(int(steps))
     for label, lr in curves:
         short = label if len(label) <= 60 else label[:57] + "..."
-        ax.plot(x, lr, label=short)
+        ax.plot(x, lr, label=_literal(short))
     ax.set_xlabel("step")
     ax.set_ylabel("learning rate")
     if log:
         ax.set_yscale("log")
     if title:
-        ax.set_title(title)
+        ax.set_title(_literal(title))
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     return ax.figure
+
+
+def _literal(text: str) -> str:
+    r"""``text`` with ``$`` escaped (``\$``), so matplotlib draws it instead of mathtext.
+
+    Example:
+        >>> print(_literal("lr $x$"))
+        lr \$x\$
+    """
+    return str(text).replace("$", r"\$")

@@ -11,10 +11,11 @@ import ast
 import difflib
 import inspect
 import re
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ._base import REGISTRY, FunctionResolver, Schedule
+from ._base import MAX_DEPTH, REGISTRY, FunctionResolver, Schedule
 from ._compose import by_epoch, clip, join, shift, warmup
 from ._presets import noam, one_cycle, one_cycle_fastai, one_cycle_momentum, warmup_cosine, wsd
 
@@ -69,7 +70,10 @@ def parse(
 
     Raises:
         ScheduleSyntaxError: (a ``ValueError``) naming the column and the name or value that is
-            wrong.
+            wrong; also for text nested deeper than Python's parser or lrlab
+            (:data:`~lrlab.schedules._base.MAX_DEPTH` levels of schedules) allows. Python's
+            tokenizer warnings (``SyntaxWarning: invalid decimal literal`` for ``"1if"``) are
+            never printed: the text is either read or refused with this error.
 
     Example:
         >>> from lrlab.schedules import parse
@@ -86,16 +90,18 @@ def parse(
     if not isinstance(text, str):
         raise TypeError(f"parse: text must be a str, got {type(text).__name__}")
     text = text.strip()
+    too_deep = f"the expression is nested too deeply (schedules nest at most {MAX_DEPTH} levels)"
     try:
-        tree = ast.parse(text, mode="eval")
+        tree = _ast(text)
         reader = _Reader(text, FunctionResolver(functions, allow_import))
         value = reader.value(tree.body)
     except SyntaxError as exc:
-        raise ScheduleSyntaxError(
-            text, max((exc.offset or 1) - 1, 0), f"invalid syntax ({exc.msg})"
-        ) from None
+        col = max((exc.offset or 1) - 1, 0)
+        if "too many nested" in str(exc.msg):  # the tokenizer's limit on parentheses
+            raise ScheduleSyntaxError(text, col, too_deep) from None
+        raise ScheduleSyntaxError(text, col, f"invalid syntax ({exc.msg})") from None
     except (RecursionError, MemoryError):
-        raise ScheduleSyntaxError(text, 0, "the expression is nested too deeply") from None
+        raise ScheduleSyntaxError(text, 0, too_deep) from None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         try:
             return REGISTRY["constant"](value)
@@ -104,6 +110,18 @@ def parse(
     if not isinstance(value, Schedule):
         raise ScheduleSyntaxError(text, 0, f"expected a schedule, got {value!r}")
     return value
+
+
+def _ast(text: str) -> ast.Expression:
+    """``ast.parse(text, mode="eval")`` with the tokenizer's warnings kept in.
+
+    Python warns (``SyntaxWarning``, ``DeprecationWarning`` before 3.12) about text such as
+    ``1if`` or ``"\\d"`` while it tokenizes; recorded here, they never reach stderr, and under
+    ``-W error`` they do not turn into a different error.
+    """
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        return ast.parse(text, mode="eval")
 
 
 class _Reader:
