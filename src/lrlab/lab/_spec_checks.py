@@ -1,6 +1,6 @@
-"""Study spec checks whose cost must stay bounded: the nesting and keys of the raw spec, the
-trial count before any trial is built, the optimizer-step count and the learning rates of a
-trial, and the resolution of relative data paths against the study file's folder.
+"""Study spec checks whose cost must stay bounded: the nesting, keys and integers of the raw
+spec, the trial count before any trial is built, the optimizer-step count and the learning
+rates of a trial, and the resolution of relative data paths against the study file's folder.
 
 Private: import the public names from :mod:`lrlab.lab.spec`.
 """
@@ -102,6 +102,14 @@ def count_trials(raw: Mapping[str, Any], n_seeds: int) -> None:
 
     Raises:
         SpecError: ``grid: expands to N trials (C configs x S seeds), more than the limit``.
+
+    Example:
+        >>> count_trials({"grid": {"lr": [0.1, 0.01]}, "zip": [{"a": [1, 2, 3]}]}, 2)  # 12
+        >>> try:
+        ...     count_trials({"grid": {"lr": list(range(1000))}}, 101)
+        ... except SpecError as exc:
+        ...     print(exc.problem)
+        expands to 101000 trials (1000 configs x 101 seeds), more than the limit of 100000
     """
 
     def size(v: Any) -> int:
@@ -185,6 +193,9 @@ def check_steps(epochs: int, steps_per_epoch: int, path: str) -> int:
     Returns:
         The total step count.
 
+    Raises:
+        SpecError: naming ``path``, the product and the limit.
+
     Example:
         >>> check_steps(200, 16, "train.epochs")
         3200
@@ -205,7 +216,9 @@ def _check_rates(s: Schedule, total: int, path: str, variables: Mapping[str, Any
     Steps are evaluated in blocks of :data:`RATE_BLOCK`, stopping at the block that holds the
     first bad step, so memory stays bounded and a bad schedule is found early. Every step is
     still checked, with the same values as one call on all steps: schedules are elementwise,
-    and ``Schedule.__call__`` itself evaluates long arrays in blocks (``EVAL_BLOCK``).
+    and ``Schedule.__call__`` itself evaluates long NumPy arrays in blocks of ``EVAL_BLOCK``
+    (16384) steps, of which :data:`RATE_BLOCK` is a multiple: each block splits into the same
+    sub-blocks as one call on all steps would.
 
     Args:
         s: The filled schedule.
