@@ -88,8 +88,16 @@ class CosineRestarts(Schedule):
 
     This is Keras ``CosineDecayRestarts`` (``floor = alpha * init``, which ``m_mul`` does not
     scale) and torch ``CosineAnnealingWarmRestarts(T_0, T_mult, eta_min)`` (``end = eta_min``,
-    ``m_mul = 1``). The period index is computed with a correction step so that restarts land on
-    exact integer steps even where ``log`` rounds (torch counts them with integers).
+    ``m_mul = 1``).
+
+    Exactness: with ``t_mul == 1`` the period index is ``floor(t / first_period)`` by the exact
+    helper ``Ops.floordiv``, so restarts land on their steps on every backend (also where XLA
+    divides as ``t * (1 / k)``). With ``t_mul != 1`` the index comes from
+    ``log(1 + t / T0 * (t_mul - 1)) / log(t_mul)`` and is then moved by one where the products
+    ``t * (t_mul - 1)`` and ``T0 * (t_mul ** i - 1)`` say it is off (no division): exact when
+    ``first_period`` and ``t_mul`` are integers or dyadic (``1.5``) and ``t_mul ** i`` is exact
+    in the dtype, else as exact as the backend's ``log`` and ``pow`` (torch counts restarts with
+    integers; Keras' float32 ``log`` may put one on either side).
 
     Example:
         >>> from lrlab.schedules import cosine_restarts

@@ -188,7 +188,8 @@ class StepDecay(Schedule):
     ``offset=0`` is torch ``StepLR(step_size=every, gamma=drop)`` and Keras' staircase
     ``ExponentialDecay``: the first drop happens at ``t = every``. ``offset=1`` is the form of
     the classic Keras tutorials, ``init * drop ** floor((1 + epoch) / epochs_drop)``, whose first
-    drop happens one step earlier, at ``t = every - 1``.
+    drop happens one step earlier, at ``t = every - 1``. The floor is exact on every backend
+    (``Ops.floordiv``): the drops land on the multiples of ``every`` also under ``jax.jit``.
 
     Example:
         >>> from lrlab.schedules import step_decay
@@ -325,7 +326,9 @@ class Exponential(Schedule):
     Keras ``ExponentialDecay`` and Optax ``exponential_decay``; torch ``ExponentialLR(gamma)`` is
     ``decay_steps=1``. ``staircase=True`` floors ``t / decay_steps``. ``end``, if given, bounds
     the rate as Optax's ``end_value`` does: a floor when ``decay_rate < 1``, a ceiling when
-    ``decay_rate > 1``.
+    ``decay_rate > 1``. The staircase floor is exact on every backend, as torch ``StepLR`` and
+    Keras count; Optax's own staircase floors XLA's ``t * (1 / k)`` and can switch one step
+    late (``decay_steps=41`` in float32).
 
     Example:
         >>> from lrlab.schedules import exponential
