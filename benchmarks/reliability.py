@@ -443,11 +443,11 @@ def commit() -> str:
     return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
-def table(tallies: list[Tally], args: argparse.Namespace) -> str:
+def table(tallies: list[Tally], args: argparse.Namespace, head: str) -> str:
     """The summary, as Markdown: one row per category, then every failure."""
     today = datetime.date.today().isoformat()
     lines = [
-        f"lrlab reliability campaign, {today}, commit {commit()}, Python "
+        f"lrlab reliability campaign, {today}, commit {head}, Python "
         f"{sys.version.split()[0]}, {os.cpu_count()} CPUs, seed {args.seed}",
         "",
         "| category | checks | passed | failed | notes |",
@@ -480,6 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     for flag in ("kills", "writers", "fuzz_examples"):
         if getattr(args, flag) < 1:
             ap.error(f"--{flag.replace('_', '-')}: must be >= 1, got {getattr(args, flag)}")
+    head = commit()  # at the start: the code the campaign ran, whatever lands meanwhile
     work = Path(args.workdir or tempfile.mkdtemp(prefix="lrlab-reliability-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
@@ -487,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
-    print(table(tallies, args))
+    print(table(tallies, args, head))
     return 1 if any(t.failed for t in tallies) else 0
 
 
