@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -130,6 +131,15 @@ def test_the_block_check_finds_exactly_the_first_bad_step_of_a_real_schedule():
     _check_rates(s, b, "schedule", {})  # steps 0 .. b - 1 are all fine
     with pytest.raises(SpecError, match=rf"at step {b}$"):
         _check_rates(s, b + 1, "schedule", {})
+
+
+def test_an_overflowing_schedule_is_a_spec_error_and_no_warning():
+    """NumPy's overflow warning is not the message: the non-finite rate is reported instead."""
+    d = spec(schedule="exponential(init={lr}, decay_rate=1e10, decay_steps=1e-300)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(SpecError, match=r"gives the learning rate inf at step 1"):
+            Study.from_dict(d).trials()
 
 
 # -- nesting -------------------------------------------------------------------------------------

@@ -230,7 +230,9 @@ def _check_rates(s: Schedule, total: int, path: str, variables: Mapping[str, Any
         SpecError: naming the schedule, the variables, the first bad rate and its step.
     """
     for lo in range(0, total, RATE_BLOCK):
-        lr = np.asarray(s(np.arange(lo, min(lo + RATE_BLOCK, total))), dtype=np.float64)
+        # an overflow is reported below as the non-finite rate it makes, not as NumPy's warning
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            lr = np.asarray(s(np.arange(lo, min(lo + RATE_BLOCK, total))), dtype=np.float64)
         bad = np.flatnonzero(~np.isfinite(lr) | (lr < 0))
         if bad.size:
             i = int(bad[0])
