@@ -27,6 +27,20 @@ def halve_every_third(epoch: int, lr: float) -> float:
     return lr * 0.5 if epoch % 3 == 2 else lr
 
 
+def enable_x64(on: bool = True) -> Any:
+    """A context manager that turns JAX's 64-bit mode on or off for its block.
+
+    ``jax.enable_x64`` is the public name from JAX 0.7 on; older JAX (the lowest version lrlab
+    declares, 0.6.2) has the same context manager as ``jax.experimental.enable_x64``.
+    """
+    import jax
+
+    manager = getattr(jax, "enable_x64", None)
+    if manager is None:
+        from jax.experimental import enable_x64 as manager
+    return manager(on)
+
+
 def fn_name(fn: Callable[..., Any]) -> str:
     """The ``"module:qualname"`` name that custom / recurrence write for ``fn``."""
     return f"{fn.__module__}:{fn.__qualname__}"

@@ -18,6 +18,7 @@ jnp = jax.numpy
 
 import lrlab.optax  # noqa: E402
 import lrlab.schedules as sch  # noqa: E402
+from conftest import enable_x64  # noqa: E402
 from lrlab.control import Plateau  # noqa: E402
 from lrlab.integrations import optax as lo  # noqa: E402
 
@@ -118,7 +119,7 @@ def test_to_optax_matches_the_schedule_in_float32(schedule):
 @pytest.mark.parametrize("schedule", SCHEDULES, ids=IDS)
 def test_to_optax_matches_the_schedule_in_float64(schedule):
     ref = schedule(np.arange(STEPS))
-    with jax.enable_x64(True):
+    with enable_x64(True):
         out = _on_optax_counts(schedule)
     assert out.dtype == np.float64
     np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)
@@ -129,7 +130,7 @@ def test_to_optax_accepts_numbers_text_and_a_dtype():
     text = "warmup(cosine(init=0.1, decay_steps=90), steps=10)"
     assert lo.to_optax(text).schedule == sch.parse(text)
     assert repr(lo.to_optax(text)) == f"to_optax({text})"
-    with jax.enable_x64(True):
+    with enable_x64(True):
         assert lo.to_optax(text)(5).dtype == jnp.float64
         assert lo.to_optax(text, dtype=jnp.float32)(5).dtype == jnp.float32
     with pytest.raises(ValueError, match=r"to_optax: dtype must be a floating dtype, got 'int32'"):
@@ -293,7 +294,7 @@ def _check_against_control(convention, name, exact):
 @pytest.mark.parametrize("name", list(SCENARIOS))
 @pytest.mark.parametrize("convention", ["torch", "keras"])
 def test_plateau_equals_control_plateau_x64(convention, name):
-    with jax.enable_x64(True):
+    with enable_x64(True):
         scales = _check_against_control(convention, name, exact=True)
     if name in ("flat", "min_scale", "cooldown", "min_lr", "eps"):
         assert min(scales) < 1.0, "the scenario should reduce"
@@ -316,7 +317,7 @@ def test_plateau_keras_float32_rate_one_step_above_min_lr():
     above = np.nextafter(np.float32(1e-4), np.float32(1))  # 1.0000000475e-4
     rates = np.array([1e-3, above, above, *[1e-4] * 4], np.float32)  # Keras' variable
     for x64 in (False, True):
-        with jax.enable_x64(x64):
+        with enable_x64(x64):
             tx = lo.plateau(
                 convention="keras",
                 factor=0.1,
@@ -367,7 +368,7 @@ def test_plateau_keras_random_runs_equal_control_plateau_x64():
         metrics = 1.0 + np.cumsum(rng.choice([-0.05, 0.0, 0.0, 0.01], size=16))
         control = Plateau(convention="keras", **settings)
         ref = control.init()
-        with jax.enable_x64(True):
+        with enable_x64(True):
             tx = lo.plateau(convention="keras", learning_rate=lr0, **settings)
             _, states = _run_plateau(tx, metrics)
             for t, m in enumerate(metrics):

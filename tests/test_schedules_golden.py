@@ -57,6 +57,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from conftest import enable_x64
 from lrlab.schedules import CosineRestarts, parse
 
 REFERENCE = Path(__file__).parent / "reference" / "schedules.json"
@@ -1061,7 +1062,7 @@ def optax_values(case: Case, dtype: str = "float64") -> np.ndarray:
     import jax
     import jax.numpy as jnp
 
-    with jax.enable_x64(dtype == "float64"):
+    with enable_x64(dtype == "float64"):
         fn = _optax_schedule(case.call, case.kwargs)
         # vmap: piecewise_interpolate_schedule, behind the one-cycle schedules, only accepts a
         # scalar count; jit: as inside a training step (and far faster than eager dispatch)
@@ -1276,7 +1277,7 @@ def test_lrlab_under_jax_jit(case: Case):
     ``jax_enable_x64``, to float32 precision in JAX's default float32."""
     jax = pytest.importorskip("jax")
     s, want, steps = parse(case.lrlab), lrlab_values(case), np.asarray(case.steps)
-    with jax.enable_x64(True):
+    with enable_x64(True):
         got64 = np.asarray(jax.jit(s)(jax.numpy.asarray(steps)))
     assert got64.dtype == np.float64
     np.testing.assert_allclose(got64, want, rtol=1e-13, atol=1e-300)

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from conftest import enable_x64
 from lrlab.schedules import (
     Schedule,
     by_epoch,
@@ -123,7 +124,7 @@ def _torch(s: Schedule, t: np.ndarray, dtype: str) -> Any:
 
 
 def _jax_eager(s: Schedule, t: np.ndarray, dtype: str) -> Any:
-    with jax.enable_x64(dtype == "float64"):
+    with enable_x64(dtype == "float64"):
         return np.asarray(s(jnp.asarray(t, dtype=dtype)))
 
 
@@ -149,7 +150,7 @@ def test_jit_switches_at_multiples(family: str, dtype: str):
     make = FAMILIES[family][0]
     for k in (41, 47, 55, 49, 98, 103, 1, 1000):
         t = near_multiples(k)
-        with jax.enable_x64(dtype == "float64"):
+        with enable_x64(dtype == "float64"):
             got = jax.jit(make(k))(jnp.asarray(t, dtype=dtype))
         check(got, expected(family, k, t), dtype, f"{family} k={k} (jit)")
 
@@ -175,7 +176,7 @@ def test_to_optax_switches_at_multiples(x64: bool):
         make = FAMILIES[family][0]
         for k in (41, 49, 98):
             t = near_multiples(k)
-            with jax.enable_x64(x64):
+            with enable_x64(x64):
                 got = jax.jit(jax.vmap(to_optax(make(k))))(jnp.asarray(t))
             check(got, expected(family, k, t), dtype, f"{family} k={k} (to_optax)")
 
@@ -208,7 +209,7 @@ def test_exact_up_to_the_largest_exact_step(dtype: str, top: int):
         want = exact_floor(t, k)
         s = by_epoch(IDENTITY[dtype], steps_per_epoch=k)
         outs = {"numpy": s(t.astype(dtype)), "torch": _torch(s, t, dtype)}
-        with jax.enable_x64(dtype == "float64"):
+        with enable_x64(dtype == "float64"):
             x = jnp.asarray(t, dtype=dtype)
             outs["jax"], outs["jit"] = s(x), jax.jit(s)(x)
             for name, got in outs.items():
@@ -229,7 +230,7 @@ def test_cosine_restarts_with_integer_t_mul_restarts_on_its_steps():
         for dtype in ("float32", "float64"):
             check(s(t.astype(dtype)), want, dtype, f"numpy {first} {mul}")
             check(_torch(s, t, dtype), want, dtype, f"torch {first} {mul}")
-            with jax.enable_x64(dtype == "float64"):
+            with enable_x64(dtype == "float64"):
                 got = jax.jit(s)(jnp.asarray(t, dtype=dtype))
             check(got, want, dtype, f"jit {first} {mul}")
 
