@@ -38,7 +38,7 @@ import itertools
 import json
 import math
 import reprlib
-import sys
+import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -74,11 +74,6 @@ from ._spec_fields import (
     _scalar,
 )
 from ._spec_trials import Trial, _fill, _Point, _template, canonical_json, config_id
-
-if sys.version_info >= (3, 11):  # pragma: no cover - depends on the interpreter
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 __all__ = [
     "COMPUTED",
