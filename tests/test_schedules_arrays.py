@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import lrlab.schedules as sch
-from conftest import SCHEDULE_CASES
+from conftest import SCHEDULE_CASES, enable_x64
 from lrlab.schedules import Custom, Schedule
 
 torch = pytest.importorskip("torch")
@@ -234,6 +234,51 @@ def test_jax_jit_with_a_traced_integer_step(schedule_case):
     assert out.shape == (3, 4)
     ref = s(np.arange(12.0).reshape(3, 4))
     np.testing.assert_allclose(np.asarray(out), ref, **_tol32(ref))
+
+
+# integer parameters of 2**31 and more: without x64 JAX would read each Python int as int32
+BIG_PARAMETERS = [
+    ("linear", lambda: sch.linear(init=1.0, end=0.0, steps=2**52)),
+    ("cosine", lambda: sch.cosine(init=1.0, decay_steps=2**40)),
+    ("cosine_periodic", lambda: sch.cosine(init=1.0, decay_steps=2**31, past_end="periodic")),
+    ("cosine_restarts", lambda: sch.cosine_restarts(init=1.0, first_period=2**33)),
+    ("cosine_restarts_t_mul", lambda: sch.cosine_restarts(1.0, 2**32, t_mul=2.0)),
+    ("cyclic", lambda: sch.cyclic(base=0.1, peak=1.0, step_size_up=2**33, step_size_down=2**31)),
+    ("polynomial_cycle", lambda: sch.polynomial(1.0, decay_steps=2**41, power=2.0, cycle=True)),
+    ("exponential_staircase", lambda: sch.exponential(1.0, 0.5, 2**31, staircase=True)),
+    ("inverse_time", lambda: sch.inverse_time(1.0, 0.5, decay_steps=2**45)),
+    ("inverse_sqrt", lambda: sch.inverse_sqrt(peak=1.0, warmup_steps=2**35, offset=2**34)),
+    ("one_minus_sqrt", lambda: sch.one_minus_sqrt(init=1.0, decay_steps=2**44)),
+    ("step_decay", lambda: sch.step_decay(1.0, drop=0.5, every=2**32, offset=2**31)),
+    ("multistep", lambda: sch.multistep(1.0, milestones=(2**31, 2**40))),
+    ("piecewise_constant", lambda: sch.piecewise_constant((2**31, 2**45), (1.0, 0.5, 0.1))),
+    ("warmup", lambda: sch.warmup(sch.cosine(1.0, 2**50), steps=2**31)),
+    ("shift", lambda: sch.shift(sch.linear(1.0, 0.0, 2**33), 2**32)),
+    ("join", lambda: sch.join([sch.constant(1.0), sch.linear(0.5, 0.0, 2**34)], [2**33])),
+    ("by_epoch", lambda: sch.by_epoch(sch.step_decay(1.0, 0.5, 2), steps_per_epoch=2**31)),
+    ("noam", lambda: sch.noam(d_model=512, warmup_steps=2**33)),
+    ("one_cycle", lambda: sch.one_cycle(peak=1.0, total_steps=2**40)),
+    ("product_clip", lambda: sch.clip(sch.linear(1.0, 0.0, 2**36) * sch.constant(2.0), 0.1, 1.5)),
+]
+BIG_STEPS = [0.0, 1.0, 2.0, 3.0, 4.0, 1e6, 2.0**31, 2.0**32, 2.0**33, 3.0 * 2**33, 2.0**40]
+
+
+@pytest.mark.parametrize(
+    "build", [b for _, b in BIG_PARAMETERS], ids=[n for n, _ in BIG_PARAMETERS]
+)
+def test_jax_float32_takes_integer_parameters_beyond_int32(build):
+    s = build()
+    ref = s(np.asarray(BIG_STEPS, dtype=np.float32))  # NumPy in float32: the same rounding
+    with enable_x64(False):
+        steps = jnp.asarray(BIG_STEPS, dtype=jnp.float32)
+        small = jnp.arange(5)  # integer steps, promoted to JAX's float32
+        for f in (s, jax.jit(s)):
+            out = f(steps)
+            assert out.dtype == jnp.float32
+            np.testing.assert_allclose(np.asarray(out), ref, **_tol32(ref))
+            np.testing.assert_allclose(np.asarray(f(small)), ref[:5], **_tol32(ref))
+    # evaluating under JAX changes nothing the schedule shows: its parameters stay as given
+    assert s == build() and repr(s) == repr(build())
 
 
 def test_long_numpy_arrays_are_evaluated_in_blocks_with_the_same_numbers():

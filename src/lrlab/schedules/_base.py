@@ -8,6 +8,7 @@ state: ``repr`` prints them as the expression that builds the schedule (the same
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -70,6 +71,8 @@ class Schedule:
     # -- evaluation ---------------------------------------------------------------------------
     def __call__(self, step: Any) -> Any:
         t, ops, finish = prepare(step)
+        if ops.kind == "jax":
+            return finish(float_params(self)._eval(t, ops))
         if ops.kind != "numpy":
             return finish(self._eval(t, ops))
         dtype = t.dtype if t.dtype.kind == "f" else np.dtype(np.float64)
@@ -86,6 +89,18 @@ class Schedule:
 
     def _eval(self, t: Array, ops: Ops) -> Array:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _with_float_params(self) -> Schedule:
+        """A copy whose integer parameters are floats, nested schedules included.
+
+        The copy is made without ``__init__`` (whose checks would turn integral values back
+        into ints) and only evaluated, never shown: see :func:`float_params`. A schedule whose
+        integers are counts rather than values in the formula overrides this.
+        """
+        view = copy.copy(self)
+        for name, value in self.params().items():
+            setp(view, name, _float_value(value))
+        return view
 
     # -- structure ------------------------------------------------------------------------------
     def params(self) -> dict[str, Any]:
@@ -166,6 +181,42 @@ class Schedule:
                 raise ZeroDivisionError("cannot divide a schedule by 0")
             return self * (1.0 / float(other))
         return NotImplemented
+
+
+def _float_value(value: Any) -> Any:
+    """``value`` with ints as floats, inside tuples and nested schedules (bools unchanged)."""
+    if isinstance(value, Schedule):
+        return float_params(value)
+    if isinstance(value, tuple):
+        return tuple(_float_value(v) for v in value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def float_params(s: Schedule) -> Schedule:
+    """``s`` with every integer parameter a float, for evaluation under JAX (cached on ``s``).
+
+    Step counts are kept as ints (``linear(..., steps=100)`` prints and serialises as written),
+    but JAX without ``jax_enable_x64`` reads a Python int in an array expression as int32:
+    ``t / 2**52`` raises ``OverflowError``, eagerly and under ``jax.jit``. A Python float is
+    read as a weakly typed float, rounded to the step's dtype, just as NumPy rounds a Python
+    number for a float32 array, so both give the same values. The conversion is exact:
+    :func:`steps` keeps ints only below ``2**53``. Ints that no array sees stay as they are
+    (:class:`~lrlab.schedules.Recurrence` keeps its table length).
+
+    Example:
+        >>> from lrlab.schedules import linear
+        >>> s = linear(init=1.0, end=0.0, steps=2**52)
+        >>> float_params(s).steps, s.steps
+        (4503599627370496.0, 4503599627370496)
+    """
+    cached = s.__dict__.get("_float_params")
+    if cached is None:
+        cached = s._with_float_params()
+        object.__setattr__(cached, "_float_params", cached)
+        object.__setattr__(s, "_float_params", cached)
+    return cached
 
 
 def format_value(value: Any) -> str:

@@ -148,6 +148,10 @@ class Recurrence(_FunctionField, Schedule):
         if self.horizon is not None:
             setp(self, "horizon", int(steps("recurrence", "horizon", self.horizon)))
 
+    def _with_float_params(self) -> Schedule:
+        # horizon is the length of the table, not a number in the formula: it stays an int
+        return self
+
     def _arity(self) -> int:
         try:
             params = inspect.signature(self.fn).parameters.values()
