@@ -8,6 +8,7 @@ of ``ionosphere`` against Keras' own ``train_validation_split``, ``digits`` agai
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import http.server
@@ -18,6 +19,7 @@ import struct
 import subprocess
 import sys
 import threading
+import tracemalloc
 import urllib.request
 from importlib import resources
 from pathlib import Path
@@ -201,13 +203,13 @@ def test_blobs_equal_sklearn_make_blobs_bit_for_bit(sk_kwargs, our_kwargs):
 @pytest.mark.parametrize(
     ("kw", "match"),
     [
-        (dict(centers=1), "centers must be an integer >= 2, got 1"),
+        (dict(centers=1), r"centers must be an integer in \[2, 65536\], got 1"),
         (dict(centers=[[0, 0, 0], [1, 1, 1]]), "centers have 3 columns but n_features=2"),
         (dict(n_train=1001), "n_train must be at most n_samples=1000, got 1001"),
         (dict(cluster_std=-1.0), "cluster_std must be finite and >= 0"),
         (dict(cluster_std=[1.0, 2.0]), "cluster_std lists 2 values for 3 centers"),
         (dict(n_samples=[10, 10]), "n_samples lists 2 counts for 3 centers"),
-        (dict(n_samples=0), "n_samples must be an integer >= 1, got 0"),
+        (dict(n_samples=0), r"n_samples must be an integer in \[1, 67108864\], got 0"),
         (dict(center_box=(5, 1)), "center_box must have low < high"),
         (dict(random_state=-1), "random_state must be an integer >= 0, got -1"),
         (dict(dtype=np.int32), "dtype must be float32 or float64"),
@@ -216,6 +218,76 @@ def test_blobs_equal_sklearn_make_blobs_bit_for_bit(sk_kwargs, our_kwargs):
 def test_blobs_rejects_bad_arguments(kw, match):
     with pytest.raises(ValueError, match=match):
         blobs(**kw)
+
+
+@contextlib.contextmanager
+def _allocates_at_most(limit_bytes):
+    """Fail if the block allocates more than ``limit_bytes`` at its peak (NumPy arrays too)."""
+    tracemalloc.start()
+    try:
+        yield
+    finally:
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert peak < limit_bytes, f"allocated {peak} bytes"
+
+
+MAX = lab_data.MAX_ELEMENTS
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        (dict(n_samples=10**9), rf"n_samples must be an integer in \[1, {MAX}\], got 1000000000$"),
+        (dict(n_samples=10**18), rf"n_samples must be .*, got {10**18}$"),
+        (dict(n_samples=np.int64(2**40)), rf"n_samples must be .*, got np.int64\({2**40}\)"),
+        (dict(n_features=10**30), rf"n_features must be an integer in \[1, {MAX}\], got {10**30}"),
+        (
+            dict(n_samples=2**20, n_features=2**7),
+            rf"n_samples x n_features must be at most {MAX} values \(MAX_ELEMENTS\), got "
+            rf"n_samples={2**20} x n_features={2**7} = {2**27}",
+        ),
+        (
+            dict(n_samples=[2**25, 2**25, 1]),
+            rf"n_samples must add up to at most {MAX} \(MAX_ELEMENTS\), got {MAX + 1} from 3",
+        ),
+        (dict(n_samples=[1, 2**40]), r"n_samples\[1\] must be an integer in .*, got 1099511627776"),
+        (dict(n_samples=range(1, 10**18)), "n_samples lists 999999999999999999 counts, at most"),
+        (
+            dict(centers=10**12),
+            rf"centers must be an integer in \[2, {lab_data.MAX_BLOB_CENTERS}\], got {10**12}",
+        ),
+        (
+            dict(centers=2**16, n_features=2**11, n_samples=2**16),
+            rf"centers x n_features must be at most {MAX} values .*, got centers=65536 x "
+            "n_features=2048",
+        ),
+        (dict(n_features=True), "n_features must be an integer in"),
+        (dict(n_train=10**30), rf"n_train must be at most n_samples=1000, got {10**30}"),
+        (dict(cluster_std=10**400), "cluster_std must be finite and >= 0, got 1000"),
+        (dict(cluster_std=["a", 1.0, 2.0]), r"cluster_std must be a number or one .*, got \['a'"),
+        (dict(cluster_std=range(10**18)), "cluster_std lists 1000000000000000000 values for 3"),
+        (dict(center_box=(-(10**400), 1)), r"center_box must be a pair of numbers .*, got \(-1000"),
+    ],
+)
+def test_blobs_refuses_huge_sizes_before_allocating(kw, match):
+    with _allocates_at_most(1 << 20), pytest.raises(ValueError, match=f"^blobs: {match}"):
+        blobs(**kw)
+
+
+def test_blobs_size_limit_is_inclusive():
+    from lrlab.lab.data._checks import check_elements
+
+    assert check_elements("blobs", ("n_samples", MAX), ("n_features", 1)) == MAX
+    assert check_elements("blobs", ("n_samples", 2**13), ("n_features", 2**13)) == MAX
+    with pytest.raises(ValueError, match=f"got n_samples={MAX + 1} x n_features=1 = {MAX + 1}"):
+        check_elements("blobs", ("n_samples", MAX + 1), ("n_features", 1))
+    assert blobs(n_samples=4, centers=[[0.0], [1.0]], n_features=1, n_train=2).n_test == 2
+
+
+def test_load_refuses_huge_blobs_by_name():
+    with _allocates_at_most(1 << 20), pytest.raises(ValueError, match="blobs: n_samples must"):
+        load("blobs", n_samples=10**18)
 
 
 # -- ionosphere ----------------------------------------------------------------------------------
@@ -285,6 +357,10 @@ def test_ionosphere_classic_and_shuffled_splits():
         (dict(validation_split=1.0), r"validation_split must be a number in \(0, 1\), got 1.0"),
         (dict(validation_split=0.999), "leaves an empty part"),
         (dict(seed=-2), "seed must be an integer >= 0, got -2"),
+        (
+            dict(validation_split=10**400),
+            r"validation_split must be a number in \(0, 1\), got 1000",
+        ),
     ],
 )
 def test_ionosphere_rejects_bad_arguments(kw, match):
@@ -319,6 +395,12 @@ def test_digits_matches_sklearn_and_is_stratified():
     assert (small.n_train, small.n_test, small.x_train.dtype) == (1000, 797, np.float32)
     with pytest.raises(ValueError, match="n_train must be at most 1797, got 2000"):
         lab_data.digits(n_train=2000)
+
+
+def test_digits_checks_n_train_before_importing_sklearn(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+    with pytest.raises(ValueError, match=f"digits: n_train must be at most 1797, got {10**18}"):
+        lab_data.digits(n_train=10**18)
 
 
 def test_digits_without_sklearn_says_how_to_install(monkeypatch):
@@ -377,6 +459,13 @@ def test_parse_idx_one_and_three_dimensions():
 def test_parse_idx_rejects_malformed_files(data, match):
     with pytest.raises(ValueError, match=match):
         parse_idx(data)
+
+
+def test_parse_idx_dimensions_whose_product_passes_int64():
+    # 2**31 * 2**31 * 2**31 = 2**93 is 0 modulo 2**64: an empty payload must not pass for it
+    with _allocates_at_most(1 << 20), pytest.raises(ValueError, match=f"needs {2**93}$") as e:
+        parse_idx(idx_bytes(8, (2**31, 2**31, 2**31), b""))
+    assert "payload has 0 bytes" in str(e.value)
 
 
 def test_to_idx_rejects_unsupported_arrays():
@@ -771,6 +860,11 @@ def test_from_arrays_given_test_part_and_overrides():
         ((np.zeros((4, 1)), [0, 1, 0, 1]), {"task": "ranking"}, "task must be"),
         ((np.zeros((4, 1)), [0.5, 1, 2, 3]), {"task": "binary"}, "must be integers or strings"),
         ((np.zeros((4, 1)), [0, 1, 0, 1]), {"test_fraction": 1}, r"in \[0, 1\), got 1"),
+        (
+            (np.zeros((4, 1)), [0, 1, 0, 1]),
+            {"test_fraction": 10**400},
+            r"test_fraction must be a number in \[0, 1\), got 1000",
+        ),
     ],
 )
 def test_from_arrays_rejects_bad_input(args, kw, match):
@@ -822,6 +916,22 @@ def test_from_csv_errors_point_at_the_line(tmp_path, text, kw, match):
     path.write_text(text)
     with pytest.raises(ValueError, match=match):
         from_csv(path, **kw)
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"test_fraction": 10**400}, r"test_fraction must be a number in \[0, 1\), got 1000"),
+        ({"test_fraction": 1.5}, r"test_fraction must be a number in \[0, 1\), got 1.5"),
+        ({"seed": -1}, "seed must be an integer >= 0, got -1"),
+        ({"dtype": "int8"}, "dtype must be float32 or float64, got 'int8'"),
+    ],
+)
+def test_from_csv_checks_its_arguments_before_reading_the_file(tmp_path, kw, match):
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("1,2,3\n4,5\n")  # reading it would fail on line 2
+    with pytest.raises(ValueError, match=f"^from_csv: {match}"):
+        from_csv(ragged, **kw)
 
 
 def test_from_csv_missing_file(tmp_path):

@@ -6,7 +6,8 @@ so study files can say ``dataset = "ionosphere"``. NumPy is the only requirement
 is needed only for :func:`digits`, and nothing is downloaded except by :func:`mnist` and
 :func:`fashion_mnist`.
 
-* :func:`blobs` — scikit-learn's ``make_blobs``, re-implemented draw for draw (no sklearn).
+* :func:`blobs` — scikit-learn's ``make_blobs``, re-implemented draw for draw (no sklearn);
+  at most :data:`MAX_ELEMENTS` (``2**26``) input values, checked before allocating.
 * :func:`ionosphere` — the UCI Ionosphere data shipped in the package, with Keras'
   ``validation_split``, a shuffled or the paper's split.
 * :func:`digits` — scikit-learn's 8x8 digits.
@@ -22,8 +23,9 @@ Example:
     ('binary', 235, 116, True)
 """
 
-from ._blobs import blobs
+from ._blobs import MAX_BLOB_CENTERS, blobs
 from ._builtin import IONOSPHERE_SHA256, digits, ionosphere
+from ._checks import MAX_ELEMENTS
 from ._dataset import Dataset
 from ._download import ChecksumError, DownloadError, cache_dir
 from ._idx import parse_idx, to_idx
@@ -34,6 +36,8 @@ from ._user import MAX_INFERRED_CLASSES, from_arrays, from_csv
 __all__ = [
     "FASHION_MNIST",
     "IONOSPHERE_SHA256",
+    "MAX_BLOB_CENTERS",
+    "MAX_ELEMENTS",
     "MAX_INFERRED_CLASSES",
     "MNIST",
     "ChecksumError",

@@ -2,30 +2,60 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from ._checks import check_float_dtype, check_int
+from ..._checks import is_real
+from ._checks import MAX_ELEMENTS, check_elements, check_float_dtype, check_int, check_size
 from ._dataset import Dataset
 
-__all__ = ["blobs"]
+__all__ = ["MAX_BLOB_CENTERS", "blobs"]
 
 _OWNER = "blobs"
 
+#: the most centers (classes) :func:`blobs` makes
+MAX_BLOB_CENTERS = 2**16
+
 
 def _counts(n_samples: int | Sequence[int]) -> list[int] | None:
-    """Per-center sample counts when ``n_samples`` is a sequence, else ``None``."""
+    """Per-center sample counts when ``n_samples`` is a sequence, else ``None``.
+
+    Every count is checked (and the length of the sequence, before any count is read) so that
+    no size beyond :data:`MAX_ELEMENTS` is ever allocated.
+    """
     if isinstance(n_samples, (int, np.integer)) and not isinstance(n_samples, bool):
-        check_int(_OWNER, "n_samples", n_samples, minimum=1)
+        check_size(_OWNER, "n_samples", n_samples, 1, MAX_ELEMENTS)
         return None
     if isinstance(n_samples, (str, bytes)) or not isinstance(n_samples, Sequence):
         raise ValueError(
             f"{_OWNER}: n_samples must be an integer >= 1 or a sequence of per-center counts, "
             f"got {n_samples!r}"
         )
-    return [check_int(_OWNER, f"n_samples[{i}]", n, minimum=1) for i, n in enumerate(n_samples)]
+    if len(n_samples) > MAX_BLOB_CENTERS:
+        raise ValueError(
+            f"{_OWNER}: n_samples lists {len(n_samples)} counts, at most {MAX_BLOB_CENTERS} "
+            "(one per center) are allowed"
+        )
+    counts = [
+        check_size(_OWNER, f"n_samples[{i}]", n, 1, MAX_ELEMENTS) for i, n in enumerate(n_samples)
+    ]
+    if sum(counts) > MAX_ELEMENTS:
+        raise ValueError(
+            f"{_OWNER}: n_samples must add up to at most {MAX_ELEMENTS} (MAX_ELEMENTS), got "
+            f"{sum(counts)} from {len(counts)} counts"
+        )
+    return counts
+
+
+def _finite(value: object) -> float:
+    """``float(value)``, or ``inf`` for an int too large for a float (then refused as such)."""
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except OverflowError:
+        return math.inf
 
 
 def blobs(
@@ -53,11 +83,18 @@ def blobs(
     ``shuffle(arange(n_samples))``. The result equals scikit-learn's bit for bit (pinned by a
     test against scikit-learn for several parameter sets).
 
+    Sizes are checked before anything is allocated: the inputs hold ``n_samples x n_features``
+    values and the centers ``centers x n_features``, each at most :data:`MAX_ELEMENTS`
+    (``2**26``, 512 MiB in float64), with at most :data:`MAX_BLOB_CENTERS` (``2**16``)
+    centers; a larger size is a ``ValueError`` naming the arguments and their values.
+
     Args:
-        n_samples: Total number of samples, or a sequence with the count of each center.
-        centers: Number of centers (at least 2; drawn uniformly in ``center_box``) or their
+        n_samples: Total number of samples (``1 .. 2**26``), or a sequence with the count of
+            each center.
+        centers: Number of centers (``2 .. 2**16``; drawn uniformly in ``center_box``) or their
             coordinates, an array of shape ``[k, n_features]``.
-        n_features: Features per sample; must match the columns of an explicit ``centers``.
+        n_features: Features per sample (``1 .. 2**26``); must match the columns of an explicit
+            ``centers``.
         cluster_std: Standard deviation of every blob, or one value per center.
         random_state: Seed of the ``numpy.random.RandomState`` (scikit-learn's
             ``random_state``).
@@ -79,14 +116,14 @@ def blobs(
         array([ 0.4872, -0.4316])
     """
     given_counts = _counts(n_samples)
-    n_features = check_int(_OWNER, "n_features", n_features, minimum=1)
+    n_features = check_size(_OWNER, "n_features", n_features, 1, MAX_ELEMENTS)
     seed = check_int(_OWNER, "random_state", random_state, minimum=0)
     dt = check_float_dtype(_OWNER, dtype)
     if not isinstance(shuffle, bool):
         raise ValueError(f"{_OWNER}: shuffle must be True or False, got {shuffle!r}")
     try:
         low, high = (float(v) for v in center_box)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(
             f"{_OWNER}: center_box must be a pair of numbers (low, high), got {center_box!r}"
         ) from None
@@ -95,7 +132,8 @@ def blobs(
 
     drawn = isinstance(centers, (int, np.integer)) and not isinstance(centers, bool)
     if drawn:
-        n_centers = check_int(_OWNER, "centers", centers, minimum=2)
+        n_centers = check_size(_OWNER, "centers", centers, 2, MAX_BLOB_CENTERS)
+        check_elements(_OWNER, ("centers", n_centers), ("n_features", n_features))
     else:
         try:
             fixed = np.asarray(centers, dtype=np.float64)
@@ -117,21 +155,20 @@ def blobs(
             f"{_OWNER}: n_samples lists {len(given_counts)} counts for {n_centers} centers, got "
             f"{n_samples!r}"
         )
-    if isinstance(cluster_std, Sequence) and not isinstance(cluster_std, str):
-        stds = [float(s) for s in cluster_std]
-        if len(stds) != n_centers:
+    std_rule = f"{_OWNER}: cluster_std must be a number or one number per center, got"
+    if isinstance(cluster_std, Sequence) and not isinstance(cluster_std, (str, bytes)):
+        if len(cluster_std) != n_centers:
             raise ValueError(
-                f"{_OWNER}: cluster_std lists {len(stds)} values for {n_centers} centers, got "
-                f"{cluster_std!r}"
+                f"{_OWNER}: cluster_std lists {len(cluster_std)} values for {n_centers} centers, "
+                f"got {cluster_std!r}"
             )
-    elif isinstance(cluster_std, (int, float, np.integer, np.floating)) and not isinstance(
-        cluster_std, bool
-    ):
-        stds = [float(cluster_std)] * n_centers
+        if not all(is_real(v) for v in cluster_std):
+            raise ValueError(f"{std_rule} {cluster_std!r}")
+        stds = [_finite(v) for v in cluster_std]
+    elif is_real(cluster_std):
+        stds = [_finite(cluster_std)] * n_centers
     else:
-        raise ValueError(
-            f"{_OWNER}: cluster_std must be a number or one number per center, got {cluster_std!r}"
-        )
+        raise ValueError(f"{std_rule} {cluster_std!r}")
     if not all(np.isfinite(s) and s >= 0 for s in stds):
         raise ValueError(f"{_OWNER}: cluster_std must be finite and >= 0, got {cluster_std!r}")
     if given_counts is None:
@@ -140,6 +177,7 @@ def blobs(
     else:
         counts = given_counts
     total = sum(counts)
+    check_elements(_OWNER, ("n_samples", total), ("n_features", n_features))
     n_train = check_int(_OWNER, "n_train", n_train, minimum=1)
     if n_train > total:
         raise ValueError(f"{_OWNER}: n_train must be at most n_samples={total}, got {n_train}")

@@ -19,6 +19,9 @@ __all__ = ["IONOSPHERE_SHA256", "digits", "ionosphere"]
 #: sha256 of the shipped ``lrlab/lab/datasets/ionosphere.csv`` (the UCI file, 351 rows)
 IONOSPHERE_SHA256 = "fd6dd7864b55d56dac0a1e6e24af9ccc35bf2555ac79af8ab9f3d1daa065ab83"
 
+#: rows of scikit-learn's digits (``load_digits``)
+_DIGITS_ROWS = 1797
+
 _IONOSPHERE_META = {
     "source": "UCI Machine Learning Repository, Ionosphere "
     "(https://archive.ics.uci.edu/dataset/52/ionosphere); Johns Hopkins University Ionosphere "
@@ -175,6 +178,8 @@ def digits(
     """
     owner = "digits"
     n_train = check_int(owner, "n_train", n_train, minimum=1)
+    if n_train > _DIGITS_ROWS:  # checked before scikit-learn is imported and the data read
+        raise ValueError(f"{owner}: n_train must be at most {_DIGITS_ROWS}, got {n_train}")
     seed = check_seed(owner, "seed", seed)
     dt = check_float_dtype(owner, dtype)
     if not isinstance(stratify, bool):
@@ -190,7 +195,7 @@ def digits(
     x = np.asarray(bunch.data, dtype=np.float64) / 16.0
     y = np.asarray(bunch.target, dtype=np.int64)
     n = len(y)
-    if n_train > n:
+    if n_train > n:  # pragma: no cover - a scikit-learn with other digits
         raise ValueError(f"{owner}: n_train must be at most {n}, got {n_train}")
     train, test = split_indices(n, n - n_train, seed, stratify=y if stratify else None)
     kind = "stratified" if stratify else "shuffled"

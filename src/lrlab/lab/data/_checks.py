@@ -9,24 +9,51 @@ from numpy.typing import DTypeLike
 
 from ... import _checks
 
+#: the most values (rows x features) a generated input array may hold: 2**26 = 67,108,864,
+#: 512 MiB in float64. Generators check their sizes against it before allocating anything.
+MAX_ELEMENTS = 2**26
+
 
 def check_int(owner: str, name: str, value: object, minimum: int | None = None) -> int:
     """Return ``value`` as an ``int`` (bools refused) that is ``>= minimum``; otherwise raise."""
     return _checks.integer(owner, name, value, lo=minimum)
 
 
+def check_size(owner: str, name: str, value: object, minimum: int, maximum: int) -> int:
+    """Return ``value`` as an ``int`` in ``[minimum, maximum]`` (bools refused); otherwise raise."""
+    integral = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    if integral and minimum <= value <= maximum:  # type: ignore[operator]
+        return int(value)  # type: ignore[call-overload]
+    raise _checks.fail(owner, name, f"an integer in [{minimum}, {maximum}]", value)
+
+
+def check_elements(owner: str, *sizes: tuple[str, int]) -> int:
+    """Return the product of ``sizes`` (``(name, value)`` pairs) if it is at most
+    :data:`MAX_ELEMENTS`; otherwise raise naming every argument and its value.
+    """
+    total = 1
+    for _, n in sizes:
+        total *= n
+    if total > MAX_ELEMENTS:
+        names = " x ".join(name for name, _ in sizes)
+        given = " x ".join(f"{name}={n}" for name, n in sizes)
+        raise ValueError(
+            f"{owner}: {names} must be at most {MAX_ELEMENTS} values (MAX_ELEMENTS), got "
+            f"{given} = {total}"
+        )
+    return total
+
+
 def check_fraction(owner: str, name: str, value: object, *, allow_zero: bool = False) -> float:
     """Return ``value`` as a ``float`` in ``(0, 1)`` (``[0, 1)`` with ``allow_zero``)."""
-    return _checks.number_in(
-        owner,
-        name,
-        value,
-        lo=0.0,
-        hi=1.0,
-        lo_open=not allow_zero,
-        hi_open=True,
-        outside="a number in",
-    )
+    lo_open = not allow_zero
+    try:
+        return _checks.number_in(
+            owner, name, value, lo=0.0, hi=1.0, lo_open=lo_open, hi_open=True, outside="a number in"
+        )
+    except OverflowError:  # an int too large for a float
+        where = _checks.interval(0.0, 1.0, lo_open, True)
+        raise _checks.fail(owner, name, f"a number in {where}", value) from None
 
 
 def check_choice(owner: str, name: str, value: object, choices: tuple[str, ...]) -> str:

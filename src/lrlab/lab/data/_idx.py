@@ -10,6 +10,7 @@ int32, ``0x0D`` float32, ``0x0E`` float64.
 from __future__ import annotations
 
 import gzip
+import math
 import struct
 import zlib
 from typing import Any
@@ -82,7 +83,7 @@ def parse_idx(data: bytes) -> NDArray[Any]:
         )
     shape = struct.unpack(f">{ndim}I", data[4:header])
     dtype = np.dtype(_CODES[code])
-    want = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    want = math.prod(shape) * dtype.itemsize  # Python ints: no int64 wrap-around
     have = len(data) - header
     if have != want:
         raise ValueError(

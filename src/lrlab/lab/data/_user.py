@@ -292,6 +292,12 @@ def from_csv(
         (('height', 'weight'), ('cat', 'dog'), [0, 0, 1])
     """
     owner = "from_csv"
+    # the arguments from_arrays checks again, here before the file is read
+    check_fraction(owner, "test_fraction", test_fraction, allow_zero=True)
+    check_seed(owner, "seed", seed)
+    check_float_dtype(owner, dtype)
+    if task is not None:
+        check_choice(owner, "task", task, _TASKS)
     file = Path(path)
     if not file.is_file():
         raise ValueError(f"{owner}: path {str(path)!r} is not a file")
