@@ -203,13 +203,13 @@ def test_blobs_equal_sklearn_make_blobs_bit_for_bit(sk_kwargs, our_kwargs):
 @pytest.mark.parametrize(
     ("kw", "match"),
     [
-        (dict(centers=1), r"centers must be an integer in \[2, 65536\], got 1"),
+        (dict(centers=1), "centers must be an integer >= 2, got 1"),
         (dict(centers=[[0, 0, 0], [1, 1, 1]]), "centers have 3 columns but n_features=2"),
         (dict(n_train=1001), "n_train must be at most n_samples=1000, got 1001"),
         (dict(cluster_std=-1.0), "cluster_std must be finite and >= 0"),
         (dict(cluster_std=[1.0, 2.0]), "cluster_std lists 2 values for 3 centers"),
         (dict(n_samples=[10, 10]), "n_samples lists 2 counts for 3 centers"),
-        (dict(n_samples=0), r"n_samples must be an integer in \[1, 67108864\], got 0"),
+        (dict(n_samples=0), "n_samples must be an integer >= 1, got 0"),
         (dict(center_box=(5, 1)), "center_box must have low < high"),
         (dict(random_state=-1), "random_state must be an integer >= 0, got -1"),
         (dict(dtype=np.int32), "dtype must be float32 or float64"),
@@ -238,10 +238,10 @@ MAX = lab_data.MAX_ELEMENTS
 @pytest.mark.parametrize(
     ("kw", "match"),
     [
-        (dict(n_samples=10**9), rf"n_samples must be an integer in \[1, {MAX}\], got 1000000000$"),
+        (dict(n_samples=10**9), rf"n_samples must be at most {MAX}, got 1000000000$"),
         (dict(n_samples=10**18), rf"n_samples must be .*, got {10**18}$"),
         (dict(n_samples=np.int64(2**40)), rf"n_samples must be .*, got np.int64\({2**40}\)"),
-        (dict(n_features=10**30), rf"n_features must be an integer in \[1, {MAX}\], got {10**30}"),
+        (dict(n_features=10**30), rf"n_features must be at most {MAX}, got {10**30}$"),
         (
             dict(n_samples=2**20, n_features=2**7),
             rf"n_samples x n_features must be at most {MAX} values \(MAX_ELEMENTS\), got "
@@ -251,18 +251,18 @@ MAX = lab_data.MAX_ELEMENTS
             dict(n_samples=[2**25, 2**25, 1]),
             rf"n_samples must add up to at most {MAX} \(MAX_ELEMENTS\), got {MAX + 1} from 3",
         ),
-        (dict(n_samples=[1, 2**40]), r"n_samples\[1\] must be an integer in .*, got 1099511627776"),
+        (dict(n_samples=[1, 2**40]), rf"n_samples\[1\] must be at most {MAX}, got 1099511627776$"),
         (dict(n_samples=range(1, 10**18)), "n_samples lists 999999999999999999 counts, at most"),
         (
             dict(centers=10**12),
-            rf"centers must be an integer in \[2, {lab_data.MAX_BLOB_CENTERS}\], got {10**12}",
+            rf"centers must be at most {lab_data.MAX_BLOB_CENTERS}, got {10**12}$",
         ),
         (
             dict(centers=2**16, n_features=2**11, n_samples=2**16),
             rf"centers x n_features must be at most {MAX} values .*, got centers=65536 x "
             "n_features=2048",
         ),
-        (dict(n_features=True), "n_features must be an integer in"),
+        (dict(n_features=True), "n_features must be an integer >= 1, got True"),
         (dict(n_train=10**30), rf"n_train must be at most n_samples=1000, got {10**30}"),
         (dict(cluster_std=10**400), "cluster_std must be finite and >= 0, got 1000"),
         (dict(cluster_std=["a", 1.0, 2.0]), r"cluster_std must be a number or one .*, got \['a'"),

@@ -20,11 +20,15 @@ def check_int(owner: str, name: str, value: object, minimum: int | None = None) 
 
 
 def check_size(owner: str, name: str, value: object, minimum: int, maximum: int) -> int:
-    """Return ``value`` as an ``int`` in ``[minimum, maximum]`` (bools refused); otherwise raise."""
-    integral = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-    if integral and minimum <= value <= maximum:  # type: ignore[operator]
-        return int(value)  # type: ignore[call-overload]
-    raise _checks.fail(owner, name, f"an integer in [{minimum}, {maximum}]", value)
+    """Return ``value`` as an ``int`` in ``[minimum, maximum]`` (bools refused); otherwise raise.
+
+    Below ``minimum`` (or not an integer) the error reads as :func:`check_int`'s; above
+    ``maximum`` it names the bound.
+    """
+    n = check_int(owner, name, value, minimum=minimum)
+    if n > maximum:
+        raise _checks.fail(owner, name, f"at most {maximum}", value)
+    return n
 
 
 def check_elements(owner: str, *sizes: tuple[str, int]) -> int:
