@@ -133,6 +133,15 @@ def test_parse_under_warnings_as_errors_gives_the_same_error(text: str):
     assert str(strict.value) == str(plain.value)
 
 
+@pytest.mark.parametrize(("text", "col"), [("\ud800", 0), ("constant(0.1) # \udcff", 16)])
+def test_parse_of_text_with_lone_surrogates_is_a_syntax_error(text: str, col: int):
+    """A lone surrogate cannot be encoded for Python's parser; it is the text's error, at its
+    column, not a ``UnicodeEncodeError``."""
+    with pytest.raises(ScheduleSyntaxError, match="not valid Unicode") as info:
+        parse(text)
+    assert info.value.col == col
+
+
 # -- plot labels ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("label", ["constant(0.1) # $\\frac{$", "$", "cost: $5 and $6"])
 def test_plot_draws_labels_with_dollars_literally(label: str):

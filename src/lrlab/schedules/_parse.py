@@ -92,6 +92,10 @@ def parse(
     text = text.strip()
     too_deep = f"the expression is nested too deeply (schedules nest at most {MAX_DEPTH} levels)"
     try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate: Python's parser cannot read it
+        raise ScheduleSyntaxError(text, exc.start, "the text is not valid Unicode") from None
+    try:
         tree = _ast(text)
         reader = _Reader(text, FunctionResolver(functions, allow_import))
         value = reader.value(tree.body)
