@@ -53,6 +53,7 @@ NOT_CONSTRUCTORS = {
     "plot",
     "parse",
     "known_names",
+    "MAX_DEPTH",
     "from_dict",
     "from_json",
 }

@@ -14,7 +14,7 @@ Example:
     True
 """
 
-from ._base import REGISTRY, FunctionResolver, Schedule, from_dict, from_json
+from ._base import MAX_DEPTH, REGISTRY, FunctionResolver, Schedule, from_dict, from_json
 from ._compose import (
     ByEpoch,
     Clip,
@@ -72,6 +72,7 @@ custom = Custom
 recurrence = Recurrence
 
 __all__ = [
+    "MAX_DEPTH",
     "REGISTRY",
     "ByEpoch",
     "Clip",

@@ -27,7 +27,7 @@ from ._blobs import MAX_BLOB_CENTERS, blobs
 from ._builtin import IONOSPHERE_SHA256, digits, ionosphere
 from ._checks import MAX_ELEMENTS
 from ._dataset import Dataset
-from ._download import ChecksumError, DownloadError, cache_dir
+from ._download import MAX_DOWNLOAD_BYTES, ChecksumError, DownloadError, cache_dir, fetch
 from ._idx import parse_idx, to_idx
 from ._mnist import FASHION_MNIST, MNIST, IdxSource, fashion_mnist, mnist
 from ._registry import available, load
@@ -37,6 +37,7 @@ __all__ = [
     "FASHION_MNIST",
     "IONOSPHERE_SHA256",
     "MAX_BLOB_CENTERS",
+    "MAX_DOWNLOAD_BYTES",
     "MAX_ELEMENTS",
     "MAX_INFERRED_CLASSES",
     "MNIST",
@@ -49,6 +50,7 @@ __all__ = [
     "cache_dir",
     "digits",
     "fashion_mnist",
+    "fetch",
     "from_arrays",
     "from_csv",
     "ionosphere",
