@@ -152,3 +152,23 @@ def test_plot_draws_labels_with_dollars_literally(label: str):
     escaped = label.replace("$", "\\$")  # matplotlib draws an escaped dollar as "$"
     assert fig.axes[0].get_legend().get_texts()[0].get_text() == escaped
     assert fig.axes[0].get_title() == escaped
+
+
+@pytest.mark.parametrize("kind", ["clip", "shift", "warmup"])
+def test_a_number_too_large_for_a_float_in_place_of_a_schedule_is_a_value_error(kind: str):
+    """A number where a schedule goes becomes ``constant(number)``; an int beyond float range is
+    refused by name, not an ``OverflowError``."""
+    data = {"type": kind, "schedule": 10**400, **({} if kind == "clip" else {"steps": 3})}
+    with pytest.raises(ValueError, match=f"{kind}: schedule must be finite"):
+        from_dict(data)
+
+
+def test_a_deep_dict_as_the_type_is_a_value_error_with_a_short_message():
+    """The error names the bad ``type`` with a bounded repr: a 3,000-level dict in its place
+    raised ``RecursionError`` while the message was being written."""
+    deep: dict = {"type": "constant", "value": 0.1}
+    for _ in range(3000):
+        deep = {"type": "warmup", "schedule": deep, "steps": 2}
+    with pytest.raises(ValueError, match="unknown type") as info:
+        from_dict({"type": deep})
+    assert len(str(info.value)) < 1000

@@ -12,6 +12,7 @@ import copy
 import dataclasses
 import json
 import math
+import reprlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
@@ -316,18 +317,31 @@ def _too_deep(where: str) -> ValueError:
     )
 
 
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel, _SHOWN.maxdict, _SHOWN.maxlist, _SHOWN.maxstring = 3, 12, 12, 120
+_SHOWN.maxlong, _SHOWN.maxother = 60, 120
+
+
+def _shown(value: Any) -> str:
+    """A bounded repr for error messages: a 3,000-level dict or a 400-digit int stays short."""
+    return _SHOWN.repr(value)
+
+
 def _from_data(data: Any, resolver: FunctionResolver, where: str, depth: int = 1) -> Schedule:
     if isinstance(data, Schedule):
         return data
     if depth > MAX_DEPTH:
         raise _too_deep(where)
     if not isinstance(data, Mapping):
-        raise ValueError(f"schedule data{where} must be a mapping with a 'type', got {data!r}")
+        raise ValueError(
+            f"schedule data{where} must be a mapping with a 'type', got {_shown(data)}"
+        )
     kind = data.get("type")
     cls = REGISTRY.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise ValueError(
-            f"schedule data{where}: unknown type {kind!r}; known: {', '.join(sorted(REGISTRY))}"
+            f"schedule data{where}: unknown type {_shown(kind)}; "
+            f"known: {', '.join(sorted(REGISTRY))}"
         )
     names = {f.name for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
     kwargs = {}
@@ -335,7 +349,9 @@ def _from_data(data: Any, resolver: FunctionResolver, where: str, depth: int = 1
         if key == "type":
             continue
         if key not in names:
-            raise ValueError(f"{kind}: unknown parameter {key!r} (parameters: {sorted(names)})")
+            raise ValueError(
+                f"{kind}: unknown parameter {_shown(key)} (parameters: {sorted(names)})"
+            )
         value = _decode_value(value, resolver, f"{where}.{key}", depth)
         kwargs[key] = cls._decode(key, value, resolver)
     missing = [
@@ -349,7 +365,7 @@ def _from_data(data: Any, resolver: FunctionResolver, where: str, depth: int = 1
     if missing:
         raise ValueError(
             f"schedule data{where}: {kind} needs {', '.join(repr(m) for m in missing)}, "
-            f"got {dict(data)!r}"
+            f"got {_shown(dict(data))}"
         )
     return cls(**kwargs)
 
@@ -436,7 +452,7 @@ def schedule(owner: str, name: str, value: Any) -> Schedule:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         from ._families import Constant
 
-        return Constant(float(value))
+        return Constant(real(owner, name, value))
     raise _fail(owner, name, "a schedule", value)
 
 
