@@ -51,7 +51,7 @@ from lrlab.schedules import (
 
 # -- profiles -------------------------------------------------------------------------------------
 EXAMPLES_ENV = "LRLAB_FUZZ_EXAMPLES"
-CI_EXAMPLES = 300
+CI_EXAMPLES = 120
 
 
 def _campaign_examples() -> int | None:
