@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import reprlib
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -51,7 +52,7 @@ from lrlab.schedules import (
 
 # -- profiles -------------------------------------------------------------------------------------
 EXAMPLES_ENV = "LRLAB_FUZZ_EXAMPLES"
-CI_EXAMPLES = 120
+CI_EXAMPLES = 300
 
 
 def _campaign_examples() -> int | None:
@@ -478,7 +479,10 @@ def _mutate_node(draw: st.DrawFn, node: Any, wrap: Callable[[Any], Any]) -> Any:
         }
     if op == "swap":
         if isinstance(node, dict):
-            return draw(st.sampled_from([list(node.values()), list(node), str(node), None]))
+            # reprlib: a bounded text of the node (str() recurses as deep as the node nests)
+            return draw(
+                st.sampled_from([list(node.values()), list(node), reprlib.repr(node), None])
+            )
         if isinstance(node, list):
             return draw(
                 st.sampled_from(

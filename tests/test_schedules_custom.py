@@ -116,6 +116,29 @@ def test_recurrence_horizon_holds_the_last_value():
     np.testing.assert_array_equal(r.table(6), [0.8, 0.8, 0.4, 0.4, 0.4, 0.2])
 
 
+@pytest.mark.parametrize("horizon", [0.5, 2.5, 0, -3])
+def test_recurrence_horizon_is_a_whole_positive_number(horizon):
+    # a table length: 0.5 was once truncated to 0, which the text form then refused
+    with pytest.raises(ValueError, match="recurrence: horizon must be"):
+        recurrence(halve_every_third, init=0.8, horizon=horizon)
+    with pytest.raises(ValueError, match="horizon"):
+        from_dict(
+            {
+                "type": "recurrence",
+                "fn": "conftest:halve_every_third",
+                "init": 1.0,
+                "horizon": horizon,
+            },
+            functions=FUNCTIONS,
+        )
+
+
+def test_recurrence_integral_float_horizon_is_an_int():
+    r = recurrence(halve_every_third, init=0.8, horizon=6.0)
+    assert r.horizon == 6 and isinstance(r.horizon, int)
+    assert "horizon=6)" in repr(r)
+
+
 def test_recurrence_table_is_cached_not_recomputed():
     calls = []
 

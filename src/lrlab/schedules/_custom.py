@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from .._checks import fail
 from ._array import Array, Ops
 from ._base import FunctionResolver, Schedule, flag, real, register, setp, steps
 
@@ -146,7 +147,10 @@ class Recurrence(_FunctionField, Schedule):
         setp(self, "fn", _check_fn("recurrence", self.fn))
         setp(self, "init", real("recurrence", "init", self.init))
         if self.horizon is not None:
-            setp(self, "horizon", int(steps("recurrence", "horizon", self.horizon)))
+            n = steps("recurrence", "horizon", self.horizon)
+            if not isinstance(n, int):  # the length of a table: 2.5 steps has no meaning
+                raise fail("recurrence", "horizon", "a whole number of steps > 0", self.horizon)
+            setp(self, "horizon", n)
 
     def _with_float_params(self) -> Schedule:
         # horizon is the length of the table, not a number in the formula: it stays an int
