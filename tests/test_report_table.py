@@ -41,7 +41,7 @@ def test_summary_table_counts_diverged_trials():
     text = summary_table([row("a", "x", 2, 0, 0.9), row("b", "y", 3, 3, None)])
     lines = text.splitlines()
     assert lines[1].split() == ["1", "x", "2", "0.9000", "0/2"]
-    assert lines[2].split() == ["2", "y", "3", "-", "3/3"]
+    assert lines[2].split() == ["-", "y", "3", "-", "3/3"]  # all diverged: no rank
     assert lines[-1] == (
         "3 of 5 trials diverged: no final metrics, left out of the means and the ranking"
     )

@@ -84,10 +84,11 @@ _STATS = ("final_val_accuracy", "final_val_loss", "final_accuracy", "final_loss"
 def summary_table(rows: Sequence[Mapping[str, Any]]) -> str:
     """The table of :func:`lrlab.lab.store.summarize` rows, one line per config, best first.
 
-    The columns are the rank, the fields that vary (``repr`` for floats), the seeds, the mean
-    ± sample std of the first two final metrics that any config has, ``diverged`` (``k/n``)
-    and, when early stopping stopped any trial, ``stopped``. When trials diverged, a last line
-    counts them: they have no final metrics and are left out of the means and the ranking.
+    The columns are the rank (``-`` for a config whose every seed diverged), the fields that
+    vary (``repr`` for floats), the seeds, the mean ± sample std of the first two final metrics
+    that any config has, ``diverged`` (``k/n``) and, when early stopping stopped any trial,
+    ``stopped``. When trials diverged, a last line counts them: they have no final metrics and
+    are left out of the means and the ranking.
 
     Args:
         rows: From :func:`~lrlab.lab.store.summarize`.
@@ -115,8 +116,12 @@ def summary_table(rows: Sequence[Mapping[str, Any]]) -> str:
     if stopped:
         header.append("stopped")
     body = []
-    for i, r in enumerate(rows, 1):
-        line = [str(i)]
+    rank = 0
+    for r in rows:
+        # a config with no mean (every seed diverged) is listed last, without a rank
+        ranked = any(r[f"{m}_mean"] is not None for m in shown)
+        rank += ranked
+        line = [str(rank) if ranked else "-"]
         line += [repr(r[k]) if isinstance(r[k], float) else format_value(r[k]) for k in labels]
         line.append(str(r["seeds"]))
         line += [format_value(r[f"{m}_mean"], r[f"{m}_std"]) for m in shown]
