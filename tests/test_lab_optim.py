@@ -700,3 +700,70 @@ def test_adamw_defaults_are_torchs():
         for k, v in ours.to_config().items():
             if k in defaults:
                 assert defaults[k] == (tuple(v) if k == "betas" else v), (name, k)
+
+
+def _numpy_cases() -> list:
+    cases = []
+    for form in ("torch", "keras"):
+        nesterov = [True, False, False] if form == "keras" else False
+        cases += [
+            SGD(form=form),
+            SGD(momentum=0.9, form=form),
+            SGD(momentum=[0.9, 0.5, 0.0], nesterov=nesterov, weight_decay=0.01, form=form),
+            SGD(momentum=0.9, nesterov=True, weight_decay=[0.1, 0.0, 0.2], form=form),
+            Adam(form=form),
+            Adam(betas=([0.9, 0.6, 0.5], 0.99), amsgrad=True, weight_decay=0.1, form=form),
+            AdamW(form=form),
+            RMSprop(form=form),
+            RMSprop(
+                centered=True,
+                momentum=[0.9, 0.0, 0.5],
+                alpha=[0.9, 0.3, 0.99],
+                weight_decay=0.01,
+                form=form,
+            ),
+            Adagrad(initial_accumulator_value=[0.1, 0.0, 1.0], form=form),
+            Adadelta(rho=[0.9, 0.3, 0.95], form=form),
+        ]
+    return [
+        *cases,
+        SGD(momentum=0.9, dampening=0.3),
+        SGD(momentum=[0.9, 0.8, 0.7], nesterov=[True, False, True]),
+        Adam(betas=(0.4, 0.999)),  # lerp's weight 0.6 >= 0.5: torch computes from the end
+        Adagrad(lr_decay=[0.1, 0.0, 0.01]),
+    ]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("opt", _numpy_cases(), ids=repr)
+def test_numpy_updates_equal_the_torch_updates(opt, dtype):
+    """A NumPy theta gets NumPy state and NumPy updates (the NumPy engine's, torch unused):
+    the same formulas as the tensor updates, equal to rounding; step and stepper agree."""
+    rng = np.random.default_rng(0)
+    theta = rng.normal(size=(3, 7)).astype(dtype)
+    bound = theta.copy()
+    tensor = torch.from_numpy(theta.copy())
+    state, bound_state, tensor_state = opt.init(theta), opt.init(bound), opt.init(tensor)
+    assert all(isinstance(v, np.ndarray) for v in state.values())
+    grad = np.empty_like(theta)
+    update = opt.stepper(bound, grad, bound_state)
+    for _ in range(6):
+        grad[:] = rng.normal(size=theta.shape)
+        lr = rng.uniform(0.01, 0.2, size=3)
+        opt.step(theta, grad, lr, state)
+        update(lr.astype(dtype)[:, None])
+        opt.step(tensor, torch.from_numpy(grad), torch.from_numpy(lr), tensor_state)
+    update.flush()
+    assert int(state["step"]) == int(bound_state["step"]) == 6
+    # values are O(1): a few float32 units of their size where terms cancel to near zero
+    rtol, atol = (1e-12, 1e-14) if dtype == np.float64 else (1e-5, 1e-6)
+    np.testing.assert_allclose(theta, tensor.numpy(), rtol=rtol, atol=atol)
+    np.testing.assert_allclose(bound, theta, rtol=rtol, atol=atol)
+
+
+def test_a_numpy_theta_is_checked():
+    with pytest.raises(ValueError, match=r"theta must be a floating \[C, P\] array, got \[4\]"):
+        SGD().init(np.zeros(4))
+    with pytest.raises(ValueError, match=r"lr must have shape \[C\] = \[2\], got shape \[3\]"):
+        theta = np.zeros((2, 3))
+        SGD().step(theta, theta.copy(), np.ones(3), SGD().init(theta))

@@ -4,13 +4,11 @@ torch and Keras forms."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import torch
-from torch import Tensor
+import numpy as np
 
 from ._base import (
-    _F64,
     _INF,
     Form,
     Hyper,
@@ -18,9 +16,14 @@ from ._base import (
     _active,
     _check_form_zero,
     _ema_sq_,
+    _ema_sq_np,
+    _f64,
     _lift,
     _pack,
 )
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 __all__ = ["Adadelta", "Adagrad"]
 
@@ -86,11 +89,11 @@ class Adagrad(PopulationOptimizer):
     def _buffers(self) -> tuple[str, ...]:
         return ("sum",)
 
-    def _constants(self, m: dict[str, Any], dt: torch.dtype, dev: torch.device) -> dict:
+    def _constants(self, m: dict[str, Any], dt: Any, dev: Any) -> dict:
         k = self._common(m, dt, dev)
         k.update(
             has_lr_decay=_active(m["lr_decay"]),
-            lr_decay_64=_pack(m["lr_decay"], _F64, dev),
+            lr_decay_64=_pack(m["lr_decay"], _f64(dev), dev),
             init_sum=_pack(m["initial_accumulator_value"], dt, dev),
         )
         return k
@@ -101,14 +104,37 @@ class Adagrad(PopulationOptimizer):
     def _update(
         self, theta: Tensor, grad: Tensor, lr: Tensor, state: dict[str, Tensor], k: dict
     ) -> None:
+        import torch
+
         g = self._weight_decay(theta, grad, lr, k)
         if k["has_lr_decay"]:
-            lr = lr / (1.0 + state["step"].to(_F64) * k["lr_decay_64"])
+            lr = lr / (1.0 + state["step"].to(k["float64"]) * k["lr_decay_64"])
         s = state["sum"]
         s.addcmul_(g, g)
         d = s.add(k["eps"]).sqrt_() if self.form == "keras" else s.sqrt().add_(k["eps"])
         torch.div(g, d, out=d)
         theta.addcmul_(d, lr.to(theta.dtype), value=-1)
+
+    def _update_numpy(
+        self,
+        theta: np.ndarray,
+        grad: np.ndarray,
+        lr: np.ndarray,
+        state: dict[str, np.ndarray],
+        k: dict,
+    ) -> None:
+        g = self._weight_decay_numpy(theta, grad, lr, k)
+        if k["has_lr_decay"]:
+            lr = lr / (1.0 + float(state["step"]) * k["lr_decay_64"])
+        s = state["sum"]
+        s += g * g
+        if self.form == "keras":
+            d = np.sqrt(s + k["eps"])
+        else:
+            d = np.sqrt(s)
+            d += k["eps"]
+        np.divide(g, d, out=d)
+        theta -= d * lr.astype(theta.dtype)
 
 
 # -- Adadelta ------------------------------------------------------------------------------------
@@ -164,7 +190,7 @@ class Adadelta(PopulationOptimizer):
     def _buffers(self) -> tuple[str, ...]:
         return ("square_avg", "acc_delta")
 
-    def _constants(self, m: dict[str, Any], dt: torch.dtype, dev: torch.device) -> dict:
+    def _constants(self, m: dict[str, Any], dt: Any, dev: Any) -> dict:
         k = self._common(m, dt, dev)
         k.update(
             rho=_pack(m["rho"], dt, dev),
@@ -189,3 +215,25 @@ class Adadelta(PopulationOptimizer):
             delta.div_(std).mul_(g)
         _ema_sq_(u, delta, k["rho"], k["one_minus_rho"])
         theta.addcmul_(delta, lr.to(theta.dtype), value=-1)
+
+    def _update_numpy(
+        self,
+        theta: np.ndarray,
+        grad: np.ndarray,
+        lr: np.ndarray,
+        state: dict[str, np.ndarray],
+        k: dict,
+    ) -> None:
+        g = self._weight_decay_numpy(theta, grad, lr, k)
+        v, u = state["square_avg"], state["acc_delta"]
+        _ema_sq_np(v, g, k["rho"], k["one_minus_rho"])
+        std = np.sqrt(v + k["eps"])
+        delta = np.sqrt(u + k["eps"])
+        if self.form == "keras":
+            delta *= g
+            delta /= std
+        else:
+            delta /= std
+            delta *= g
+        _ema_sq_np(u, delta, k["rho"], k["one_minus_rho"])
+        theta -= delta * lr.astype(theta.dtype)

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import torch
-from torch import Tensor
+import numpy as np
 
 from ._base import (
-    _F64,
     _INF,
     Form,
     Hyper,
@@ -18,11 +16,17 @@ from ._base import (
     _axpy_,
     _check_form_zero,
     _ema_sq_,
+    _ema_sq_np,
+    _f64,
     _hyper,
+    _lerp_np,
     _lift,
     _pack,
     _plain,
 )
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 __all__ = ["Adam", "AdamW"]
 
@@ -111,21 +115,23 @@ class Adam(PopulationOptimizer):
     def _buffers(self) -> tuple[str, ...]:
         return ("exp_avg", "exp_avg_sq", *(("max_exp_avg_sq",) if self.amsgrad else ()))
 
-    def _constants(self, m: dict[str, Any], dt: torch.dtype, dev: torch.device) -> dict:
+    def _constants(self, m: dict[str, Any], dt: Any, dev: Any) -> dict:
         k = self._common(m, dt, dev)
         k["decoupled"] = self.form == "keras" or bool(self.decoupled)
         for n in ("beta1", "beta2"):
             k[n] = _pack(m[n], dt, dev)
-            k[f"{n}_64"] = _pack(m[n], _F64, dev)
+            k[f"{n}_64"] = _pack(m[n], _f64(dev), dev)
             k[f"one_minus_{n}"] = _pack(_lift(lambda b: 1.0 - b, m[n]), dt, dev)
         return k
 
     def _update(
         self, theta: Tensor, grad: Tensor, lr: Tensor, state: dict[str, Tensor], k: dict
     ) -> None:
+        import torch
+
         g = self._weight_decay(theta, grad, lr, k)
         m, v = state["exp_avg"], state["exp_avg_sq"]
-        t = state["step"].to(_F64) + 1
+        t = state["step"].to(k["float64"]) + 1
         bc1 = 1.0 - k["beta1_64"] ** t
         bc2 = 1.0 - k["beta2_64"] ** t
         if self.form == "keras":
@@ -147,6 +153,39 @@ class Adam(PopulationOptimizer):
         denom.add_(k["eps"])
         torch.div(m, denom, out=denom)
         theta.addcmul_(denom, size, value=-1)
+
+    def _update_numpy(
+        self,
+        theta: np.ndarray,
+        grad: np.ndarray,
+        lr: np.ndarray,
+        state: dict[str, np.ndarray],
+        k: dict,
+    ) -> None:
+        g = self._weight_decay_numpy(theta, grad, lr, k)
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        t = float(state["step"]) + 1
+        bc1 = 1.0 - np.power(k["beta1_64"], t)
+        bc2 = 1.0 - np.power(k["beta2_64"], t)
+        if self.form == "keras":
+            m *= k["beta1"]
+            m += g * k["one_minus_beta1"]
+        else:
+            _lerp_np(m, g, k["one_minus_beta1"])
+        _ema_sq_np(v, g, k["beta2"], k["one_minus_beta2"])
+        if self.amsgrad:
+            vmax = state["max_exp_avg_sq"]
+            np.maximum(vmax, v, out=vmax)
+            v = vmax
+        denom = np.sqrt(v)
+        if self.form == "keras":
+            size = np.asarray(lr * np.sqrt(bc2) / bc1).astype(theta.dtype)
+        else:
+            size = np.asarray(lr / bc1).astype(theta.dtype)
+            denom /= np.asarray(np.sqrt(bc2)).astype(theta.dtype)
+        denom += k["eps"]
+        np.divide(m, denom, out=denom)
+        theta -= denom * size
 
 
 @dataclasses.dataclass(frozen=True)

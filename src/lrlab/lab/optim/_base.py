@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import torch
-from torch import Tensor
+import numpy as np
+
+if TYPE_CHECKING:  # torch is imported where a tensor is updated, never by NumPy's updates
+    import torch
+    from torch import Tensor
 
 __all__ = ["Coef", "Flag", "Form", "Hyper", "PopulationOptimizer", "Stepper", "Value"]
 
@@ -22,11 +26,25 @@ Hyper = float | Sequence[float]
 Flag = bool | Sequence[bool]
 #: which framework's formulas to reproduce
 Form = Literal["torch", "keras"]
-#: a scalar coefficient: a Python float (same for all members) or a ``[C, 1]`` tensor
-Coef = float | Tensor
+#: a scalar coefficient: a Python float (same for all members) or a ``[C, 1]`` tensor/array
+Coef = Any
 
-_F64 = torch.float64
 _INF = float("inf")
+
+
+def _is_tensor(x: object) -> bool:
+    """Whether ``x`` is a torch tensor (without importing torch where nothing could be one)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+def _f64(device: Any) -> Any:
+    """float64 of the backend: NumPy's when ``device`` is ``None``, else torch's."""
+    if device is None:
+        return np.dtype(np.float64)
+    import torch
+
+    return torch.float64
 
 
 # -- argument checks -----------------------------------------------------------------------------
@@ -110,26 +128,43 @@ def _active(v: Value | tuple[Any, ...]) -> bool:
     return isinstance(v, (list, tuple)) or bool(v)
 
 
-def _pack(v: Value, dtype: torch.dtype, device: torch.device) -> Coef:
-    """A shared number as a Python float; one value per member as a ``[C, 1]`` tensor.
+def _pack(v: Value, dtype: Any, device: Any) -> Coef:
+    """A shared number as a Python float; one value per member as a ``[C, 1]`` column (a
+    NumPy array when ``device`` is ``None``, else a tensor on ``device``).
 
     The choice follows how the value was *given*, never the values themselves, so a member's
     arithmetic (down to the last bit) does not depend on the other members' values.
     """
     if not isinstance(v, list):
         return float(v)
-    return torch.tensor(v, dtype=dtype, device=device).unsqueeze(1)
+    return _tensor(v, dtype, device)
 
 
-def _tensor(v: Value | list[bool], dtype: torch.dtype, device: torch.device) -> Tensor:
-    """A shared value as a 0-d tensor; one value per member as a ``[C, 1]`` tensor."""
+def _tensor(v: Value | list[bool], dtype: Any, device: Any) -> Any:
+    """A shared value as a 0-d tensor/array; one value per member as a ``[C, 1]`` column (NumPy
+    when ``device`` is ``None``)."""
+    if device is None:
+        a = np.asarray(v, dtype=dtype)
+        return a[:, None] if a.ndim else a
+    import torch
+
     t = torch.tensor(v, dtype=dtype, device=device)
     return t.unsqueeze(1) if t.dim() else t
 
 
-def _col(lr: object, n: int, dtype: torch.dtype, device: torch.device, owner: str) -> Tensor:
-    """The learning rate as a ``[C, 1]`` column of ``dtype`` (a scalar is every member's)."""
-    t = lr if isinstance(lr, Tensor) else torch.as_tensor(lr, dtype=_F64)
+def _lr_column(lr: object, n: int, dtype: Any, device: Any, owner: str) -> Any:
+    """The learning rate as a ``[C, 1]`` column of ``dtype`` (a scalar is every member's): a
+    NumPy array when ``device`` is ``None``, else a tensor on ``device``."""
+    if device is None:
+        a = np.asarray(lr.detach().cpu().numpy() if _is_tensor(lr) else lr, dtype=np.float64)
+        if a.ndim == 0:
+            a = np.broadcast_to(a, (n,))
+        elif a.shape != (n,):
+            raise ValueError(f"{owner}: lr must have shape [C] = [{n}], got shape {list(a.shape)}")
+        return a.astype(dtype)[:, None]
+    import torch
+
+    t = lr if isinstance(lr, torch.Tensor) else torch.as_tensor(lr, dtype=torch.float64)
     if t.dim() == 0:
         t = t.expand(n)
     elif t.shape != (n,):
@@ -139,7 +174,7 @@ def _col(lr: object, n: int, dtype: torch.dtype, device: torch.device, owner: st
 
 def _axpy(y: Tensor, x: Tensor, a: Coef) -> Tensor:
     """``y + a * x`` as a new tensor."""
-    return torch.add(y, x, alpha=a) if isinstance(a, float) else torch.addcmul(y, x, a)
+    return y.add(x, alpha=a) if isinstance(a, float) else y.addcmul(x, a)
 
 
 def _axpy_(y: Tensor, x: Tensor, a: Coef) -> Tensor:
@@ -147,13 +182,33 @@ def _axpy_(y: Tensor, x: Tensor, a: Coef) -> Tensor:
     return y.add_(x, alpha=a) if isinstance(a, float) else y.addcmul_(x, a)
 
 
-def _ema_sq_(v: Tensor, g: Tensor, b: Coef, omb: Coef) -> None:
+def _ema_sq_(v: Tensor, g: Tensor, b: Coef, one_minus_b: Coef) -> None:
     """``v = b * v + (1 - b) * g**2`` in place (torch: ``mul_(b).addcmul_(g, g, value=1-b)``)."""
     v.mul_(b)
-    if isinstance(omb, float):
-        v.addcmul_(g, g, value=omb)
+    if isinstance(one_minus_b, float):
+        v.addcmul_(g, g, value=one_minus_b)
     else:
-        v.addcmul_(g, g * omb)
+        v.addcmul_(g, g * one_minus_b)
+
+
+def _ema_sq_np(v: np.ndarray, g: np.ndarray, b: Coef, one_minus_b: Coef) -> None:
+    """:func:`_ema_sq_` on NumPy arrays: ``v = b * v + (1 - b) * g**2`` in place."""
+    v *= b
+    v += g * g * one_minus_b if isinstance(one_minus_b, float) else g * (g * one_minus_b)
+
+
+def _lerp_np(start: np.ndarray, end: np.ndarray, weight: Coef) -> None:
+    """``start += weight * (end - start)`` in place, as torch's ``lerp_`` computes it (from
+    ``end`` backwards where ``|weight| >= 0.5``)."""
+    if isinstance(weight, float):
+        if abs(weight) < 0.5:
+            start += weight * (end - start)
+        else:
+            start[...] = end - (end - start) * (1.0 - weight)
+        return
+    diff = end - start
+    near = np.abs(weight) < 0.5
+    np.copyto(start, np.where(near, start + weight * diff, end - diff * (1 - weight)))
 
 
 # -- the base class ------------------------------------------------------------------------------
@@ -167,7 +222,7 @@ class PopulationOptimizer:
     name: ClassVar[str] = ""
     family: ClassVar[str] = ""
     form: Form
-    _cache: dict[tuple[int, torch.device, torch.dtype], dict[str, Any]]
+    _cache: dict[tuple[int, Any, Any], dict[str, Any]]
 
     # -- subclass hooks --------------------------------------------------------------------------
     #: per-member numeric hyperparameters: name -> (low, high, high end open)
@@ -205,14 +260,26 @@ class PopulationOptimizer:
     def _check_members(self, members: dict[str, list[Any]]) -> None:
         """Cross-checks between one member's values (e.g. SGD's nesterov needs momentum)."""
 
-    def _constants(self, m: dict[str, Any], dt: torch.dtype, dev: torch.device) -> dict:
-        """Coefficients that do not change between steps (``m`` from ``_members(expand=False)``)."""
+    def _constants(self, m: dict[str, Any], dt: Any, dev: Any) -> dict:
+        """Coefficients that do not change between steps (``m`` from ``_members(expand=False)``),
+        as NumPy arrays when ``dev`` is ``None`` (``dt`` a NumPy dtype), else torch tensors."""
         raise NotImplementedError
 
     def _update(
         self, theta: Tensor, grad: Tensor, lr: Tensor, state: dict[str, Tensor], k: dict
     ) -> None:
         """One update, in place; ``state["step"]`` still counts the updates done before it."""
+        raise NotImplementedError
+
+    def _update_numpy(
+        self,
+        theta: np.ndarray,
+        grad: np.ndarray,
+        lr: np.ndarray,
+        state: dict[str, np.ndarray],
+        k: dict,
+    ) -> None:
+        """:meth:`_update` on NumPy arrays: the same formulas, equal to rounding."""
         raise NotImplementedError
 
     # -- shared machinery ------------------------------------------------------------------------
@@ -246,7 +313,7 @@ class PopulationOptimizer:
         self._check_members(full)
         return full if expand else out
 
-    def _consts(self, n: int, device: torch.device, dtype: torch.dtype) -> dict[str, Any]:
+    def _consts(self, n: int, device: Any, dtype: Any) -> dict[str, Any]:
         key = (n, device, dtype)
         k = self._cache.get(key)
         if k is None:
@@ -255,83 +322,117 @@ class PopulationOptimizer:
         return k
 
     def hyper(
-        self, n: int, device: torch.device | str | None = None, dtype: torch.dtype = _F64
+        self, n: int, device: torch.device | str | None = None, dtype: torch.dtype | None = None
     ) -> dict[str, Tensor]:
         """Every per-member hyperparameter as a ``[C]`` tensor (switches as bool tensors).
 
         Args:
             n: Number of members C; sequences given at construction must have this length.
             device: Device of the tensors (default CPU).
-            dtype: Floating dtype of the numeric hyperparameters.
+            dtype: Floating dtype of the numeric hyperparameters (default float64).
 
         Returns:
             ``name -> [C] tensor``, named as in ``torch.optim`` (``beta1``/``beta2`` for Adam's
             ``betas``).
         """
+        import torch
+
+        dtype = torch.float64 if dtype is None else dtype
         out = {}
         for key, vals in self._members(n).items():
             kind = torch.bool if isinstance(vals[0], bool) else dtype
             out[key] = torch.tensor(vals, dtype=kind, device=device)
         return out
 
-    def init(self, theta: Tensor) -> dict[str, Tensor]:
+    def init(self, theta: Tensor | np.ndarray) -> dict[str, Any]:
         """A fresh state for the population ``theta`` (``[C, P]``).
 
         Args:
-            theta: The parameters, ``[C, P]``, floating point; only its shape, dtype and device
-                are used.
+            theta: The parameters, ``[C, P]``, floating point: a torch tensor, or a NumPy array
+                (then the state is NumPy arrays and the updates run in NumPy, torch unused);
+                only its shape, dtype and device are used.
 
         Returns:
-            ``{"step": 0-d int64 tensor, <buffer name>: [C, P] tensor, ...}``.
+            ``{"step": 0-d int64 tensor, <buffer name>: [C, P] tensor, ...}`` (NumPy arrays for
+            a NumPy ``theta``).
+
+        Example:
+            >>> import numpy as np
+            >>> from lrlab.lab.optim import Adam
+            >>> sorted(Adam().init(np.zeros((2, 3))))
+            ['exp_avg', 'exp_avg_sq', 'step']
         """
         owner = type(self).__name__
-        if not isinstance(theta, Tensor) or theta.dim() != 2 or not theta.is_floating_point():
-            shape = list(theta.shape) if isinstance(theta, Tensor) else type(theta).__name__
+        if isinstance(theta, np.ndarray):
+            if theta.ndim != 2 or theta.dtype.kind != "f":
+                raise ValueError(
+                    f"{owner}: theta must be a floating [C, P] array, got {list(theta.shape)} "
+                    f"{theta.dtype}"
+                )
+            k = self._consts(theta.shape[0], None, theta.dtype)
+            arrays: dict[str, Any] = {"step": np.zeros((), dtype=np.int64)}
+            for name in self._buffers():
+                arrays[name] = np.zeros(theta.shape, dtype=theta.dtype)
+                arrays[name] += k.get(f"init_{name}", 0.0)
+            return arrays
+        if not _is_tensor(theta) or theta.dim() != 2 or not theta.is_floating_point():
+            shape = list(theta.shape) if _is_tensor(theta) else type(theta).__name__
             raise ValueError(f"{owner}: theta must be a floating [C, P] tensor, got {shape}")
+        import torch
+
         k = self._consts(theta.shape[0], theta.device, theta.dtype)
         state = {"step": torch.zeros((), dtype=torch.int64, device=theta.device)}
         for name in self._buffers():
             fill = k.get(f"init_{name}", 0.0)
             buf = torch.zeros(theta.shape, dtype=theta.dtype, device=theta.device)
-            state[name] = buf.add_(fill) if isinstance(fill, Tensor) or fill else buf
+            state[name] = buf.add_(fill) if isinstance(fill, torch.Tensor) or fill else buf
         return state
 
     def step(self, theta: Tensor, grad: Tensor, lr: Tensor, state: dict[str, Tensor]) -> None:
         """One update of every member, in place on ``theta`` and ``state`` (``grad`` unchanged).
 
         Args:
-            theta: The parameters, ``[C, P]``.
-            grad: Their gradients, ``[C, P]``.
-            lr: This step's learning rate per member, a ``[C]`` tensor of any floating dtype
-                (a number or 0-d tensor is every member's). A member with ``lr = 0`` does not
-                move. The values are not checked, since that would wait for the device.
+            theta: The parameters, ``[C, P]`` (a tensor, or a NumPy array with a NumPy state).
+            grad: Their gradients, ``[C, P]``, of theta's kind.
+            lr: This step's learning rate per member, a ``[C]`` tensor or array of any floating
+                dtype (a number or 0-d tensor is every member's). A member with ``lr = 0`` does
+                not move. The values are not checked, since that would wait for the device.
             state: The state from :meth:`init` (or :meth:`load_state_dict`).
         """
         C = theta.shape[0]
+        if isinstance(theta, np.ndarray):
+            k = self._consts(C, None, theta.dtype)
+            dt = np.float64 if self._lr64 else theta.dtype
+            self._update_numpy(theta, grad, _lr_column(lr, C, dt, None, self.name), state, k)
+            state["step"] += 1
+            return
+        import torch
+
         k = self._consts(C, theta.device, theta.dtype)
         if (
             not self._lr64
-            and isinstance(lr, Tensor)
+            and isinstance(lr, torch.Tensor)
             and lr.shape == (C,)
             and lr.dtype == theta.dtype
             and lr.device == theta.device
         ):
             col = lr.unsqueeze(1)
         else:
-            col = _col(lr, C, _F64, theta.device, type(self).__name__)
+            col = _lr_column(lr, C, torch.float64, theta.device, type(self).__name__)
         with torch.no_grad():
             self._update(theta, grad, col, state, k)
             state["step"].add_(1)
 
-    def stepper(self, theta: Tensor, grad: Tensor, state: dict[str, Tensor]) -> Stepper:
+    def stepper(self, theta: Tensor, grad: Tensor, state: dict[str, Any]) -> Stepper:
         """:meth:`step` bound to ``theta``, ``grad`` and ``state``, for a training loop's hot path.
 
         The checks and lookups of :meth:`step` run once, here; calling the returned
         :class:`Stepper` with ``lr`` only updates. It must be called with gradients disabled
-        (``torch.no_grad()``) and ``lr`` a ``[C, 1]`` column in theta's dtype and device. Its
-        results equal :meth:`step`'s bit for bit. Call :meth:`Stepper.flush` before reading
-        ``state["step"]``: an optimizer whose update does not read the count (SGD without
-        dampening, RMSprop, Adadelta, Adagrad without ``lr_decay``) adds it up in Python.
+        (``torch.no_grad()``) and ``lr`` a ``[C, 1]`` column in theta's dtype and device (for a
+        NumPy ``theta``: a ``[C, 1]`` NumPy column). Its results equal :meth:`step`'s bit for
+        bit. Call :meth:`Stepper.flush` before reading ``state["step"]``: an optimizer whose
+        update does not read the count (SGD without dampening, RMSprop, Adadelta, Adagrad without
+        ``lr_decay``) adds it up in Python.
 
         Example:
             >>> import torch
@@ -349,9 +450,16 @@ class PopulationOptimizer:
             ([0.71, 1.0], 2)
         """
         owner = type(self).__name__
-        if not isinstance(theta, Tensor) or theta.dim() != 2 or not theta.is_floating_point():
+        if isinstance(theta, np.ndarray):
+            if theta.ndim != 2 or theta.dtype.kind != "f":
+                raise ValueError(f"{owner}: theta must be a floating [C, P] array")
+            if not isinstance(grad, np.ndarray) or grad.shape != theta.shape:
+                raise ValueError(f"{owner}: grad must be an array of theta's shape {theta.shape}")
+            k = self._consts(theta.shape[0], None, theta.dtype)
+            return Stepper(self, theta, grad, state, k)
+        if not _is_tensor(theta) or theta.dim() != 2 or not theta.is_floating_point():
             raise ValueError(f"{owner}: theta must be a floating [C, P] tensor")
-        if not isinstance(grad, Tensor) or grad.shape != theta.shape:
+        if not _is_tensor(grad) or grad.shape != theta.shape:
             raise ValueError(f"{owner}: grad must have theta's shape {list(theta.shape)}")
         k = self._consts(theta.shape[0], theta.device, theta.dtype)
         return Stepper(self, theta, grad, state, k)
@@ -395,6 +503,8 @@ class PopulationOptimizer:
             raise ValueError(
                 f"{owner}: state dict must have keys buffers, form, optimizer, step; got {got}"
             )
+        import torch
+
         from ._registry import OPTIMIZERS
 
         saved = OPTIMIZERS.get(str(d["optimizer"]))
@@ -446,17 +556,31 @@ class PopulationOptimizer:
         if not k["has_wd"]:
             return grad
         if k["decoupled"]:
-            lr64 = lr if lr.dtype == _F64 else lr.to(_F64)
+            f64 = k["float64"]
+            lr64 = lr if lr.dtype == f64 else lr.to(f64)
             theta.mul_((1.0 - lr64 * k["wd64"]).to(theta.dtype))
             return grad
         return _axpy(grad, theta, k["wd"])
 
-    def _common(self, m: dict[str, Any], dt: torch.dtype, dev: torch.device) -> dict:
+    def _weight_decay_numpy(
+        self, theta: np.ndarray, grad: np.ndarray, lr: np.ndarray, k: dict
+    ) -> np.ndarray:
+        """:meth:`_weight_decay` on NumPy arrays."""
+        if not k["has_wd"]:
+            return grad
+        if k["decoupled"]:
+            theta *= (1.0 - lr.astype(np.float64) * k["wd64"]).astype(theta.dtype)
+            return grad
+        return grad + theta * k["wd"]
+
+    def _common(self, m: dict[str, Any], dt: Any, dev: Any) -> dict:
         wd = m["weight_decay"]
+        f64 = _f64(dev)
         return {
+            "float64": f64,
             "has_wd": _active(wd),
             "wd": _pack(wd, dt, dev),
-            "wd64": _pack(wd, _F64, dev),
+            "wd64": _pack(wd, f64, dev),
             "decoupled": self.form == "keras",
             "eps": _pack(m["eps"], dt, dev) if "eps" in m else 0.0,
         }
@@ -466,39 +590,50 @@ class Stepper:
     """An optimizer's update bound to one population: see
     :meth:`PopulationOptimizer.stepper`."""
 
-    __slots__ = ("_count", "_grad", "_k", "_lazy", "_lr64", "_pending", "_state", "_theta", "_up")
+    __slots__ = (
+        "_count",
+        "_f64",
+        "_grad",
+        "_k",
+        "_lazy",
+        "_lr64",
+        "_pending",
+        "_state",
+        "_theta",
+        "_to_f64",
+        "_up",
+    )
 
     def __init__(
         self,
         opt: PopulationOptimizer,
-        theta: Tensor,
-        grad: Tensor,
-        state: dict[str, Tensor],
+        theta: Any,
+        grad: Any,
+        state: dict[str, Any],
         k: dict,
     ) -> None:
-        self._up, self._theta, self._grad, self._state, self._k = (
-            opt._update,
-            theta,
-            grad,
-            state,
-            k,
-        )
-        self._lr64, self._count = opt._lr64, state["step"]
+        numpy = isinstance(theta, np.ndarray)
+        self._up = opt._update_numpy if numpy else opt._update
+        self._theta, self._grad, self._state, self._k = theta, grad, state, k
+        self._lr64, self._count, self._f64 = opt._lr64, state["step"], k["float64"]
+        self._to_f64 = "astype" if numpy else "to"
         # a torch op per step to count costs ~4 us; count in Python when nothing reads it
         self._lazy, self._pending = not opt._reads_step(k), 0
 
-    def __call__(self, lr: Tensor) -> None:
+    def __call__(self, lr: Any) -> None:
         """One update with the learning rates ``lr`` (a ``[C, 1]`` column)."""
-        self._up(self._theta, self._grad, lr.to(_F64) if self._lr64 else lr, self._state, self._k)
+        if self._lr64:
+            lr = getattr(lr, self._to_f64)(self._f64)
+        self._up(self._theta, self._grad, lr, self._state, self._k)
         if self._lazy:
             self._pending += 1
         else:
-            self._count.add_(1)
+            self._count += 1
 
     def flush(self) -> None:
         """Bring ``state["step"]`` up to date with the updates made."""
         if self._pending:
-            self._count.add_(self._pending)
+            self._count += self._pending
             self._pending = 0
 
 

@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import torch
-from torch import Tensor
+import numpy as np
 
-from ._base import _INF, Form, Hyper, PopulationOptimizer, _active, _axpy_, _ema_sq_, _lift, _pack
+from ._base import (
+    _INF,
+    Form,
+    Hyper,
+    PopulationOptimizer,
+    _active,
+    _axpy_,
+    _ema_sq_,
+    _ema_sq_np,
+    _lerp_np,
+    _lift,
+    _pack,
+)
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 __all__ = ["RMSprop"]
 
@@ -81,7 +95,7 @@ class RMSprop(PopulationOptimizer):
             out.append("momentum_buffer")
         return tuple(out)
 
-    def _constants(self, m: dict[str, Any], dt: torch.dtype, dev: torch.device) -> dict:
+    def _constants(self, m: dict[str, Any], dt: Any, dev: Any) -> dict:
         k = self._common(m, dt, dev)
         k.update(
             alpha=_pack(m["alpha"], dt, dev),
@@ -96,6 +110,8 @@ class RMSprop(PopulationOptimizer):
     def _update(
         self, theta: Tensor, grad: Tensor, lr: Tensor, state: dict[str, Tensor], k: dict
     ) -> None:
+        import torch
+
         lr_c = lr.to(theta.dtype)
         g = self._weight_decay(theta, grad, lr, k)
         v = state["square_avg"]
@@ -126,3 +142,45 @@ class RMSprop(PopulationOptimizer):
             theta.sub_(d)
         else:
             theta.addcmul_(d, lr_c, value=-1)
+
+    def _update_numpy(
+        self,
+        theta: np.ndarray,
+        grad: np.ndarray,
+        lr: np.ndarray,
+        state: dict[str, np.ndarray],
+        k: dict,
+    ) -> None:
+        lr_c = lr.astype(theta.dtype)
+        g = self._weight_decay_numpy(theta, grad, lr, k)
+        v = state["square_avg"]
+        _ema_sq_np(v, g, k["alpha"], k["one_minus_alpha"])
+        keras = self.form == "keras"
+        if keras:
+            d = v + k["eps"]
+            if self.centered:
+                a = state["grad_avg"]
+                a *= k["alpha"]
+                a += g * k["one_minus_alpha"]
+                d -= a * a
+            np.sqrt(d, out=d)
+        else:
+            if self.centered:
+                a = state["grad_avg"]
+                _lerp_np(a, g, k["one_minus_alpha"])
+                d = np.sqrt(v - a * a)
+            else:
+                d = np.sqrt(v)
+            d += k["eps"]
+        np.divide(g, d, out=d)  # d = g / denominator
+        if keras:
+            d *= lr_c
+        if "momentum_buffer" in state:
+            buf = state["momentum_buffer"]
+            buf *= k["momentum"]
+            buf += d
+            d = buf
+        if keras:
+            theta -= d
+        else:
+            theta -= d * lr_c

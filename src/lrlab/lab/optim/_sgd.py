@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import torch
-from torch import Tensor
+import numpy as np
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 from ._base import (
     _INF,
@@ -110,7 +112,7 @@ class SGD(PopulationOptimizer):
                     f"member {i} has momentum={mom!r}, dampening={damp!r}"
                 )
 
-    def _constants(self, m: dict[str, Any], dt: torch.dtype, dev: torch.device) -> dict:
+    def _constants(self, m: dict[str, Any], dt: Any, dev: Any) -> dict:
         k = self._common(m, dt, dev)
         nes = m["nesterov"]
         damp = _lift(lambda d, mo: d if mo != 0 else 0.0, m["dampening"], m["momentum"])
@@ -119,7 +121,7 @@ class SGD(PopulationOptimizer):
             momentum=_pack(m["momentum"], dt, dev),
             has_damp=_active(m["dampening"]),
             one_minus_damp=_tensor(_lift(lambda d: 1.0 - d, damp), dt, dev),
-            one=torch.ones((), dtype=dt, device=dev),
+            one=_tensor(1.0, dt, dev),
             nes="mask" if isinstance(nes, list) else nes,
             # per-member Nesterov as arithmetic, not torch.where (slow, and a temporary):
             # p -= lr * (c * b + nu * g) with nu = 1, c = momentum (Nesterov) or nu = 0, c = 1
@@ -153,6 +155,8 @@ class SGD(PopulationOptimizer):
                 theta.add_(buf)
             return
         if k["has_damp"]:  # torch's first step stores the raw gradient: no dampening then
+            import torch  # (where, not a branch: no wait for the device)
+
             buf.addcmul_(g, torch.where(state["step"] == 0, k["one"], k["one_minus_damp"]))
         else:
             buf.add_(g)
@@ -162,3 +166,40 @@ class SGD(PopulationOptimizer):
             return
         d = _axpy(g, buf, mom) if k["nes"] else buf
         theta.addcmul_(d, lr_c, value=-1)
+
+    def _update_numpy(
+        self,
+        theta: np.ndarray,
+        grad: np.ndarray,
+        lr: np.ndarray,
+        state: dict[str, np.ndarray],
+        k: dict,
+    ) -> None:
+        lr_c = lr if lr.dtype == theta.dtype else lr.astype(theta.dtype)
+        g = self._weight_decay_numpy(theta, grad, lr, k)
+        if not k["has_momentum"]:
+            theta -= g * lr_c
+            return
+        buf, mom = state["momentum_buffer"], k["momentum"]
+        buf *= mom
+        if self.form == "keras":
+            buf -= g * lr_c
+            if k["nes"] is True:
+                theta -= g * lr_c
+                theta += buf * mom
+            elif k["nes"] == "mask":
+                theta += buf * k["nes_c"]
+                theta -= g * (lr_c * k["nes_nu"])
+            else:
+                theta += buf
+            return
+        if k["has_damp"]:  # torch's first step stores the raw gradient: no dampening then
+            buf += g * (k["one"] if int(state["step"]) == 0 else k["one_minus_damp"])
+        else:
+            buf += g
+        if k["nes"] == "mask":
+            theta -= buf * (lr_c * k["nes_c"])
+            theta -= g * (lr_c * k["nes_nu"])
+            return
+        d = g + buf * mom if k["nes"] else buf
+        theta -= d * lr_c
