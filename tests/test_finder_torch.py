@@ -1,4 +1,4 @@
-"""Tests for lrlab.finder.torch: exact restore (also after an exception), param-group ratios,
+"""Tests for lrlab.torch.find_lr: exact restore (also after an exception), param-group ratios,
 cycling data, gradient accumulation, AMP, evaluation, repeats, and a real run on Ionosphere."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from lrlab.finder import FinderResult, RepeatedResult, ramp  # noqa: E402
-from lrlab.finder.torch import find_lr, preserved  # noqa: E402
 from lrlab.lab.data import ionosphere  # noqa: E402
+from lrlab.torch import find_lr, preserved  # noqa: E402
 
 
 def _data(n=64, d=6, seed=0, dtype=torch.float32):

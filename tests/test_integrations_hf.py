@@ -1,4 +1,4 @@
-"""lrlab.integrations.torch.LrlabScheduler inside Hugging Face ``transformers.Trainer``.
+"""lrlab.torch.LrlabScheduler inside Hugging Face ``transformers.Trainer``.
 
 Trainer takes ``optimizers=(optimizer, scheduler)``, calls ``scheduler.step()`` after every
 optimizer step (once per ``gradient_accumulation_steps`` batches), logs the first param
@@ -19,7 +19,7 @@ transformers = pytest.importorskip("transformers")
 pytest.importorskip("accelerate")
 
 import lrlab.schedules as sch  # noqa: E402
-from lrlab.integrations.torch import LrlabScheduler  # noqa: E402
+from lrlab.torch import LrlabScheduler  # noqa: E402
 
 
 class Regressor(torch.nn.Module):

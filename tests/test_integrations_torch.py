@@ -21,7 +21,7 @@ from hypothesis import strategies as st  # noqa: E402
 import lrlab.integrations.torch as lt  # noqa: E402
 import lrlab.schedules as sch  # noqa: E402
 from lrlab.control import Plateau  # noqa: E402
-from lrlab.integrations.torch import LrlabScheduler  # noqa: E402
+from lrlab.torch import LrlabScheduler  # noqa: E402
 
 
 def halve_every_third(epoch: int, lr: float) -> float:

@@ -12,9 +12,9 @@ Three separate parts (DESIGN, core concept 5):
   should not be trusted; :func:`run_repeated` / :func:`summarize` over several seeds give a
   median, a spread and a recommended :class:`Window`.
 
-Adapters restore the model and optimizer exactly: :mod:`lrlab.finder.torch` and
-:mod:`lrlab.finder.keras` (imported only when you ask for them; this package imports no
-framework).
+The framework adapters, which restore the model and optimizer exactly, build on this core from
+above: ``lrlab.torch.find_lr`` and ``lrlab.finder.keras.find_lr``. This package imports no
+framework.
 
 Example:
     >>> import numpy as np

@@ -1,4 +1,4 @@
-"""PyTorch integration: run an lrlab schedule as a ``torch.optim.lr_scheduler`` scheduler.
+"""Run an lrlab schedule as a ``torch.optim.lr_scheduler`` scheduler (public as :mod:`lrlab.torch`).
 
 :class:`LrlabScheduler` is a real :class:`torch.optim.lr_scheduler.LRScheduler`, so it works
 wherever torch schedulers work: a plain training loop, PyTorch Lightning's
@@ -9,12 +9,12 @@ wherever torch schedulers work: a plain training loop, PyTorch Lightning's
 where ``last_epoch`` is the scheduler's step counter (see :meth:`LrlabScheduler.step` for exactly
 when it advances) and ``plateau_scale_g`` is the multiplier of an optional
 :class:`lrlab.control.Plateau` (1 without one). The optimizer's own ``lr`` is overwritten, never
-used. Importing this module imports torch; ``import lrlab`` does not.
+used.
 
 Example:
     >>> import torch
     >>> from lrlab.schedules import cosine
-    >>> from lrlab.integrations.torch import LrlabScheduler
+    >>> from lrlab.torch import LrlabScheduler
     >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(2))], lr=123.0)
     >>> sched = LrlabScheduler(opt, cosine(init=0.1, decay_steps=4))
     >>> lrs = []

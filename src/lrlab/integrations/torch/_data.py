@@ -1,8 +1,5 @@
-"""The data side of :func:`lrlab.finder.torch.find_lr`: a ``DataLoader`` or an ``(inputs,
-targets)`` pair of tensors as batches (cycled for training, once for evaluation), moved to a
-device.
-
-Private: used by :mod:`lrlab.finder.torch`. Importing this module imports torch.
+"""The data side of :func:`lrlab.torch.find_lr`: a ``DataLoader`` or an ``(inputs, targets)``
+pair of tensors as batches (cycled for training, once for evaluation), moved to a device.
 """
 
 from __future__ import annotations
@@ -15,7 +12,7 @@ import torch
 Batch = tuple[Any, Any]
 
 
-def _is_pair(data: Any) -> bool:
+def is_pair(data: Any) -> bool:
     return (
         isinstance(data, (tuple, list))
         and len(data) == 2
@@ -40,7 +37,7 @@ def _pair_batches(
         yield x[idx.to(x.device)], y[idx.to(y.device)]
 
 
-def _check_pair(name: str, data: tuple[torch.Tensor, torch.Tensor]) -> None:
+def check_pair(name: str, data: tuple[torch.Tensor, torch.Tensor]) -> None:
     x, y = data
     if x.ndim == 0 or y.ndim == 0 or len(x) != len(y) or len(x) == 0:
         raise ValueError(
@@ -49,11 +46,9 @@ def _check_pair(name: str, data: tuple[torch.Tensor, torch.Tensor]) -> None:
         )
 
 
-def _cycle(
-    data: Any, batch_size: int, shuffle: bool, generator: torch.Generator
-) -> Iterator[Batch]:
+def cycle(data: Any, batch_size: int, shuffle: bool, generator: torch.Generator) -> Iterator[Batch]:
     """Training batches forever: a (x, y) pair is reshuffled each pass, a loader re-iterated."""
-    if _is_pair(data):
+    if is_pair(data):
         x, y = data
         while True:
             n = len(x)
@@ -82,25 +77,25 @@ def _cycle(
         passes += 1
 
 
-def _once(data: Any, batch_size: int) -> Iterator[Batch]:
-    if _is_pair(data):
+def once(data: Any, batch_size: int) -> Iterator[Batch]:
+    if is_pair(data):
         yield from _pair_batches(data[0], data[1], batch_size, torch.arange(len(data[0])))
     else:
         for batch in data:
             yield _unpack(batch)
 
 
-def _to(obj: Any, device: torch.device) -> Any:
+def to_device(obj: Any, device: torch.device) -> Any:
     if isinstance(obj, torch.Tensor):
         return obj.to(device, non_blocking=True)
     if isinstance(obj, (tuple, list)):
-        return type(obj)(_to(o, device) for o in obj)
+        return type(obj)(to_device(o, device) for o in obj)
     if isinstance(obj, dict):
-        return {k: _to(v, device) for k, v in obj.items()}
+        return {k: to_device(v, device) for k, v in obj.items()}
     return obj
 
 
-def _rows(y: Any) -> int:
+def count_rows(y: Any) -> int:
     if isinstance(y, torch.Tensor) and y.ndim > 0:
         return int(y.shape[0])
     return len(y)

@@ -2,8 +2,8 @@
 to lrlab's population engine (a :class:`~lrlab.lab.models.TorchModule`, an :mod:`lrlab.lab.optim`
 optimizer, NumPy arrays), checked before the range test and validated after it.
 
-Private: used by :mod:`lrlab.finder.torch`. Importing this module imports torch, not
-:mod:`lrlab.lab` (that happens when validation is asked for).
+Importing this module imports torch, not :mod:`lrlab.lab` (that happens when validation is
+asked for).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ._repeats import RepeatedResult
-from ._result import FinderResult
-from ._torch_data import _once
+from lrlab.finder import FinderResult, RepeatedResult
+
+from ._data import once
 
 if TYPE_CHECKING:
     from lrlab.lab.models import TorchModule
@@ -122,7 +122,7 @@ def _lab_optimizer(optimizer: torch.optim.Optimizer) -> PopulationOptimizer:
 def _arrays(name: str, data: Any, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     """Every ``(inputs, targets)`` row of ``data`` as two NumPy arrays."""
     xs, ys = [], []
-    for inputs, targets in _once(data, batch_size):
+    for inputs, targets in once(data, batch_size):
         if not (isinstance(inputs, torch.Tensor) and isinstance(targets, torch.Tensor)):
             raise ValueError(
                 f"find_lr: validate=True needs {name} batches of tensors (inputs, targets), got "
@@ -158,7 +158,7 @@ def _targets(name: str, y: np.ndarray, output: str, n_out: int) -> np.ndarray:
     return out
 
 
-class _ValidationPlan:
+class ValidationPlan:
     """``validate=True``: everything checked before the range test, run after it."""
 
     def __init__(
@@ -172,9 +172,8 @@ class _ValidationPlan:
         seeds: Any,
         seed: int,
     ) -> None:
+        from lrlab.finder import lab
         from lrlab.lab.models import TorchModule
-
-        from . import lab
 
         owner = "find_lr"
         self.settings = lab._settings(owner, around, factors, epochs, seeds, seed)
@@ -229,7 +228,7 @@ class _ValidationPlan:
         self, result: FinderResult | RepeatedResult, batch_size: int, dev: torch.device
     ) -> FinderResult | RepeatedResult:
         """Validate around ``result``'s suggestion; ``result`` with ``.validation``."""
-        from .lab import _validated
+        from lrlab.finder.lab import _validated
 
         assert self.spec is not None
         return _validated(
