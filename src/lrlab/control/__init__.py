@@ -19,7 +19,10 @@ Example:
     0.25
 """
 
-from ._early_stopping import EarlyStopping, EarlyStoppingState
-from ._plateau import Plateau, PlateauState
+from ._early_stopping import EarlyStopping as EarlyStopping
+from ._early_stopping import EarlyStoppingState as EarlyStoppingState
+from ._plateau import Plateau as Plateau
+from ._plateau import PlateauState as PlateauState
+from ._plateau import plateau_rule as plateau_rule
 
-__all__ = ["EarlyStopping", "EarlyStoppingState", "Plateau", "PlateauState"]
+__all__ = ["EarlyStopping", "EarlyStoppingState", "Plateau", "PlateauState", "plateau_rule"]

@@ -39,8 +39,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lrlab.control import Plateau, PlateauState
-from lrlab.control._plateau import plateau_rule
+from lrlab._checks import integer
+from lrlab.control import Plateau, PlateauState, plateau_rule
 from lrlab.schedules import Custom, Recurrence, Schedule, constant, parse
 
 __all__ = [
@@ -347,15 +347,7 @@ def plateau(
         eps=eps,
         convention=convention,
     )
-    if (
-        isinstance(accumulation_size, bool)
-        or not isinstance(accumulation_size, (int, np.integer))
-        or accumulation_size < 1
-    ):
-        raise ValueError(
-            f"plateau: accumulation_size must be an integer >= 1, got {accumulation_size!r}"
-        )
-    size = int(accumulation_size)
+    size = integer("plateau", "accumulation_size", accumulation_size, lo=1)
     lr_fn = _learning_rate("plateau", learning_rate)
     if lr_fn is None and cfg.min_lr > 0:
         raise ValueError(
@@ -364,21 +356,7 @@ def plateau(
 
     def init_fn(params: optax.Params) -> ReduceOnPlateauState:
         del params
-        dt = jnp.result_type(float)  # JAX's default float
-        zero = jnp.zeros((), jnp.int32)
-        return ReduceOnPlateauState(
-            scale=jnp.ones((), dt),
-            best=jnp.full((), math.inf if cfg.mode == "min" else -math.inf, dt),
-            num_bad=zero,
-            cooldown_counter=zero,
-            num_reductions=zero,
-            epoch=zero,
-            last_reduced=jnp.zeros((), bool),
-            last_value=jnp.full((), math.nan, dt),
-            window_count=zero,
-            window_sum=jnp.zeros((), dt),
-            step=zero,
-        )
+        return _initial_state(cfg)
 
     def update_fn(
         updates: optax.Updates,
@@ -389,32 +367,64 @@ def plateau(
         **extra_args: Any,
     ) -> tuple[optax.Updates, ReduceOnPlateauState]:
         del params, extra_args
-        if value is None:
-            raise ValueError(
-                "plateau: update needs the monitored value, as "
-                "tx.update(updates, state, params, value=loss); got no value"
-            )
-        if jnp.shape(value) != ():
-            raise ValueError(
-                f"plateau: value must be a scalar, got an array of shape {jnp.shape(value)}"
-            )
-        dt = state.window_sum.dtype
-        total = state.window_sum + jnp.asarray(value).astype(dt)
-        count = state.window_count + 1
-        closing = count >= size
-        mean = total / count.astype(dt)
-        base = jnp.ones((), dt) if lr_fn is None else jnp.asarray(lr_fn(state.step)).astype(dt)
-        closed = state._replace(**_window(cfg, state, mean, base))
-        new = jax.tree.map(lambda c, o: jnp.where(closing, c, o), closed, state)
-        new = new._replace(
-            window_count=jnp.where(closing, 0, count).astype(jnp.int32),
-            window_sum=jnp.where(closing, jnp.zeros((), dt), total),
-            step=optax.safe_increment(state.step),
-        )
-        scaled = jax.tree.map(lambda g: new.scale.astype(g.dtype) * g, updates)
-        return scaled, new
+        return _plateau_update(cfg, size, lr_fn, updates, state, value)
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def _initial_state(cfg: Plateau) -> ReduceOnPlateauState:
+    """The state before the first update: scale 1, no best yet, an empty window."""
+    dt = jnp.result_type(float)  # JAX's default float
+    zero = jnp.zeros((), jnp.int32)
+    return ReduceOnPlateauState(
+        scale=jnp.ones((), dt),
+        best=jnp.full((), math.inf if cfg.mode == "min" else -math.inf, dt),
+        num_bad=zero,
+        cooldown_counter=zero,
+        num_reductions=zero,
+        epoch=zero,
+        last_reduced=jnp.zeros((), bool),
+        last_value=jnp.full((), math.nan, dt),
+        window_count=zero,
+        window_sum=jnp.zeros((), dt),
+        step=zero,
+    )
+
+
+def _plateau_update(
+    cfg: Plateau,
+    size: int,
+    lr_fn: Callable[[jax.Array], jax.Array] | None,
+    updates: optax.Updates,
+    state: ReduceOnPlateauState,
+    value: jax.typing.ArrayLike | None,
+) -> tuple[optax.Updates, ReduceOnPlateauState]:
+    """One update of :func:`plateau`: add ``value`` to the window, close the window every
+    ``size`` updates through the plateau rule, and scale ``updates`` by the new multiplier."""
+    if value is None:
+        raise ValueError(
+            "plateau: update needs the monitored value, as "
+            "tx.update(updates, state, params, value=loss); got no value"
+        )
+    if jnp.shape(value) != ():
+        raise ValueError(
+            f"plateau: value must be a scalar, got an array of shape {jnp.shape(value)}"
+        )
+    dt = state.window_sum.dtype
+    total = state.window_sum + jnp.asarray(value).astype(dt)
+    count = state.window_count + 1
+    closing = count >= size
+    mean = total / count.astype(dt)
+    base = jnp.ones((), dt) if lr_fn is None else jnp.asarray(lr_fn(state.step)).astype(dt)
+    closed = state._replace(**_window(cfg, state, mean, base))
+    new = jax.tree.map(lambda c, o: jnp.where(closing, c, o), closed, state)
+    new = new._replace(
+        window_count=jnp.where(closing, 0, count).astype(jnp.int32),
+        window_sum=jnp.where(closing, jnp.zeros((), dt), total),
+        step=optax.safe_increment(state.step),
+    )
+    scaled = jax.tree.map(lambda g: new.scale.astype(g.dtype) * g, updates)
+    return scaled, new
 
 
 #: the same function, named like ``optax.contrib.reduce_on_plateau`` (lrlab's parameters)
