@@ -75,6 +75,21 @@ def _keras_functions(data: Mapping[str, Any]) -> dict[str, Callable[..., Any]]:
     return found
 
 
+def _host_only(schedule: LrlabSchedule) -> bool:
+    """Whether ``schedule`` has a part that runs Python code on each step's value.
+
+    ``custom(fn)`` with ``vectorized=False`` calls ``fn`` on one float at a time, and
+    ``recurrence`` without ``horizon`` grows its table up to the largest step asked for: both
+    read the step's value on the host, so they run eagerly only.
+    """
+    for part in schedule.walk():
+        if part.kind == "custom" and not part.params()["vectorized"]:
+            return True
+        if part.kind == "recurrence" and part.params()["horizon"] is None:
+            return True
+    return False
+
+
 # -- KerasSchedule ------------------------------------------------------------------------------
 class _KerasScheduleImpl:
     """An lrlab schedule as a Keras ``LearningRateSchedule``, times a plateau multiplier.
@@ -85,13 +100,15 @@ class _KerasScheduleImpl:
 
         ``lr = float32(schedule(k) * scale)``
 
-    ``schedule(k)`` is the lrlab convention (the rate of the (k+1)-th update). On the torch and
-    JAX backends the schedule is evaluated directly on the step tensor (in float64 on torch, also
-    under ``jax.jit``), then cast to ``keras.backend.floatx()``, as Keras' own schedules return.
-    On other backends (TensorFlow) give ``horizon=N``: the schedule is then read from a table of
-    steps ``0 .. N-1`` computed by lrlab (later steps keep the last value), which works in graph
-    mode and under XLA. ``horizon`` is also the way to run ``custom(fn)`` (non-vectorised) and
-    ``recurrence`` without ``horizon`` under JAX.
+    ``schedule(k)`` is the lrlab convention (the rate of the (k+1)-th update). On every Keras
+    backend (TensorFlow, JAX, torch) the schedule is evaluated directly on the step tensor: in
+    float64 on TensorFlow (eagerly, in ``tf.function`` and with ``jit_compile=True``) and on
+    torch, in JAX's default float under ``jax.jit``; then cast to ``keras.backend.floatx()``, as
+    Keras' own schedules return. No ``horizon`` is needed for any schedule written with array
+    operations. ``custom(fn)`` (non-vectorised, a Python function of one float) and
+    ``recurrence`` without a ``horizon`` of its own run only eagerly on the host (the torch
+    backend); on TensorFlow and JAX give ``horizon=N``: the schedule is then read from a table of
+    steps ``0 .. N-1`` computed by lrlab (later steps keep the last value).
 
     ``scale`` is a non-trainable ``keras.Variable`` that :class:`ReduceLROnPlateau` multiplies;
     it is saved in the config, so a reloaded model resumes with it.
@@ -99,7 +116,9 @@ class _KerasScheduleImpl:
     Args:
         schedule: an lrlab schedule, or its text form (``"cosine(init=0.1, decay_steps=100)"``).
         scale: the initial plateau multiplier, ``>= 0``.
-        horizon: table length for backends that cannot evaluate lrlab schedules on their tensors.
+        horizon: table length for a schedule with host-only parts (``custom(fn)``,
+            ``recurrence``) on the TensorFlow and JAX backends; ignored where the schedule can be
+            evaluated on the step tensor.
 
     Returns:
         A ``LearningRateSchedule`` to pass as an optimizer's ``learning_rate``.
@@ -157,21 +176,26 @@ class _KerasScheduleImpl:
     def _evaluate(self, step: Any) -> Any:
         keras = _keras()
         backend = keras.backend.backend()
-        if backend in ("torch", "jax"):
-            try:
-                return self.schedule(keras.ops.convert_to_tensor(step))
-            except TypeError as exc:  # custom(fn) / recurrence that cannot be traced by JAX
-                if self.horizon is None:
-                    raise TypeError(
-                        f"KerasSchedule: {exc} (or give KerasSchedule horizon=N: it then reads "
-                        "a table of the first N steps computed by lrlab)"
-                    ) from exc
-        elif self.horizon is None:
-            raise ValueError(
-                f"KerasSchedule: the {backend!r} backend cannot evaluate lrlab schedules on its "
-                "tensors; pass horizon=N (the number of training steps): the schedule is then "
-                "read from a table of steps 0 .. N-1"
-            )
+        if backend == "tensorflow" and _host_only(self.schedule):
+            # TensorFlow traces fit's step into a graph: a Python function of one float or a
+            # recurrence's growing table cannot run there (on JAX the schedule says so itself)
+            if self.horizon is None:
+                raise TypeError(
+                    f"KerasSchedule: {self.schedule!r} calls a Python function on each step "
+                    "(custom(fn) without vectorized=True, or recurrence without horizon), which "
+                    "cannot run inside TensorFlow's graph; use vectorized=True with an array "
+                    "function, or give KerasSchedule horizon=N: it then reads a table of the "
+                    "first N steps computed by lrlab"
+                )
+            return self._lookup(step)
+        try:
+            return self.schedule(keras.ops.convert_to_tensor(step))
+        except TypeError as exc:  # custom(fn) / recurrence that cannot be traced by JAX
+            if self.horizon is None:
+                raise TypeError(
+                    f"KerasSchedule: {exc} (or give KerasSchedule horizon=N: it then reads "
+                    "a table of the first N steps computed by lrlab)"
+                ) from exc
         return self._lookup(step)
 
     def _lookup(self, step: Any) -> Any:

@@ -1,19 +1,21 @@
-"""Evaluate one schedule body on Python numbers, NumPy, torch and JAX arrays.
+"""Evaluate one schedule body on Python numbers, NumPy, torch, JAX and TensorFlow arrays.
 
 A schedule body is written once against the small namespace :class:`Ops` (``floor``, ``cos``,
 ``where``, ``minimum`` ...). :func:`prepare` turns whatever step the caller passed into a
 floating array of the caller's own library plus the matching :class:`Ops`, so the same body runs
-eagerly in NumPy, on torch tensors (any device) and under ``jax.jit`` with a traced step. No
-framework is imported here: torch and JAX are recognised from the type of the step.
+eagerly in NumPy, on torch tensors (any device), under ``jax.jit`` with a traced step and on
+TensorFlow tensors (eagerly, inside ``tf.function``, also with ``jit_compile=True``). No
+framework is imported here: torch, JAX and TensorFlow are recognised from the type of the step.
 
 Dtype rule: a floating step keeps its dtype (float32 in, float32 out); an integer step is
-promoted to float64 (NumPy, torch) or to JAX's default float (float32 unless ``jax_enable_x64``).
-Python numbers in, a Python float out.
+promoted to float64 (NumPy, torch, TensorFlow) or to JAX's default float (float32 unless
+``jax_enable_x64``). Python numbers in, a Python float out.
 
 Floors of ``t / k`` go through :meth:`Ops.floordiv` and :meth:`Ops.ceildiv`, never through
-``floor(t / k)`` written out: XLA (``jax.jit`` and eager JAX) compiles ``t / k`` for a constant
-``k`` as ``t * (1 / k)``, and torch on CUDA does the same for a Python-number divisor, which can
-land one ulp below an exact multiple and switch a staircase one step late.
+``floor(t / k)`` written out: XLA (``jax.jit``, eager JAX and TensorFlow's ``jit_compile``)
+compiles ``t / k`` for a constant ``k`` as ``t * (1 / k)``, and torch on CUDA does the same for
+a Python-number divisor, which can land one ulp below an exact multiple and switch a staircase
+one step late.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-Array = Any  # numpy.ndarray | torch.Tensor | jax.Array
+Array = Any  # numpy.ndarray | torch.Tensor | jax.Array | tensorflow.Tensor
 
 
 class Ops:
@@ -182,6 +184,42 @@ class _TorchOps(Ops):
         return t[index.long()]
 
 
+class _TensorflowOps(Ops):
+    """TensorFlow's ops convert a Python number to the other operand's dtype only in some
+    positions (``tf.where`` reads ``0.5`` as float32 next to a float64 tensor); this adapts
+    them, as :class:`_TorchOps` does for torch. ``mod`` is ``tf.math``; ``tf`` is the package."""
+
+    kind = "tensorflow"
+
+    def __init__(self, tf: Any) -> None:
+        super().__init__(tf.math)
+        self.tf = tf
+
+    def _t(self, v: Array | float, like: Array) -> Array:
+        if isinstance(v, (self.tf.Tensor, self.tf.Variable)):
+            return v
+        return self.tf.constant(float(v), dtype=like.dtype)
+
+    def where(self, cond: Array, a: Array | float, b: Array | float) -> Array:
+        like = a if isinstance(a, self.tf.Tensor) else b
+        if not isinstance(like, self.tf.Tensor):
+            like = self.tf.zeros(self.tf.shape(cond), dtype=self.tf.float64)
+        return self.tf.where(cond, self._t(a, like), self._t(b, like))
+
+    def minimum(self, a: Array, b: Array | float) -> Array:
+        return self.tf.minimum(a, self._t(b, a))
+
+    def maximum(self, a: Array, b: Array | float) -> Array:
+        return self.tf.maximum(a, self._t(b, a))
+
+    def full_like(self, x: Array, value: float) -> Array:
+        return self.tf.fill(self.tf.shape(x), self._t(value, x))
+
+    def take(self, table: np.ndarray, index: Array) -> Array:
+        t = self.tf.constant(table, dtype=index.dtype)
+        return self.tf.gather(t, self.tf.cast(index, self.tf.int64))
+
+
 _NUMPY = _NumpyOps(np)
 
 
@@ -195,14 +233,26 @@ def _is_jax(x: object) -> bool:
     return mod is not None and isinstance(x, mod.Array)
 
 
+def _tensorflow(x: object) -> Any:
+    """The ``tensorflow`` module if ``x`` is one of its tensors or variables, else ``None``.
+
+    ``tf.is_tensor`` also recognises the classes that register as tensors without subclassing
+    ``tf.Tensor`` (Keras' TensorFlow ``Variable``, such as an optimizer's ``iterations``).
+    """
+    mod = sys.modules.get("tensorflow")
+    if mod is None or not hasattr(mod, "is_tensor"):  # absent, or still importing
+        return None
+    return mod if mod.is_tensor(x) or isinstance(x, mod.Variable) else None
+
+
 def prepare(step: Any) -> tuple[Array, Ops, Callable[[Array], Any]]:
     """Return ``(t, ops, finish)``: the step as a floating array, its ops and the output cast.
 
     Raises:
         TypeError: for a step that is not a number or an array.
         ValueError: for a negative or non-finite step given as a NumPy value or Python number
-            (torch and JAX steps are not checked, so that evaluation never synchronises a device
-            or breaks tracing).
+            (torch, JAX and TensorFlow steps are not checked, so that evaluation never
+            synchronises a device or breaks tracing).
     """
     if _is_torch(step):
         import torch
@@ -214,6 +264,12 @@ def prepare(step: Any) -> tuple[Array, Ops, Callable[[Array], Any]]:
 
         t = step if jnp.issubdtype(step.dtype, jnp.floating) else step.astype(float)
         return t, _JaxOps(jnp), _identity
+    tf = _tensorflow(step)
+    if tf is not None:
+        t = tf.convert_to_tensor(step)
+        if not t.dtype.is_floating:
+            t = tf.cast(t, tf.float64)
+        return t, _TensorflowOps(tf), _identity
     if isinstance(step, bool):
         raise TypeError(f"step must be a number or an array of numbers, got {step!r}")
     scalar = isinstance(step, (int, float, np.integer, np.floating))
