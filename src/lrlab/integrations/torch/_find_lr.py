@@ -18,6 +18,7 @@ import torch
 
 from lrlab._checks import integer
 from lrlab.finder import FinderResult, RepeatedResult, ramp, run, run_repeated
+from lrlab.schedules import Schedule
 
 from ._data import check_pair, count_rows, cycle, is_pair, once, to_device
 from ._validate import ValidationPlan
@@ -204,23 +205,11 @@ def find_lr(
     * **Restore**: everything :func:`preserved` lists, also when the run raises; between
       repeats too, so every repeat starts from the same state.
     * **Validation** (``validate=True``): after the test, :func:`lrlab.finder.lab.validate`
-      trains ``factor * centre`` for each of ``validate_factors`` (centre from
-      :func:`lrlab.finder.lab.validation_center` with ``validate_around``) for
-      ``validate_epochs`` passes over ``data``, on lrlab's population engine, and the result
-      (a :class:`~lrlab.finder.lab.ValidatedResult` / ``ValidatedRepeatedResult``) carries the
-      table as ``result.validation``. The model is trained as a
-      :class:`~lrlab.lab.models.TorchModule` whose factory returns ``copy.deepcopy`` of your
-      model as it was before the test, so **every member starts from your model's weights**;
-      each validation seed (``seed, seed + 1, ...`` for a count) is one batch order. The data is
-      materialised in memory (every batch of ``data``; ``val_data`` is the held-out split, or,
-      without it, the candidates are compared on a pass over the training data). Limits: the
-      loss must be one the engine computes (``CrossEntropyLoss`` / ``F.cross_entropy`` with
-      class-index targets, ``BCEWithLogitsLoss`` / ``F.binary_cross_entropy_with_logits`` with
-      one output, ``MSELoss`` / ``F.mse_loss``; mean reduction, no weights, no label
-      smoothing); the optimizer one of torch's ``SGD``, ``Adam``, ``AdamW``, ``RMSprop``,
-      ``Adagrad``, ``Adadelta`` with the same settings in every param group; the model
-      without buffers or dropout, returning ``[batch, outputs]``. Anything else is rejected
-      before the test runs, with the reason. Your model and optimizer are not touched.
+      trains ``factor * centre`` for each of ``validate_factors`` for ``validate_epochs``
+      passes over ``data`` on lrlab's population engine, every member starting from your
+      model's weights, and ``result.validation`` holds the table. The loss, optimizer and model
+      must be ones the engine trains (docs/finder.md lists them); anything else is rejected
+      before the test runs, with the reason.
 
     Args:
         model: The model; it is put in train mode for the steps.
@@ -271,23 +260,10 @@ def find_lr(
         >>> opt.param_groups[0]["lr"]  # untouched
         0.01
     """
-    owner = "find_lr"
-    if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"{owner}: model must be a torch.nn.Module, got {type(model).__name__}")
-    if not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(
-            f"{owner}: optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
-        )
-    batch_size = integer(owner, "batch_size", batch_size, lo=1)
-    accumulation_steps = integer(owner, "accumulation_steps", accumulation_steps, lo=1)
-    repeats = integer(owner, "repeats", repeats, lo=1)
-    if eval_every is not None and val_data is None:
-        raise ValueError(f"{owner}: eval_every={eval_every!r} needs val_data")
-    for name, d in (("data", data), ("val_data", val_data)):
-        if d is not None and is_pair(d):
-            check_pair(name, d)
-    if not isinstance(validate, bool):
-        raise ValueError(f"{owner}: validate must be True or False, got {validate!r}")
+    _check_inputs(model, optimizer, data, val_data, eval_every, validate)
+    batch_size = integer("find_lr", "batch_size", batch_size, lo=1)
+    accumulation_steps = integer("find_lr", "accumulation_steps", accumulation_steps, lo=1)
+    repeats = integer("find_lr", "repeats", repeats, lo=1)
     plan = (
         ValidationPlan(
             model,
@@ -303,33 +279,127 @@ def find_lr(
         else None
     )
     schedule = ramp(start_lr, end_lr, num_steps, mode)
-    ratios = _ratios(optimizer)
     dev = torch.device(device) if device is not None else _model_device(model)
-    if amp:
-        dtype = amp_dtype or (torch.float16 if dev.type == "cuda" else torch.bfloat16)
+    steps = _TorchSteps(
+        model, optimizer, loss_fn, data, val_data, batch_size, accumulation_steps, shuffle, dev
+    )
+    steps.set_amp(amp, amp_dtype)
+    kwargs: dict[str, Any] = {
+        "smoothing": smoothing,
+        "diverge_factor": diverge_factor,
+        "min_steps": min_steps,
+        "eval_fn": steps.evaluate if val_data is not None else None,
+        "eval_every": eval_every,
+    }
+    result = steps.run(schedule, num_steps, repeats, seed, plan, kwargs)
+    return result if plan is None else plan.run(result, batch_size, dev)
 
-        def autocast() -> contextlib.AbstractContextManager[Any]:
-            return torch.autocast(device_type=dev.type, dtype=dtype)
-    else:
-        dtype = None
-        autocast = contextlib.nullcontext
 
-    def make_step_fn(seed_r: int) -> Callable[[float], float]:
-        snap.restore()
-        torch.manual_seed(seed_r)
-        batches = cycle(data, batch_size, shuffle, torch.Generator().manual_seed(seed_r))
-        scaler = torch.amp.GradScaler(dev.type) if dtype == torch.float16 else None
+def _check_inputs(
+    model: Any, optimizer: Any, data: Any, val_data: Any, eval_every: Any, validate: Any
+) -> None:
+    """The checks of :func:`find_lr` that are not a single number's."""
+    owner = "find_lr"
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"{owner}: model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(
+            f"{owner}: optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
+        )
+    if eval_every is not None and val_data is None:
+        raise ValueError(f"{owner}: eval_every={eval_every!r} needs val_data")
+    for name, d in (("data", data), ("val_data", val_data)):
+        if d is not None and is_pair(d):
+            check_pair(name, d)
+    if not isinstance(validate, bool):
+        raise ValueError(f"{owner}: validate must be True or False, got {validate!r}")
+
+
+class _TorchSteps:
+    """The range test's training steps and evaluation on a torch model, from its snapshot.
+
+    ``step_fn(seed)`` restores the model and optimizer, seeds torch and the batch order, and
+    returns the driver's ``lr -> loss`` step: every param group at ``lr`` times its initial
+    ratio, ``accumulation_steps`` micro-batches, one ``optimizer.step()``.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        loss_fn: Callable[[Any, Any], torch.Tensor],
+        data: Any,
+        val_data: Any,
+        batch_size: int,
+        accumulation_steps: int,
+        shuffle: bool,
+        dev: torch.device,
+    ) -> None:
+        self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
+        self.data, self.val_data, self.batch_size = data, val_data, batch_size
+        self.accumulation_steps, self.shuffle, self.dev = accumulation_steps, shuffle, dev
+        self.ratios = _ratios(optimizer)
+        self.amp_dtype: torch.dtype | None = None
+        self.snapshot = _Snapshot(model, optimizer)
+
+    def run(
+        self,
+        schedule: Schedule,
+        num_steps: int,
+        repeats: int,
+        seed: int,
+        plan: ValidationPlan | None,
+        options: dict[str, Any],
+    ) -> FinderResult | RepeatedResult:
+        """The test (``repeats`` runs from seed ``seed``) under a forked torch random state;
+        the model and optimizer are restored afterwards, also when it raises."""
+        dev = self.dev
+        fork: list[int] = []
+        if dev.type == "cuda":
+            fork = [dev.index if dev.index is not None else torch.cuda.current_device()]
+        try:
+            with torch.random.fork_rng(devices=fork):
+                if plan is not None:
+                    plan.load(self.data, self.val_data, self.batch_size, dev)
+                if repeats == 1:
+                    return run(self.step_fn(seed), schedule, num_steps, **options)
+                return run_repeated(
+                    self.step_fn, schedule, num_steps, repeats=repeats, seed=seed, **options
+                )
+        finally:
+            self.snapshot.restore()
+
+    def set_amp(self, amp: bool, amp_dtype: torch.dtype | None) -> None:
+        """Mixed precision: float16 on CUDA (with a gradient scaler), else bfloat16."""
+        if amp:
+            self.amp_dtype = amp_dtype or (
+                torch.float16 if self.dev.type == "cuda" else torch.bfloat16
+            )
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.dev.type, dtype=self.amp_dtype)
+
+    def step_fn(self, seed: int) -> Callable[[float], float]:
+        """A fresh run from the snapshot with seed ``seed``: its ``lr -> loss`` step."""
+        self.snapshot.restore()
+        torch.manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed)
+        batches = cycle(self.data, self.batch_size, self.shuffle, generator)
+        scaler = torch.amp.GradScaler(self.dev.type) if self.amp_dtype == torch.float16 else None
+        model, optimizer, n = self.model, self.optimizer, self.accumulation_steps
         model.train()
 
-        def step_fn(lr: float) -> float:
-            for group, ratio in zip(optimizer.param_groups, ratios):
+        def step(lr: float) -> float:
+            for group, ratio in zip(optimizer.param_groups, self.ratios):
                 _set_lr(group, lr * ratio)
             optimizer.zero_grad(set_to_none=True)
             total: torch.Tensor | None = None
-            for _ in range(accumulation_steps):
-                inputs, targets = to_device(next(batches), dev)
-                with autocast():
-                    loss = loss_fn(model(inputs), targets) / accumulation_steps
+            for _ in range(n):
+                inputs, targets = to_device(next(batches), self.dev)
+                with self.autocast():
+                    loss = self.loss_fn(model(inputs), targets) / n
                 (scaler.scale(loss) if scaler is not None else loss).backward()
                 total = loss.detach() if total is None else total + loss.detach()
             if scaler is not None:
@@ -339,44 +409,19 @@ def find_lr(
                 optimizer.step()
             return float(total)
 
-        return step_fn
+        return step
 
-    def eval_fn() -> float:
-        model.eval()
-        total, rows = 0.0, 0
-        with torch.no_grad(), autocast():
-            for inputs, targets in once(val_data, batch_size):
-                inputs, targets = to_device((inputs, targets), dev)
+    def evaluate(self) -> float:
+        """The mean loss over ``val_data`` (weighted by batch rows), in eval mode, no grad."""
+        self.model.eval()
+        total, seen = 0.0, 0
+        with torch.no_grad(), self.autocast():
+            for inputs, targets in once(self.val_data, self.batch_size):
+                inputs, targets = to_device((inputs, targets), self.dev)
                 n = count_rows(targets)
-                total += float(loss_fn(model(inputs), targets)) * n
-                rows += n
-        model.train()
-        if rows == 0:
-            raise ValueError(f"{owner}: val_data yielded no batch")
-        return total / rows
-
-    kwargs: dict[str, Any] = {
-        "smoothing": smoothing,
-        "diverge_factor": diverge_factor,
-        "min_steps": min_steps,
-        "eval_fn": eval_fn if val_data is not None else None,
-        "eval_every": eval_every,
-    }
-    fork: list[int] = []
-    if dev.type == "cuda":
-        fork = [dev.index if dev.index is not None else torch.cuda.current_device()]
-    snap = _Snapshot(model, optimizer)
-    try:
-        with torch.random.fork_rng(devices=fork):
-            if plan is not None:
-                plan.load(data, val_data, batch_size, dev)
-            result: FinderResult | RepeatedResult
-            if repeats == 1:
-                result = run(make_step_fn(seed), schedule, num_steps, **kwargs)
-            else:
-                result = run_repeated(
-                    make_step_fn, schedule, num_steps, repeats=repeats, seed=seed, **kwargs
-                )
-    finally:
-        snap.restore()
-    return result if plan is None else plan.run(result, batch_size, dev)
+                total += float(self.loss_fn(self.model(inputs), targets)) * n
+                seen += n
+        self.model.train()
+        if seen == 0:
+            raise ValueError("find_lr: val_data yielded no batch")
+        return total / seen
