@@ -10,8 +10,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from lrlab.control import EarlyStopping, Plateau  # noqa: E402
-from lrlab.lab._engines import MLPEngine, loss_and_grad  # noqa: E402
-from lrlab.lab._np_engine import NumpyMLPEngine  # noqa: E402
+from lrlab.lab.engine import NumpyMLPKernel, TorchMLPKernel  # noqa: E402
+from lrlab.lab.engine._torch_kernels import loss_and_grad  # noqa: E402
 from lrlab.lab.models import MLP, TorchModule  # noqa: E402
 from lrlab.lab.optim import SGD, Adam  # noqa: E402
 from lrlab.lab.population import lr_table, train_population  # noqa: E402
@@ -144,7 +144,7 @@ def test_one_member_equals_the_idiomatic_torch_loop(task, model, engine):
 @pytest.mark.parametrize("n_inputs", [3, 20], ids=["narrow", "wide"])
 def test_hand_written_backward_equals_autograd(n_inputs):
     model = MLP(n_inputs, (5, 4), 3, activation="tanh")
-    engine = MLPEngine(model, 4)
+    engine = TorchMLPKernel(model)
     theta = engine.init_params([0, 1, 2, 3], "cpu", torch.float64).requires_grad_(True)
     rng = np.random.default_rng(0)
     xb = torch.as_tensor(rng.normal(size=(6, n_inputs)))
@@ -172,7 +172,7 @@ def test_hand_written_backward_equals_autograd(n_inputs):
 )
 def test_numpy_engine_gradient_and_loss_equal_autograd(model):
     C, rng = 4, np.random.default_rng(1)
-    torch_engine, np_engine = MLPEngine(model, C), NumpyMLPEngine(model, C)
+    torch_engine, np_engine = TorchMLPKernel(model), NumpyMLPKernel(model)
     theta = torch_engine.init_params(range(C), "cpu", torch.float64).requires_grad_(True)
     xb = rng.normal(size=(7, model.n_inputs))
     if model.loss == "categorical_crossentropy":
@@ -186,7 +186,7 @@ def test_numpy_engine_gradient_and_loss_equal_autograd(model):
     (auto,) = torch.autograd.grad(auto_loss.sum(), theta)
     grad = np.zeros(theta.shape)
     loss, correct = np_engine.step(
-        theta.detach().numpy().copy(), grad, NumpyMLPEngine.inputs(xb), yt.copy()
+        theta.detach().numpy().copy(), grad, NumpyMLPKernel.inputs(xb), yt.copy()
     )
     np.testing.assert_allclose(grad, auto.numpy(), rtol=1e-10, atol=1e-14)
     np.testing.assert_allclose(loss, auto_loss.detach().numpy(), rtol=1e-13)
@@ -196,8 +196,8 @@ def test_numpy_engine_gradient_and_loss_equal_autograd(model):
 @pytest.mark.parametrize("loss", ["categorical_crossentropy", "binary_crossentropy", "mse"])
 def test_the_epoch_tally_equals_the_per_step_losses(loss):
     # 3 steps of 5, 5 and 2 rows: the last batch's padding must not count
-    from lrlab.lab._np_engine import Tally
-    from lrlab.lab._np_engine import loss_and_grad as np_loss_and_grad
+    from lrlab.lab.engine._numpy_kernels import Tally
+    from lrlab.lab.engine._numpy_kernels import loss_and_grad as np_loss_and_grad
 
     rng, C, K = np.random.default_rng(2), 3, (1 if loss == "binary_crossentropy" else 3)
     tally = Tally(3, C, 5, 2, np.dtype(np.float64), loss)
@@ -271,7 +271,7 @@ def test_engine_choice_is_checked(model, kwargs, message):
 
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "linear"])
 def test_the_onednn_layer_one_equals_mkl_in_float32(activation, monkeypatch):
-    from lrlab.lab import _engines
+    from lrlab.lab.engine import _torch_kernels as _engines
 
     if _engines._probe_onednn() is None:
         pytest.skip("this torch build has no oneDNN linear")
@@ -300,7 +300,7 @@ def test_the_onednn_layer_one_equals_mkl_in_float32(activation, monkeypatch):
 
 
 def test_onednn_can_be_turned_off(monkeypatch):
-    from lrlab.lab import _engines
+    from lrlab.lab.engine import _torch_kernels as _engines
 
     monkeypatch.setenv("LRLAB_NO_ONEDNN", "1")
     assert _engines._probe_onednn() is None
@@ -313,22 +313,22 @@ def test_an_overflowed_relu_input_is_zero_not_nan_on_both_engines():
     theta[0, :6] = -3e38  # W1: every hidden unit's input is about -6e38 -> -inf
     x = np.ones((4, 2), dtype=np.float32)
     yt = np.eye(3, dtype=np.float32)[[0, 1, 2, 0]].T.copy()
-    t_loss, t_acc = MLPEngine(model, 1).evaluate(
+    t_loss, t_acc = TorchMLPKernel(model).evaluate(
         torch.as_tensor(theta), torch.as_tensor(x), torch.as_tensor(yt)
     )
     with np.errstate(over="ignore"):
-        n_loss, n_acc = NumpyMLPEngine(model, 1).evaluate(theta, NumpyMLPEngine.inputs(x), yt)
+        n_loss, n_acc = NumpyMLPKernel(model).evaluate(theta, NumpyMLPKernel.inputs(x), yt)
     np.testing.assert_allclose(n_loss, t_loss.numpy(), rtol=1e-6)
     np.testing.assert_array_equal(n_acc, t_acc.numpy())
     assert np.isfinite(n_loss).all()
     grad = np.zeros_like(theta)
     with np.errstate(over="ignore"):
-        loss, _ = NumpyMLPEngine(model, 1).step(theta.copy(), grad, NumpyMLPEngine.inputs(x), yt)
+        loss, _ = NumpyMLPKernel(model).step(theta.copy(), grad, NumpyMLPKernel.inputs(x), yt)
     assert np.isfinite(loss).all() and np.isfinite(grad).all()
 
 
 def test_a_batch_larger_than_the_data_and_per_step_metrics_give_the_same_numbers(monkeypatch):
-    from lrlab.lab import population
+    from lrlab.lab.engine import _torch as torch_engine
 
     data = Toy(10)  # 90 rows
     kw = {"epochs": 2, "dtype": "float64", "keep_params": True}
@@ -336,7 +336,7 @@ def test_a_batch_larger_than_the_data_and_per_step_metrics_give_the_same_numbers
     ref = train_population(*args, batch_size=16, engine="torch", **kw)
     big = {e: train_population(*args, batch_size=1000, engine=e, **kw) for e in ENGINES}
     np.testing.assert_allclose(big["numpy"].history["loss"], big["torch"].history["loss"], 1e-12)
-    monkeypatch.setattr(population, "EPOCH_LOGITS_BYTES", 0)  # the per-step path
+    monkeypatch.setattr(torch_engine, "EPOCH_LOGITS_BYTES", 0)  # the per-step path
     per_step = train_population(*args, batch_size=16, engine="torch", **kw)
     np.testing.assert_allclose(per_step.params, ref.params, rtol=0, atol=1e-12)
     for k in ref.history:

@@ -178,9 +178,13 @@ def _demo_figures(study: str, out: Path) -> None:
     from .lab.store import Store, StoreError
 
     try:
+        import matplotlib  # noqa: F401  (the figures' only requirement beyond NumPy)
+
         from .report import learning_curves, numeric_variables, sensitivity
-    except ImportError as exc:  # pragma: no cover - matplotlib missing
-        print(f"no figures: {exc}", file=sys.stderr)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.split(".")[0] != "matplotlib":
+            raise
+        print("no figures: they need matplotlib: pip install 'lrlab[plot]'", file=sys.stderr)
         return
     written = []
     try:
@@ -501,6 +505,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(func(args))
     except UsageError as exc:
         print(f"lrlab: error: {printable(exc)}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        if exc.name != "torch":
+            raise
+        print("lrlab: error: this needs torch: pip install 'lrlab[torch]'", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("lrlab: interrupted", file=sys.stderr)

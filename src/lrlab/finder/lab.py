@@ -23,10 +23,10 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from lrlab.lab._engines import FuncEngine, MLPEngine, Targets
+from lrlab.lab.engine import DTYPES, Targets, TorchFuncKernel, TorchMLPKernel
 from lrlab.lab.models import MLP, TorchModule
 from lrlab.lab.optim import PopulationOptimizer
-from lrlab.lab.population import DTYPES, freeze_members, step_work, torch_threads
+from lrlab.lab.population import freeze_members, step_work, torch_threads
 
 from ._checks import choice, integer
 from ._driver import Recorder
@@ -74,9 +74,10 @@ class _Cohort:
         device: Any,
     ) -> None:
         self.dev = torch.device(device) if device is not None else torch.device("cpu")
-        dt = DTYPES[dtype]
-        C = len(seeds)
-        self.engine = MLPEngine(model, C) if isinstance(model, MLP) else FuncEngine(model, C, seeds)
+        dt = getattr(torch, dtype)
+        self.engine = (
+            TorchMLPKernel(model) if isinstance(model, MLP) else TorchFuncKernel(model, seeds)
+        )
         self.x = torch.as_tensor(np.asarray(data.x_train), dtype=dt, device=self.dev)
         if self.x.shape[0] == 0:
             raise ValueError(f"{owner}: the training split of data is empty")

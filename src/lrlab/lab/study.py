@@ -437,8 +437,17 @@ class InProcessExecutor:
 
 # -- the study runner ----------------------------------------------------------------------------
 def _check_device(device: str) -> None:
-    import torch
-
+    """Refuse a device this machine does not have; the CPU needs no torch (the NumPy engine)."""
+    if device == "cpu":
+        return
+    try:
+        import torch
+    except ModuleNotFoundError as exc:
+        if exc.name != "torch":
+            raise
+        raise SpecError(
+            "train.device", f"{device!r} needs torch: pip install 'lrlab[torch]'"
+        ) from None
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:

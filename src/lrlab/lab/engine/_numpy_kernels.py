@@ -1,14 +1,13 @@
-"""The NumPy kernels of population training, for small cohorts on the CPU.
+"""The NumPy kernels of population training: C models' forward and backward in one pass.
 
 A cohort of a few MLPs on a small problem does tiny operations: at C=8 on the blobs network one
 step is about 22 array operations on a few thousand numbers each. Their cost is the call, not the
 arithmetic, and a NumPy call costs a fraction of a torch call on the CPU: the blobs study at
 C=8 takes 34 ms per configuration here against 78 ms on the torch engine
-(``benchmarks/population.py`` times both at every cohort size, and
-:func:`~lrlab.lab.population.auto_engine` picks by it). :class:`NumpyMLPEngine` is
-:class:`~lrlab.lab._engines.MLPEngine`'s forward and backward, written in NumPy on views of the
-same ``theta``/``grad`` tensors, so the optimizers of :mod:`lrlab.lab.optim` update the very
-memory it reads: one implementation of every optimizer serves both engines.
+(``benchmarks/population.py`` times both engines, and :func:`~lrlab.lab.engine.auto_engine`
+picks by it). :class:`NumpyMLPKernel` is the torch kernel's forward and backward written in
+NumPy, and the optimizers of :mod:`lrlab.lab.optim` update its NumPy arrays with NumPy: this
+engine needs NumPy alone.
 
 The arithmetic is the torch engine's: feature-major activations (hidden ``[C, width, B]``,
 logits ``[C, K, B]``), the first layer as one matmul over the stacked members, the loss gradient
@@ -17,51 +16,29 @@ of the batch mean. The two engines agree to rounding (float64 tests), not bit fo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import torch
 
-from ._engines import WIDE_INPUT
-from .models import MLP
+from ..models import MLP
 
 EVAL_CHUNK_BYTES = 2**20  # per evaluated hidden layer: stays in cache
 
+#: inputs from which layer 1 multiplies each member's weights where they lie, instead of
+#: copying them with the bias into one matrix for a single matmul (both engines)
+WIDE_INPUT = 16
 
-def _numpy(t: torch.Tensor) -> np.ndarray:
-    """The NumPy view of a CPU tensor (shared memory)."""
-    return t.detach().numpy()
 
+class NumpyMLPKernel:
+    """Fused forward/backward for C stacked :class:`MLP` members, in NumPy (CPU only)."""
 
-class NumpyMLPEngine:
-    """Fused forward/backward for C stacked :class:`MLP` members, in NumPy (CPU only).
-
-    ``step`` and ``evaluate`` take and return NumPy arrays; ``theta`` and ``grad`` are the
-    NumPy views of the population's torch tensors (see :meth:`arrays`).
-    """
-
-    kind = "numpy"
-
-    def __init__(self, model: MLP, n_members: int) -> None:
+    def __init__(self, model: MLP) -> None:
         self.model = model
-        self.C = n_members
         self.slots = model.slots()
-        self.P = model.n_params
         self._views_of: dict[int, tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]] = {}
         self._scratch: dict[tuple[Any, ...], np.ndarray] = {}
         self._steps: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray, Any]] = {}
-
-    def init_params(self, seeds: Sequence[int], device: Any, dtype: Any) -> torch.Tensor:
-        if torch.device(device).type != "cpu":
-            raise ValueError(f"the numpy engine runs on the CPU only, got device={device!r}")
-        rows = np.stack([self.model.init_member(int(s)) for s in seeds])
-        return torch.as_tensor(rows, dtype=dtype).contiguous()
-
-    @staticmethod
-    def arrays(*tensors: torch.Tensor) -> tuple[np.ndarray, ...]:
-        """NumPy views of CPU tensors; writes through them change the tensors."""
-        return tuple(_numpy(t) for t in tensors)
 
     def _views(self, theta: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         hit = self._views_of.get(id(theta))
@@ -97,10 +74,9 @@ class NumpyMLPEngine:
         """The hidden activation, in place."""
         a = self.model.activation
         if a == "relu":
-            # torch's relu_ on the same memory: -inf -> 0 and NaN stays NaN (z * (z > 0) would
-            # turn an overflowed -inf into NaN and mark a finite member diverged), and
-            # faster than np.maximum, which is NaN-aware
-            torch.from_numpy(z).relu_()
+            # -inf -> 0 and NaN stays NaN, as torch's relu: z * (z > 0) would turn an
+            # overflowed -inf into NaN and mark a finite member diverged
+            np.maximum(z, 0, out=z)
         elif a == "tanh":
             np.tanh(z, out=z)
         elif a == "sigmoid":
@@ -228,14 +204,14 @@ class NumpyMLPEngine:
         g1 = np.empty((C, o, d + 1), dtype=dt)
         g1_w, g1_b = g1[:, :, :d], g1[:, :, d]
         ones = np.ones(B, dtype=dt)
-        matmul, copyto, greater, multiply, add = (
+        matmul, copyto, greater, multiply, add, maximum = (
             np.matmul,
             np.copyto,
             np.greater,
             np.multiply,
             np.add,
+            np.maximum,
         )
-        hidden_torch = [torch.from_numpy(h) for h in hidden]
         act, act_grad = self._act, self._act_grad
         n_hidden = len(hidden)
         backward = list(range(n_hidden - 1, -1, -1))
@@ -259,7 +235,7 @@ class NumpyMLPEngine:
                 if relu:
                     mask = masks[j]
                     greater(h, 0, out=mask, casting="unsafe")
-                    hidden_torch[j].relu_()  # see _act
+                    maximum(h, 0, out=h)  # see _act
                 else:
                     act(h)
                 w, bias, _ = upper[j]
@@ -376,7 +352,7 @@ class Tally:
 def loss_and_grad(
     z: np.ndarray, yt: np.ndarray, loss: str, want_grad: bool = True
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`lrlab.lab._engines.loss_and_grad` in NumPy; ``z`` is overwritten by the gradient.
+    """The torch kernels' ``loss_and_grad`` in NumPy; ``z`` is overwritten by the gradient.
 
     Per-member mean loss ``[C]``, correct predictions ``[C]`` and ``dL/dz`` (the batch-mean
     loss's) for logits ``z [C, K, B]`` and targets ``yt [K, B]``; the gradient is ``z`` itself,

@@ -1,0 +1,109 @@
+"""The NumPy engine: an :class:`~lrlab.lab.models.MLP` cohort on the CPU with NumPy alone."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..models import MLP
+from ._numpy_kernels import NumpyMLPKernel, Tally
+from ._protocol import Split, initial_params
+
+
+class NumpyEngine:
+    """:class:`~lrlab.lab.engine.Engine` on :class:`NumpyMLPKernel` and the NumPy updates of
+    :mod:`lrlab.lab.optim`: torch is not imported.
+
+    Inputs are kept feature-major with a row of ones, ``[D + 1, N]`` (see
+    :meth:`NumpyMLPKernel.inputs`); an epoch's loss and accuracy are recorded step by step in a
+    :class:`Tally` and summed once.
+
+    Example:
+        >>> import numpy as np
+        >>> from lrlab.lab.engine import NumpyEngine, split
+        >>> from lrlab.lab.models import MLP
+        >>> from lrlab.lab.optim import SGD
+        >>> net, f64 = MLP(2, (4,), 2), np.dtype(np.float64)
+        >>> x = np.random.default_rng(0).normal(size=(10, 2))
+        >>> data = split(x, (x[:, 0] > 0).astype(int), net, f64)
+        >>> engine = NumpyEngine(net, 3, data, None, batch_size=4, dtype=f64)
+        >>> engine.init([0, 1, 2], SGD())
+        >>> engine.start_epoch(np.arange(10))
+        >>> for b in range(engine.steps_per_epoch):
+        ...     engine.step(b, np.full(3, 0.1))
+        >>> engine.epoch_totals()[0].shape, engine.evaluate("train")[1].shape
+        ((3,), (3,))
+    """
+
+    def __init__(
+        self,
+        model: MLP,
+        members: int,
+        train: Split,
+        test: Split | None,
+        *,
+        batch_size: int,
+        dtype: np.dtype,
+    ) -> None:
+        self.model, self.members, self.dtype = model, members, np.dtype(dtype)
+        self.kernel = NumpyMLPKernel(model)
+        self.rows, self.batch_size = train.x.shape[0], batch_size
+        self.steps_per_epoch = math.ceil(self.rows / batch_size)
+        self._x = {"train": NumpyMLPKernel.inputs(train.x)}
+        self._y = {"train": np.ascontiguousarray(train.y.T)}
+        if test is not None:
+            self._x["test"] = NumpyMLPKernel.inputs(test.x)
+            self._y["test"] = np.ascontiguousarray(test.y.T)
+        self._epoch_x = np.empty_like(self._x["train"])  # the epoch's shuffled columns
+        self._epoch_y = self._y["train"]
+        last = self.rows - (self.steps_per_epoch - 1) * batch_size
+        # every epoch overwrites all that it reads: one tally serves them all
+        self._tally = Tally(
+            self.steps_per_epoch, members, min(batch_size, self.rows), last, self.dtype, model.loss
+        )
+
+    def init(self, seeds: Sequence[int], optimizer: Any) -> None:
+        self.theta = initial_params(self.model, seeds, self.dtype)
+        self.grad = np.zeros_like(self.theta)
+        self.state = optimizer.init(self.theta)
+        self._update = optimizer.stepper(self.theta, self.grad, self.state)
+
+    @contextlib.contextmanager
+    def session(self, threads: int | None) -> Iterator[None]:
+        from ._choice import blas_threads, step_work
+
+        with blas_threads(threads, step_work(self.model, self.members, self.batch_size)):
+            yield
+        self._update.flush()
+
+    def start_epoch(self, order: np.ndarray) -> None:
+        np.take(self._x["train"], order, axis=1, out=self._epoch_x)
+        self._epoch_y = self._y["train"][:, order]
+
+    def step(self, batch: int, lr: np.ndarray) -> None:
+        lo, hi = batch * self.batch_size, min(self.rows, (batch + 1) * self.batch_size)
+        xb, yb = self._epoch_x[:, lo:hi], self._epoch_y[:, lo:hi]
+        self.kernel.step(self.theta, self.grad, xb, yb, self._tally, batch)
+        self._update(lr[:, None])
+
+    def epoch_totals(self) -> tuple[np.ndarray, np.ndarray]:
+        self._update.flush()
+        return self._tally.totals()
+
+    def evaluate(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        return self.kernel.evaluate(self.theta, self._x[split], self._y[split])
+
+    def finite(self) -> np.ndarray:
+        return np.isfinite(self.theta).all(axis=1)
+
+    def freeze(self, mask: np.ndarray) -> None:
+        for a in (self.theta, self.grad, *self.state.values()):
+            if a.ndim == 2:
+                a[mask] = 0
+
+    def params(self) -> np.ndarray:
+        return self.theta.astype(np.float64)

@@ -1,0 +1,188 @@
+"""The torch engine: any device, an :class:`~lrlab.lab.models.MLP` through the fused kernel or
+a :class:`~lrlab.lab.models.TorchModule` through ``torch.func``."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..models import MLP, TorchModule
+from ._choice import SMALL_WORK, check_threads, step_work
+from ._protocol import Split, initial_params
+from ._torch_kernels import TorchFuncKernel, TorchMLPKernel, loss_and_grad
+
+#: the largest epoch of logits ``[C, K, N]`` the torch engine keeps to compute the training
+#: loss and accuracy in one pass at the epoch's end (larger: per step, as the memory grows
+#: with the training split)
+EPOCH_LOGITS_BYTES = 2**26
+
+TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
+
+
+class TorchEngine:
+    """:class:`~lrlab.lab.engine.Engine` on the torch kernels and the tensor updates of
+    :mod:`lrlab.lab.optim`.
+
+    An :class:`~lrlab.lab.models.MLP` whose epoch of logits fits :data:`EPOCH_LOGITS_BYTES`
+    keeps them and computes the epoch's training loss and accuracy in one pass at its end; a
+    larger one, or a :class:`~lrlab.lab.models.TorchModule`, sums them step by step.
+
+    Example:
+        >>> import numpy as np
+        >>> from lrlab.lab.engine import TorchEngine, split
+        >>> from lrlab.lab.models import MLP
+        >>> from lrlab.lab.optim import SGD
+        >>> net, f64 = MLP(2, (4,), 2), np.dtype(np.float64)
+        >>> x = np.random.default_rng(0).normal(size=(10, 2))
+        >>> data = split(x, (x[:, 0] > 0).astype(int), net, f64)
+        >>> engine = TorchEngine(net, 3, data, None, batch_size=4, dtype=f64)
+        >>> engine.init([0, 1, 2], SGD())
+        >>> engine.start_epoch(np.arange(10))
+        >>> for b in range(engine.steps_per_epoch):
+        ...     engine.step(b, np.full(3, 0.1))
+        >>> engine.epoch_totals()[0].shape
+        (3,)
+    """
+
+    def __init__(
+        self,
+        model: MLP | TorchModule,
+        members: int,
+        train: Split,
+        test: Split | None,
+        *,
+        batch_size: int,
+        dtype: np.dtype,
+        device: str | torch.device | None = None,
+    ) -> None:
+        self.model, self.members, self.dtype = model, members, np.dtype(dtype)
+        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.rows, self.batch_size = train.x.shape[0], batch_size
+        self.steps_per_epoch = math.ceil(self.rows / batch_size)
+        dt = TORCH_DTYPES[self.dtype]
+
+        def tensor(a: np.ndarray) -> torch.Tensor:
+            return torch.as_tensor(a, device=self.device)
+
+        self._x = {"train": tensor(train.x)}
+        self._y = {"train": tensor(train.y)}  # [N, K]
+        self._yt = {"train": self._y["train"].T}
+        if test is not None:
+            self._x["test"], self._yt["test"] = tensor(test.x), tensor(test.y).T
+        size = torch.empty((), dtype=dt).element_size()
+        small = members * model.n_outputs * self.rows * size <= EPOCH_LOGITS_BYTES
+        # the fused MLP keeps an epoch's logits and computes its training metrics in one pass,
+        # when they are small; otherwise each step computes its own
+        self._logits = (
+            torch.empty((members, model.n_outputs, self.rows), dtype=dt, device=self.device)
+            if isinstance(model, MLP) and small
+            else None
+        )
+        self._loss = torch.zeros(members, dtype=dt, device=self.device)
+        self._correct = torch.zeros(members, dtype=dt, device=self.device)
+
+    def init(self, seeds: Sequence[int], optimizer: Any) -> None:
+        dt = TORCH_DTYPES[self.dtype]
+        if isinstance(self.model, MLP):
+            self.kernel: TorchMLPKernel | TorchFuncKernel = TorchMLPKernel(self.model)
+            rows = initial_params(self.model, seeds, self.dtype)
+            self.theta = torch.as_tensor(rows, device=self.device).contiguous()
+        else:
+            self.kernel = TorchFuncKernel(self.model, seeds)
+            self.theta = self.kernel.init_params(seeds, self.device, dt)
+        self.grad = torch.zeros_like(self.theta)
+        self.state = optimizer.init(self.theta)
+        self._update = optimizer.stepper(self.theta, self.grad, self.state)
+
+    @contextlib.contextmanager
+    def session(self, threads: int | None) -> Iterator[None]:
+        with torch_threads(threads, step_work(self.model, self.members, self.batch_size)):
+            yield
+        self._update.flush()
+
+    def start_epoch(self, order: np.ndarray) -> None:
+        index = torch.as_tensor(order).to(self.device)
+        self._epoch_x = self._x["train"].index_select(0, index)
+        self._epoch_y = self._y["train"].index_select(0, index)
+        self._loss.zero_()
+        self._correct.zero_()
+
+    def step(self, batch: int, lr: np.ndarray) -> None:
+        lo, hi = batch * self.batch_size, min(self.rows, (batch + 1) * self.batch_size)
+        xb, yt = self._epoch_x[lo:hi], self._epoch_y[lo:hi].T
+        column = torch.from_numpy(lr).to(self.device).unsqueeze(1)
+        with torch.no_grad():
+            if self._logits is not None:
+                assert isinstance(self.kernel, TorchMLPKernel)
+                self.kernel.step(self.theta, self.grad, xb, yt, self._logits[:, :, lo:hi])
+            else:
+                loss, correct = self.kernel.step(self.theta, self.grad, xb, yt)
+                self._loss.add_(loss, alpha=hi - lo)
+                self._correct.add_(correct)
+            self._update(column)
+
+    def epoch_totals(self) -> tuple[np.ndarray, np.ndarray]:
+        self._update.flush()
+        if self._logits is None:
+            return _host(self._loss), _host(self._correct)
+        with torch.no_grad():
+            mean, correct, _ = loss_and_grad(
+                self._logits, self._epoch_y.T, self.model.loss, want_grad=False
+            )
+        return _host(mean) * self.rows, _host(correct)
+
+    def evaluate(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        with torch.no_grad():
+            loss, accuracy = self.kernel.evaluate(self.theta, self._x[split], self._yt[split])
+        return _host(loss), _host(accuracy)
+
+    def finite(self) -> np.ndarray:
+        return torch.isfinite(self.theta).all(dim=1).cpu().numpy()
+
+    def freeze(self, mask: np.ndarray) -> None:
+        rows = torch.as_tensor(np.nonzero(mask)[0], device=self.device)
+        for t in (self.theta, self.grad, *self.state.values()):
+            if t.dim() == 2 and t.is_floating_point():
+                t.index_fill_(0, rows, 0.0)
+
+    def params(self) -> np.ndarray:
+        return self.theta.detach().cpu().double().numpy()
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None, work: int) -> Iterator[None]:
+    """Run the block with ``threads`` torch CPU threads, then restore torch's setting.
+
+    ``threads=None`` picks one thread when ``work`` (:func:`step_work`) is below
+    :data:`SMALL_WORK`, whose operations are too small to split (a second thread only waits,
+    and badly so on a busy machine), and leaves the setting alone otherwise.
+
+    Example:
+        >>> import torch
+        >>> before = torch.get_num_threads()
+        >>> with torch_threads(None, work=100):
+        ...     torch.get_num_threads()
+        1
+        >>> torch.get_num_threads() == before
+        True
+    """
+    check_threads(threads)
+    want = threads if threads is not None else (1 if work < SMALL_WORK else None)
+    before = torch.get_num_threads()
+    if want is not None and want != before:
+        torch.set_num_threads(want)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
+
+
+def _host(v: torch.Tensor) -> np.ndarray:
+    """A tensor as a float64 NumPy array on the host."""
+    return v.detach().cpu().numpy().astype(np.float64)
