@@ -257,9 +257,9 @@ def _engine_epochs(model, opt, x, y, batch_size, epochs):
 def test_translated_training_matches_keras_fit(opt, out, loss):
     """Same initial weights, same batches: the engine's epoch losses and final weights are Keras
     fit's. The layers are float64, but Keras 3.15's torch backend still multiplies in float32
-    (its result_type of two float64 is float32) and its Mean metric is float32, hence the
-    float32-sized tolerances; a wrong formula (coupled weight decay, torch's momentum) is off by
-    far more."""
+    (its result_type of two float64 is float32), JAX without x64 has no float64 at all, and
+    Keras' Mean metric is float32, hence the float32-sized tolerances; a wrong formula (coupled
+    weight decay, torch's momentum) is off by far more."""
     x, y = _blobs(70)
     x = x.astype("float64")
     if out[1] == "linear":
@@ -274,8 +274,18 @@ def test_translated_training_matches_keras_fit(opt, out, loss):
             for part in (layer.get_weights()[0].T.ravel(), layer.get_weights()[1])
         ]
     )
-    np.testing.assert_allclose(theta, keras_theta, rtol=1e-5, atol=1e-6)
+    # JAX without x64 runs the float64 layers, and Keras' Adam, in float32 throughout; Adam's
+    # m / (sqrt(v) + eps) then turns the float32 rounding of a tiny gradient into an update of
+    # up to lr * 1e-3 (observed: 1.4e-5 on one weight of 103 after 10 updates of lr=0.01)
+    atol = 5e-5 if keras.backend.backend() == "jax" and not _jax_x64() else 1e-6
+    np.testing.assert_allclose(theta, keras_theta, rtol=1e-5, atol=atol)
     np.testing.assert_allclose(means, hist, rtol=1e-5)
+
+
+def _jax_x64() -> bool:
+    import jax
+
+    return bool(jax.config.jax_enable_x64)
 
 
 # -- refusals -------------------------------------------------------------------------------------
@@ -325,7 +335,7 @@ def _shared_layer_model():
     return model
 
 
-class _Sub(keras.Model):
+class Subclassed(keras.Model):
     def __init__(self):
         super().__init__()
         self.d = keras.layers.Dense(3, activation="softmax")
@@ -335,7 +345,7 @@ class _Sub(keras.Model):
 
 
 def _subclassed():
-    model = _Sub()
+    model = Subclassed()
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     return model
 
@@ -350,7 +360,7 @@ REFUSED = [
         "subclassed",
         _subclassed,
         f"{P} translates a Sequential or functional keras.Model made of "
-        "Dense layers, got a model of type _Sub",
+        "Dense layers, got a model of type Subclassed",
     ),
     (
         "mixed-activations",
