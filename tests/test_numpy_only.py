@@ -136,3 +136,21 @@ def test_auto_picks_the_numpy_engine_for_any_mlp_without_torch(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "numpy"
+
+
+def test_the_range_test_and_its_validation_run_with_numpy_alone(tmp_path):
+    out = _run(
+        f"""
+        from lrlab.finder.lab import find_lr
+        from lrlab.lab.data import blobs
+        from lrlab.lab.models import MLP
+        from lrlab.lab.optim import SGD
+        rep = find_lr(blobs(), MLP(2, (50,), 3), SGD(momentum=0.9), batch_size=32, repeats=2,
+                      validate=True, validate_epochs=2, validate_seeds=2)
+        print([r.stop_reason for r in rep.results], len(rep.validation.candidates))
+        print(sorted(m for m in sys.modules if m.partition(".")[0] in {BLOCKED!r}))
+        """,
+        tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["['completed', 'completed'] 3", "[]"]

@@ -3,8 +3,8 @@ rates around it for a few epochs, several seeds each, and reports each as a :cla
 of a :class:`Validation` (final loss / accuracy, mean ± sd); :func:`validation_center` picks the
 rate to validate around. Also the argument checks that :func:`lrlab.finder.lab.find_lr` shares.
 
-Private: import the public names from :mod:`lrlab.finder.lab`. Importing this module imports
-torch (through :mod:`lrlab.lab`).
+Private: import the public names from :mod:`lrlab.finder.lab`. It trains through
+:func:`lrlab.lab.population.train_population`, with NumPy alone for small MLP cohorts.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
-import torch
 
 from lrlab.lab.models import MLP, TorchModule
 from lrlab.lab.optim import PopulationOptimizer
@@ -297,7 +296,7 @@ def validate(
     data_seed: int = 0,
     batch_orders: Literal["shared", "per_seed"] = "shared",
     dtype: str = "float32",
-    device: str | torch.device | None = None,
+    device: Any = None,
     around: str = "given",
 ) -> Validation:
     """Train ``factor * center`` for each factor, a few seeds each, and report which did best.

@@ -2,31 +2,30 @@
 
 :func:`find_lr` runs the range test for an lrlab dataset and an :class:`~lrlab.lab.models.MLP` /
 :class:`~lrlab.lab.models.TorchModule`: the ``repeats`` runs are the members of **one**
-population (:mod:`lrlab.lab.population`'s engine and :mod:`lrlab.lab.optim` optimizers), each
-with its own initial weights and, by default, its own batch order. Every member follows the same
-ramp and feeds its own :class:`~lrlab.finder.Recorder`; a member that stops (diverged or
-non-finite) is frozen (learning rate 0, weights zeroed) while the others go on.
+population trained by the cohort loop (:func:`~lrlab.lab.engine.run_cohort`) on the engine
+that :func:`~lrlab.lab.engine.auto_engine` picks (NumPy alone for a small MLP cohort on the
+CPU), each with its own initial weights and, by default, its own batch order. Every member
+follows the same ramp and feeds its own :class:`~lrlab.finder.Recorder`; a member that stops
+(diverged or non-finite) is frozen (learning rate 0, weights zeroed) while the others go on.
 
 :func:`validate` trains a few learning rates around a suggestion for a few epochs, several seeds
 each, and reports the final loss / accuracy of each as mean ± sd: evidence rather than one
 number. ``find_lr(..., validate=True)`` attaches it to the result as ``result.validation``.
 
-Importing this module imports torch (through :mod:`lrlab.lab`); :mod:`lrlab.finder` does not.
+Importing this module does not import torch; the torch engine imports it where it trains.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
-import torch
 
-from lrlab.lab.engine import DTYPES, Targets, TorchFuncKernel, TorchMLPKernel
+from lrlab.lab.engine import DTYPES, auto_engine, make_engine, run_cohort
 from lrlab.lab.models import MLP, TorchModule
 from lrlab.lab.optim import PopulationOptimizer
-from lrlab.lab.population import freeze_members, step_work, torch_threads
 
 from ._checks import choice, integer
 from ._driver import Recorder
@@ -56,50 +55,6 @@ __all__ = [
     "validate",
     "validation_center",
 ]
-
-
-# -- the population, driven one step at a time --------------------------------------------------
-class _Cohort:
-    """What :func:`~lrlab.lab.population.train_population` sets up before its loop: the engine,
-    the data on the device, the stacked parameters, their gradient buffer and optimizer state."""
-
-    def __init__(
-        self,
-        owner: str,
-        data: Any,
-        model: MLP | TorchModule,
-        optimizer: PopulationOptimizer,
-        seeds: Sequence[int],
-        dtype: str,
-        device: Any,
-    ) -> None:
-        self.dev = torch.device(device) if device is not None else torch.device("cpu")
-        dt = getattr(torch, dtype)
-        self.engine = (
-            TorchMLPKernel(model) if isinstance(model, MLP) else TorchFuncKernel(model, seeds)
-        )
-        self.x = torch.as_tensor(np.asarray(data.x_train), dtype=dt, device=self.dev)
-        if self.x.shape[0] == 0:
-            raise ValueError(f"{owner}: the training split of data is empty")
-        try:
-            self.y = Targets(data.y_train, model.loss, model.n_outputs, self.dev, dt)
-        except ValueError as e:
-            raise ValueError(f"{owner}: data.y_train does not fit the model: {e}") from None
-        self.theta = self.engine.init_params(seeds, self.dev, dt)
-        self.grad = torch.zeros_like(self.theta)
-        self.state = optimizer.init(self.theta)
-
-    def batches(self, data_seed: int, batch_size: int) -> Iterator[tuple[torch.Tensor, ...]]:
-        """``(x, y^T)`` batches forever, in :func:`train_population`'s order for ``data_seed``:
-        one ``torch.randperm`` per epoch, the last batch of an epoch possibly smaller."""
-        gen = torch.Generator().manual_seed(int(data_seed))
-        n = self.x.shape[0]
-        while True:
-            order = torch.randperm(n, generator=gen).to(self.dev)
-            xe, ye = self.x.index_select(0, order), self.y.take(order)
-            for lo in range(0, n, batch_size):
-                hi = min(n, lo + batch_size)
-                yield xe[lo:hi], ye[lo:hi].T
 
 
 _validate = validate  # find_lr's ``validate`` argument shadows the function
@@ -210,7 +165,7 @@ def find_lr(
     diverge_factor: float | None = 4.0,
     min_steps: int = 1,
     dtype: str = "float32",
-    device: str | torch.device | None = None,
+    device: Any = None,
     validate: bool = False,
     validate_around: str | float = "valley",
     validate_factors: Sequence[float] = DEFAULT_FACTORS,
@@ -223,8 +178,9 @@ def find_lr(
     of ``seeds[i]`` (default ``0, 1, ...``) and, with ``batch_order="per_member"`` (default),
     draws its batches as :func:`~lrlab.lab.population.train_population` would with
     ``data_seed=data_seed + i`` (``"shared"``: every member uses ``data_seed``'s order, so the
-    runs differ by their initial weights only; one engine call per step instead of one per
-    member). At step ``t`` every running member trains one batch at ``ramp(t)``; its batch loss
+    runs differ by their initial weights only; one kernel call per step instead of one per
+    member). At step ``t`` every running member trains one batch at ``ramp(t)`` (rounded to
+    ``dtype``, as :func:`~lrlab.lab.population.train_population` rounds its rates); its batch loss
     (measured before the update, as in :func:`lrlab.finder.torch.find_lr`) goes to its own
     :class:`~lrlab.finder.Recorder`. A member whose recorder stops (``"diverged"``,
     ``"non-finite"``) is frozen: learning rate 0, weights and optimizer state zeroed; the others
@@ -317,29 +273,41 @@ def find_lr(
         for _ in seed_list
     ]
     C = len(seed_list)
-    with torch_threads(None, step_work(model, C, batch_size)):
-        pop = _Cohort(owner, data, model, optimizer, seed_list, dtype, device)
-        theta, grad, state = pop.theta, pop.grad, pop.state
-        if batch_order == "shared":
-            parts = [(0, C, pop.batches(data_seed, batch_size))]
-        else:
-            parts = [(i, i + 1, pop.batches(data_seed + i, batch_size)) for i in range(C)]
-        views = [(lo, hi, theta[lo:hi], grad[lo:hi], it) for lo, hi, it in parts]
-        losses = torch.zeros(C, dtype=theta.dtype, device=theta.device)
-        active = np.ones(C, dtype=bool)
-        while active.any():
-            for lo, hi, th, gr, it in views:
-                xb, yb = next(it)
-                if active[lo:hi].any():
-                    losses[lo:hi] = pop.engine.step(th, gr, xb, yb)[0]
-            lr = [recs[i].lr if active[i] else 0.0 for i in range(C)]
-            optimizer.step(theta, grad, torch.tensor(lr, dtype=torch.float64), state)
-            values = losses.tolist()
-            stopped = np.array([bool(active[i] and recs[i].record(values[i])) for i in range(C)])
-            if stopped.any():
-                grad[torch.as_tensor(np.nonzero(stopped)[0], device=grad.device)] = 0.0
-                freeze_members(stopped, theta, state)
-                active &= ~stopped
+    if len(data.x_train) == 0:
+        raise ValueError(f"{owner}: the training split of data is empty")
+    kind = auto_engine(model, C, batch_size, device)
+    try:
+        engine = make_engine(
+            kind,
+            model,
+            C,
+            (data.x_train, data.y_train),
+            None,
+            batch_size=batch_size,
+            dtype=dtype,
+            device=device,
+        )
+    except ValueError as e:
+        raise ValueError(f"{owner}: data.y_train does not fit the model: {e}") from None
+    engine.init(seed_list, optimizer)
+    steps = engine.steps_per_epoch
+    epochs = -(-num_steps // steps)
+    rates = np.zeros((C, epochs * steps))
+    rates[:, :num_steps] = np.asarray(schedule(np.arange(num_steps)), dtype=np.float64)
+
+    def record(step: int) -> np.ndarray:
+        """Each running member's batch loss to its recorder; stop those whose test is over."""
+        losses = engine.batch_loss().tolist()
+        return np.array([not recs[i].done and recs[i].record(losses[i]) for i in range(C)])
+
+    if batch_order == "shared":
+        orders: int | list[int] = data_seed
+    else:
+        orders = [data_seed + i for i in range(C)]
+    run = run_cohort(engine, rates, epochs=epochs, data_seed=orders, has_test=False, on_step=record)
+    for i in np.nonzero(run.diverged)[0]:  # its weights overflowed at an epoch's last step
+        if not recs[i].done:
+            recs[i].record(float("nan"))
     results = [r.result() for r in recs]
     out: FinderResult | RepeatedResult = results[0] if C == 1 else summarize(results, seed_list)
     if not validate:

@@ -4,7 +4,7 @@ early stopping, divergence freezing and the per-epoch metrics."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,7 +76,7 @@ def run_cohort(
     rates: np.ndarray,
     *,
     epochs: int,
-    data_seed: int = 0,
+    data_seed: int | Sequence[int] = 0,
     shuffle: bool = True,
     controls: Controls = Controls(),
     has_test: bool = True,
@@ -84,24 +84,32 @@ def run_cohort(
     keep_params: bool = False,
     threads: int | None = None,
     on_epoch: Callable[[int, dict[str, np.ndarray]], None] | None = None,
+    on_step: Callable[[int], np.ndarray] | None = None,
 ) -> PopulationResult:
     """Train an initialised ``engine`` for ``epochs`` epochs; the loop of every population run.
 
     At epoch ``e`` the rows come in the order of :func:`~lrlab.lab.engine.epoch_orders` for
-    ``data_seed``; step ``t`` of the run trains member ``i`` at ``rates[i, t] * scale_i * a_i``
-    (in the engine's dtype), ``scale_i`` its plateau multiplier and ``a_i`` 1 while it trains,
-    else 0. After the epoch: the training metrics, the test split's (``has_test``) and the
-    training split's (``eval_train``); a member whose weights, loss or ``val_loss`` are not
-    finite is marked diverged and frozen (:meth:`Engine.freeze`); the plateau sees its monitor
-    and the learning rate of the next step; early stopping may end members; then
-    ``on_epoch(epoch, history)`` runs, outside the engine's computing context.
+    ``data_seed`` (one seed per member: each member its own order); step ``t`` of the run trains
+    member ``i`` at ``rates[i, t] * scale_i * a_i`` (in the engine's dtype), ``scale_i`` its
+    plateau multiplier and ``a_i`` 1 while it trains, else 0. After the epoch: the training
+    metrics, the test split's (``has_test``) and the training split's (``eval_train``); a member
+    whose weights, loss or ``val_loss`` are not finite is marked diverged and frozen
+    (:meth:`Engine.freeze`); the plateau sees its monitor and the learning rate of the next
+    step; early stopping may end members; then ``on_epoch(epoch, history)`` runs, outside the
+    engine's computing context.
+
+    With ``on_step``, ``on_step(t)`` runs after every step ``t`` and returns a ``[C]`` bool mask
+    of members to stop at once (frozen, learning rate 0 from the next step, ``stopped_epoch``
+    set): the range test stops its members so.
 
     Args:
         engine: An :class:`~lrlab.lab.engine.Engine` after :meth:`~Engine.init`.
         rates: Each member's learning rate at every step, ``[C, epochs * steps_per_epoch]``
             (float64, checked finite and >= 0 by the caller).
         epochs, data_seed, shuffle, eval_train, keep_params, threads, on_epoch: as for
-            :func:`~lrlab.lab.population.train_population`.
+            :func:`~lrlab.lab.population.train_population`; ``data_seed`` may also be one seed
+            per member.
+        on_step: Called after each step with its index; see above.
         controls: The :class:`Controls` (plateau and early stopping with their monitors).
         has_test: Whether the engine has a test split.
 
@@ -124,19 +132,30 @@ def run_cohort(
     keys += ["val_loss", "val_accuracy"] if has_test else []
     keys += ["train_eval_loss", "train_eval_accuracy"] if eval_train else []
     history = {k: np.full((C, epochs), np.nan) for k in keys}
-    orders = epoch_orders(N, data_seed, shuffle)
+    seeds = [data_seed] if isinstance(data_seed, (int, np.integer)) else list(data_seed)
+    orders = [epoch_orders(N, int(seed), shuffle) for seed in seeds]
 
     with engine.session(threads):
         for epoch in range(epochs):
             if not active.any():
                 break
-            order = next(orders)
+            order = next(orders[0]) if len(orders) == 1 else np.stack([next(o) for o in orders])
             lrs = table[epoch * S : (epoch + 1) * S] * (scale * active.astype(dt))
             # no NumPy warnings on the overflows of a diverging member: the loop freezes it
             with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
                 engine.start_epoch(order)
                 for b in range(S):
                     engine.step(b, lrs[b])
+                    if on_step is None:
+                        continue
+                    stop = active & on_step(epoch * S + b)
+                    if stop.any():
+                        engine.freeze(stop)
+                        stopped_epoch[stop] = epoch
+                        active &= ~stop
+                        lrs[b + 1 :] *= active.astype(dt)
+                        if not active.any():
+                            break
                 loss_sum, correct_sum = engine.epoch_totals()
                 metrics = {
                     "loss": loss_sum / N,

@@ -20,7 +20,8 @@ class NumpyEngine:
 
     Inputs are kept feature-major with a row of ones, ``[D + 1, N]`` (see
     :meth:`NumpyMLPKernel.inputs`); an epoch's loss and accuracy are recorded step by step in a
-    :class:`Tally` and summed once.
+    :class:`Tally` and summed once. With one order per member (``order`` of shape ``[C, N]``)
+    each member's rows are laid out on their own and its kernel runs on its own rows of theta.
 
     Example:
         >>> import numpy as np
@@ -60,17 +61,22 @@ class NumpyEngine:
             self._y["test"] = np.ascontiguousarray(test.y.T)
         self._epoch_x = np.empty_like(self._x["train"])  # the epoch's shuffled columns
         self._epoch_y = self._y["train"]
-        last = self.rows - (self.steps_per_epoch - 1) * batch_size
-        # every epoch overwrites all that it reads: one tally serves them all
-        self._tally = Tally(
-            self.steps_per_epoch, members, min(batch_size, self.rows), last, self.dtype, model.loss
-        )
+        self._per_member: list[tuple[Any, ...]] = []  # with one order per member
+        self._apart = False  # whether this epoch's order is one per member
+        self._batch = 0
+
+    def _tally(self, members: int) -> Tally:
+        """An epoch's tally: every epoch overwrites all that it reads, so one serves them all."""
+        S, B, N = self.steps_per_epoch, self.batch_size, self.rows
+        return Tally(S, members, min(B, N), N - (S - 1) * B, self.dtype, self.model.loss)
 
     def init(self, seeds: Sequence[int], optimizer: Any) -> None:
         self.theta = initial_params(self.model, seeds, self.dtype)
         self.grad = np.zeros_like(self.theta)
         self.state = optimizer.init(self.theta)
         self._update = optimizer.stepper(self.theta, self.grad, self.state)
+        self._shared_tally = [self._tally(self.members)]
+        self._tallies = self._shared_tally
 
     @contextlib.contextmanager
     def session(self, threads: int | None) -> Iterator[None]:
@@ -81,18 +87,42 @@ class NumpyEngine:
         self._update.flush()
 
     def start_epoch(self, order: np.ndarray) -> None:
-        np.take(self._x["train"], order, axis=1, out=self._epoch_x)
-        self._epoch_y = self._y["train"][:, order]
+        self._apart = order.ndim == 2
+        if not self._apart:
+            np.take(self._x["train"], order, axis=1, out=self._epoch_x)
+            self._epoch_y = self._y["train"][:, order]
+            self._tallies = self._shared_tally
+            return
+        if not self._per_member:  # each member its own kernel (bound to its rows) and tally
+            self._member_tallies = [self._tally(1) for _ in range(self.members)]
+            self._per_member = [
+                (NumpyMLPKernel(self.model), self.theta[i : i + 1], self.grad[i : i + 1])
+                for i in range(self.members)
+            ]
+            self._member_x = np.empty((self.members, *self._x["train"].shape), self.dtype)
+        np.take(self._x["train"], order, axis=1, out=self._member_x.transpose(1, 0, 2))
+        self._member_y = self._y["train"][:, order].transpose(1, 0, 2)
+        self._tallies = self._member_tallies
 
     def step(self, batch: int, lr: np.ndarray) -> None:
         lo, hi = batch * self.batch_size, min(self.rows, (batch + 1) * self.batch_size)
-        xb, yb = self._epoch_x[:, lo:hi], self._epoch_y[:, lo:hi]
-        self.kernel.step(self.theta, self.grad, xb, yb, self._tally, batch)
+        if not self._apart:
+            xb, yb = self._epoch_x[:, lo:hi], self._epoch_y[:, lo:hi]
+            self.kernel.step(self.theta, self.grad, xb, yb, self._tallies[0], batch)
+        else:
+            for i, (kernel, theta, grad) in enumerate(self._per_member):
+                xb, yb = self._member_x[i, :, lo:hi], self._member_y[i, :, lo:hi]
+                kernel.step(theta, grad, xb, yb, self._tallies[i], batch)
         self._update(lr[:, None])
+        self._batch = batch
+
+    def batch_loss(self) -> np.ndarray:
+        return np.concatenate([t.step_loss(self._batch) for t in self._tallies])
 
     def epoch_totals(self) -> tuple[np.ndarray, np.ndarray]:
         self._update.flush()
-        return self._tally.totals()
+        totals = [t.totals() for t in self._tallies]
+        return np.concatenate([t[0] for t in totals]), np.concatenate([t[1] for t in totals])
 
     def evaluate(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         return self.kernel.evaluate(self.theta, self._x[split], self._y[split])

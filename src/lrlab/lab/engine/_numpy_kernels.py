@@ -319,6 +319,7 @@ class Tally:
         else:
             self.sums = np.zeros((steps, members), dtype=dtype)
             self.correct = np.zeros((steps, members), dtype=dtype)
+            self.sizes = [last if b == steps - 1 else batch for b in range(steps)]
 
     def record(self, b: int, z: np.ndarray, yt: np.ndarray) -> np.ndarray:
         """Step ``b``'s gradient of the batch-mean loss (``z`` overwritten), its loss recorded."""
@@ -338,6 +339,14 @@ class Tally:
         np.subtract(z, yt, out=z)
         np.multiply(z, inv, out=z)
         return z
+
+    def step_loss(self, b: int) -> np.ndarray:
+        """Step ``b``'s mean loss over its batch, ``[C]``."""
+        if self.loss != "categorical_crossentropy":
+            n = self.sizes[b]
+            return self.sums[b] / n
+        m, _, picked, s, _, _ = self._views[b]
+        return (m + np.log(s) - picked).sum(axis=1) / m.shape[1]
 
     def totals(self) -> tuple[np.ndarray, np.ndarray]:
         """The epoch's summed loss (over all rows) and correct predictions, ``[C]`` each."""

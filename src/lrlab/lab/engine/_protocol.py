@@ -45,11 +45,16 @@ class Engine(Protocol):
         """The context the run computes in (thread counts, no autograd), restored on exit."""
 
     def start_epoch(self, order: np.ndarray) -> None:
-        """Lay out the training rows in ``order`` (``[N]``) for the epoch's batches."""
+        """Lay out the training rows in ``order`` for the epoch's batches: ``[N]``, the same
+        order for every member, or ``[C, N]``, one order per member."""
 
     def step(self, batch: int, lr: np.ndarray) -> None:
         """Train the epoch's batch ``batch`` at the learning rates ``lr`` (``[C]``, in
         :attr:`dtype`): forward, backward, one optimizer update of every member."""
+
+    def batch_loss(self) -> np.ndarray:
+        """The mean loss ``[C]`` of the batch the last :meth:`step` trained on, measured before
+        its update."""
 
     def epoch_totals(self) -> tuple[np.ndarray, np.ndarray]:
         """The epoch's training loss summed over its rows and its correct predictions, ``[C]``

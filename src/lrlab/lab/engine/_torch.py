@@ -85,6 +85,10 @@ class TorchEngine:
         )
         self._loss = torch.zeros(members, dtype=dt, device=self.device)
         self._correct = torch.zeros(members, dtype=dt, device=self.device)
+        self._batch_loss = torch.zeros(members, dtype=dt, device=self.device)
+        self._apart = False  # whether this epoch's order is one per member
+        self._member_kernels: list[Any] = []
+        self._batch = (0, 0)
 
     def init(self, seeds: Sequence[int], optimizer: Any) -> None:
         dt = TORCH_DTYPES[self.dtype]
@@ -106,29 +110,57 @@ class TorchEngine:
         self._update.flush()
 
     def start_epoch(self, order: np.ndarray) -> None:
+        """The epoch's rows in ``order``: ``[N]`` for all members, or ``[C, N]``, one order per
+        member (then each member's kernel runs on its own rows of theta, metrics per step)."""
+        self._apart = order.ndim == 2
         index = torch.as_tensor(order).to(self.device)
-        self._epoch_x = self._x["train"].index_select(0, index)
-        self._epoch_y = self._y["train"].index_select(0, index)
+        self._epoch_x = self._x["train"][index]  # [N, D], or [C, N, D] with one order each
+        self._epoch_y = self._y["train"][index]
         self._loss.zero_()
         self._correct.zero_()
+        if self._apart and not self._member_kernels:
+            mlp = isinstance(self.model, MLP)
+            self._member_kernels = [
+                TorchMLPKernel(self.model) if mlp else self.kernel for _ in range(self.members)
+            ]
 
     def step(self, batch: int, lr: np.ndarray) -> None:
         lo, hi = batch * self.batch_size, min(self.rows, (batch + 1) * self.batch_size)
-        xb, yt = self._epoch_x[lo:hi], self._epoch_y[lo:hi].T
         column = torch.from_numpy(lr).to(self.device).unsqueeze(1)
+        self._batch = (lo, hi)
         with torch.no_grad():
-            if self._logits is not None:
+            if self._apart:
+                for i, kernel in enumerate(self._member_kernels):
+                    xb, yt = self._epoch_x[i, lo:hi], self._epoch_y[i, lo:hi].T
+                    theta, grad = self.theta[i : i + 1], self.grad[i : i + 1]
+                    loss, correct = kernel.step(theta, grad, xb, yt)
+                    self._batch_loss[i : i + 1] = loss
+                    self._loss[i : i + 1].add_(loss, alpha=hi - lo)
+                    self._correct[i : i + 1].add_(correct)
+            elif self._logits is not None:
                 assert isinstance(self.kernel, TorchMLPKernel)
+                xb, yt = self._epoch_x[lo:hi], self._epoch_y[lo:hi].T
                 self.kernel.step(self.theta, self.grad, xb, yt, self._logits[:, :, lo:hi])
             else:
+                xb, yt = self._epoch_x[lo:hi], self._epoch_y[lo:hi].T
                 loss, correct = self.kernel.step(self.theta, self.grad, xb, yt)
+                self._batch_loss.copy_(loss)
                 self._loss.add_(loss, alpha=hi - lo)
                 self._correct.add_(correct)
             self._update(column)
 
+    def batch_loss(self) -> np.ndarray:
+        if self._logits is not None and not self._apart:
+            lo, hi = self._batch
+            with torch.no_grad():
+                yt = self._epoch_y[lo:hi].T
+                loss = loss_and_grad(self._logits[:, :, lo:hi], yt, self.model.loss, False)[0]
+            return _host(loss)
+        return _host(self._batch_loss)
+
     def epoch_totals(self) -> tuple[np.ndarray, np.ndarray]:
         self._update.flush()
-        if self._logits is None:
+        if self._logits is None or self._apart:
             return _host(self._loss), _host(self._correct)
         with torch.no_grad():
             mean, correct, _ = loss_and_grad(
