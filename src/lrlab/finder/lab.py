@@ -262,17 +262,52 @@ def find_lr(
         )
         around, factors, v_epochs, v_seeds = v.around, v.factors, v.epochs, v.seeds
     schedule = ramp(start_lr, end_lr, num_steps, mode)
-    recs = [
-        Recorder(
-            schedule,
-            num_steps,
-            smoothing=smoothing,
-            diverge_factor=diverge_factor,
-            min_steps=min_steps,
-        )
-        for _ in seed_list
-    ]
+    stops = {"smoothing": smoothing, "diverge_factor": diverge_factor, "min_steps": min_steps}
+    recs = [Recorder(schedule, num_steps, **stops) for _ in seed_list]
+    lrs = schedule(np.arange(num_steps))
+    where = (batch_size, data_seed, batch_order, dtype, device)
+    _run_ramp(owner, data, model, optimizer, recs, seed_list, lrs, *where)
+    results = [r.result() for r in recs]
+    one = len(seed_list) == 1
+    out: FinderResult | RepeatedResult = results[0] if one else summarize(results, seed_list)
+    if not validate:
+        return out
+    center, note = validation_center(out, around)
+    val = _validate(
+        data,
+        model,
+        optimizer,
+        center,
+        batch_size=batch_size,
+        factors=factors,
+        epochs=v_epochs,
+        seeds=v_seeds,
+        data_seed=data_seed,
+        dtype=dtype,
+        device=device,
+        around=note,
+    )
+    return with_validation(out, val)
+
+
+def _run_ramp(
+    owner: str,
+    data: Any,
+    model: MLP | TorchModule,
+    optimizer: PopulationOptimizer,
+    recs: list[Recorder],
+    seed_list: Sequence[int],
+    ramp_rates: Any,
+    batch_size: int,
+    data_seed: int,
+    batch_order: str,
+    dtype: str,
+    device: Any,
+) -> None:
+    """Train one member per recorder on the cohort loop at ``ramp_rates``, each step's batch
+    loss to its recorder, until every recorder has stopped (see :func:`find_lr`)."""
     C = len(seed_list)
+    num_steps = len(ramp_rates)
     if len(data.x_train) == 0:
         raise ValueError(f"{owner}: the training split of data is empty")
     kind = auto_engine(model, C, batch_size, device)
@@ -293,7 +328,7 @@ def find_lr(
     steps = engine.steps_per_epoch
     epochs = -(-num_steps // steps)
     rates = np.zeros((C, epochs * steps))
-    rates[:, :num_steps] = np.asarray(schedule(np.arange(num_steps)), dtype=np.float64)
+    rates[:, :num_steps] = np.asarray(ramp_rates, dtype=np.float64)
 
     def record(step: int) -> np.ndarray:
         """Each running member's batch loss to its recorder; stop those whose test is over."""
@@ -308,23 +343,3 @@ def find_lr(
     for i in np.nonzero(run.diverged)[0]:  # its weights overflowed at an epoch's last step
         if not recs[i].done:
             recs[i].record(float("nan"))
-    results = [r.result() for r in recs]
-    out: FinderResult | RepeatedResult = results[0] if C == 1 else summarize(results, seed_list)
-    if not validate:
-        return out
-    center, note = validation_center(out, around)
-    val = _validate(
-        data,
-        model,
-        optimizer,
-        center,
-        batch_size=batch_size,
-        factors=factors,
-        epochs=v_epochs,
-        seeds=v_seeds,
-        data_seed=data_seed,
-        dtype=dtype,
-        device=device,
-        around=note,
-    )
-    return with_validation(out, val)

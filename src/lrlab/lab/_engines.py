@@ -1,5 +1,7 @@
-"""The torch kernels under their former names; :mod:`lrlab.lab.engine` has them now
-(:class:`~lrlab.lab.engine.TorchMLPKernel`, :class:`~lrlab.lab.engine.Targets`)."""
+"""The torch MLP kernel as ``MLPEngine(model, n_members)``, with its ``Targets`` and
+``loss_and_grad``: :mod:`lrlab.lab.engine` has them as :class:`~lrlab.lab.engine.TorchMLPKernel`
+(built from the model alone), :class:`~lrlab.lab.engine.Targets` and the torch kernels'
+``loss_and_grad``."""
 
 from __future__ import annotations
 

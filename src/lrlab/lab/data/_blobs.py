@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
@@ -155,22 +156,7 @@ def blobs(
             f"{_OWNER}: n_samples lists {len(given_counts)} counts for {n_centers} centers, got "
             f"{n_samples!r}"
         )
-    std_rule = f"{_OWNER}: cluster_std must be a number or one number per center, got"
-    if isinstance(cluster_std, Sequence) and not isinstance(cluster_std, (str, bytes)):
-        if len(cluster_std) != n_centers:
-            raise ValueError(
-                f"{_OWNER}: cluster_std lists {len(cluster_std)} values for {n_centers} centers, "
-                f"got {cluster_std!r}"
-            )
-        if not all(is_real(v) for v in cluster_std):
-            raise ValueError(f"{std_rule} {cluster_std!r}")
-        stds = [_finite(v) for v in cluster_std]
-    elif is_real(cluster_std):
-        stds = [_finite(cluster_std)] * n_centers
-    else:
-        raise ValueError(f"{std_rule} {cluster_std!r}")
-    if not all(np.isfinite(s) and s >= 0 for s in stds):
-        raise ValueError(f"{_OWNER}: cluster_std must be finite and >= 0, got {cluster_std!r}")
+    stds = _stds(cluster_std, n_centers)
     if given_counts is None:
         n = int(n_samples)  # type: ignore[arg-type]
         counts = [n // n_centers + (1 if i < n % n_centers else 0) for i in range(n_centers)]
@@ -186,20 +172,7 @@ def blobs(
     generator = np.random.RandomState(seed)
     if drawn:
         fixed = generator.uniform(low, high, size=(n_centers, n_features))
-    x = np.empty((total, n_features), dtype=np.float64)
-    y = np.empty(total, dtype=np.int64)
-    start = 0
-    for i, (count, std) in enumerate(zip(counts, stds)):
-        x[start : start + count] = generator.normal(
-            loc=fixed[i], scale=std, size=(count, n_features)
-        )
-        y[start : start + count] = i
-        start += count
-    if shuffle:
-        indices = np.arange(total)
-        generator.shuffle(indices)
-        x, y = x[indices], y[indices]
-
+    x, y = _draw(generator, fixed, counts, stds, shuffle)
     x = x.astype(dt, copy=False)
     return Dataset(
         name="blobs",
@@ -230,3 +203,49 @@ def blobs(
             "centers": fixed,
         },
     )
+
+
+def _stds(cluster_std: Any, n_centers: int) -> list[float]:
+    """``cluster_std`` checked: one finite value >= 0 per center."""
+    std_rule = f"{_OWNER}: cluster_std must be a number or one number per center, got"
+    if isinstance(cluster_std, Sequence) and not isinstance(cluster_std, (str, bytes)):
+        if len(cluster_std) != n_centers:
+            raise ValueError(
+                f"{_OWNER}: cluster_std lists {len(cluster_std)} values for {n_centers} centers, "
+                f"got {cluster_std!r}"
+            )
+        if not all(is_real(v) for v in cluster_std):
+            raise ValueError(f"{std_rule} {cluster_std!r}")
+        stds = [_finite(v) for v in cluster_std]
+    elif is_real(cluster_std):
+        stds = [_finite(cluster_std)] * n_centers
+    else:
+        raise ValueError(f"{std_rule} {cluster_std!r}")
+    if not all(np.isfinite(s) and s >= 0 for s in stds):
+        raise ValueError(f"{_OWNER}: cluster_std must be finite and >= 0, got {cluster_std!r}")
+    return stds
+
+
+def _draw(
+    generator: np.random.RandomState,
+    centers: np.ndarray,
+    counts: Sequence[int],
+    stds: Sequence[float],
+    shuffle: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``make_blobs``' samples after its centers: each blob's normal draws, then the shuffle."""
+    total, n_features = sum(counts), centers.shape[1]
+    x = np.empty((total, n_features), dtype=np.float64)
+    y = np.empty(total, dtype=np.int64)
+    start = 0
+    for i, (count, std) in enumerate(zip(counts, stds)):
+        x[start : start + count] = generator.normal(
+            loc=centers[i], scale=std, size=(count, n_features)
+        )
+        y[start : start + count] = i
+        start += count
+    if shuffle:
+        indices = np.arange(total)
+        generator.shuffle(indices)
+        x, y = x[indices], y[indices]
+    return x, y

@@ -18,7 +18,7 @@ from ._base import (
     _ema_sq_,
     _ema_sq_np,
     _f64,
-    _lift,
+    _member_wise,
     _pack,
 )
 
@@ -194,7 +194,7 @@ class Adadelta(PopulationOptimizer):
         k = self._common(m, dt, dev)
         k.update(
             rho=_pack(m["rho"], dt, dev),
-            one_minus_rho=_pack(_lift(lambda r: 1.0 - r, m["rho"]), dt, dev),
+            one_minus_rho=_pack(_member_wise(lambda r: 1.0 - r, m["rho"]), dt, dev),
         )
         return k
 

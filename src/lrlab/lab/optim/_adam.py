@@ -20,7 +20,7 @@ from ._base import (
     _f64,
     _hyper,
     _lerp_np,
-    _lift,
+    _member_wise,
     _pack,
     _plain,
 )
@@ -121,7 +121,7 @@ class Adam(PopulationOptimizer):
         for n in ("beta1", "beta2"):
             k[n] = _pack(m[n], dt, dev)
             k[f"{n}_64"] = _pack(m[n], _f64(dev), dev)
-            k[f"one_minus_{n}"] = _pack(_lift(lambda b: 1.0 - b, m[n]), dt, dev)
+            k[f"one_minus_{n}"] = _pack(_member_wise(lambda b: 1.0 - b, m[n]), dt, dev)
         return k
 
     def _update(

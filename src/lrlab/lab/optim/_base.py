@@ -112,7 +112,7 @@ def _choice(owner: str, name: str, value: object, choices: tuple[str, ...]) -> N
 Value = float | list[float]
 
 
-def _lift(fn: Callable[..., float], *vs: Value) -> Value:
+def _member_wise(fn: Callable[..., float], *vs: Value) -> Value:
     """``fn`` applied member by member; a number when every argument is one."""
     lists = [v for v in vs if isinstance(v, list)]
     if not lists:

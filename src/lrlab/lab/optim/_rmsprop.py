@@ -17,7 +17,7 @@ from ._base import (
     _ema_sq_,
     _ema_sq_np,
     _lerp_np,
-    _lift,
+    _member_wise,
     _pack,
 )
 
@@ -99,7 +99,7 @@ class RMSprop(PopulationOptimizer):
         k = self._common(m, dt, dev)
         k.update(
             alpha=_pack(m["alpha"], dt, dev),
-            one_minus_alpha=_pack(_lift(lambda a: 1.0 - a, m["alpha"]), dt, dev),
+            one_minus_alpha=_pack(_member_wise(lambda a: 1.0 - a, m["alpha"]), dt, dev),
             momentum=_pack(m["momentum"], dt, dev),
         )
         return k

@@ -20,7 +20,7 @@ from ._base import (
     _axpy,
     _axpy_,
     _check_form_zero,
-    _lift,
+    _member_wise,
     _pack,
     _tensor,
 )
@@ -115,18 +115,20 @@ class SGD(PopulationOptimizer):
     def _constants(self, m: dict[str, Any], dt: Any, dev: Any) -> dict:
         k = self._common(m, dt, dev)
         nes = m["nesterov"]
-        damp = _lift(lambda d, mo: d if mo != 0 else 0.0, m["dampening"], m["momentum"])
+        damp = _member_wise(lambda d, mo: d if mo != 0 else 0.0, m["dampening"], m["momentum"])
         k.update(
             has_momentum=_active(m["momentum"]),
             momentum=_pack(m["momentum"], dt, dev),
             has_damp=_active(m["dampening"]),
-            one_minus_damp=_tensor(_lift(lambda d: 1.0 - d, damp), dt, dev),
+            one_minus_damp=_tensor(_member_wise(lambda d: 1.0 - d, damp), dt, dev),
             one=_tensor(1.0, dt, dev),
             nes="mask" if isinstance(nes, list) else nes,
             # per-member Nesterov as arithmetic, not torch.where (slow, and a temporary):
             # p -= lr * (c * b + nu * g) with nu = 1, c = momentum (Nesterov) or nu = 0, c = 1
-            nes_nu=_tensor(_lift(float, nes), dt, dev),
-            nes_c=_tensor(_lift(lambda n, mo: mo if n else 1.0, nes, m["momentum"]), dt, dev),
+            nes_nu=_tensor(_member_wise(float, nes), dt, dev),
+            nes_c=_tensor(
+                _member_wise(lambda n, mo: mo if n else 1.0, nes, m["momentum"]), dt, dev
+            ),
         )
         return k
 
