@@ -49,7 +49,7 @@ def test_figures_of_a_study(tmp_path):
     study = Study.from_toml(lrlab.demos.path("blobs_momentum")).override({"train.epochs": 2})
     with Store(tmp_path / "s.sqlite") as store:
         run_study(study, store)
-        assert numeric_variables(store, study.name) == ["lr"]
+        assert numeric_variables(store, study.name) == ["lr", "optimizer.momentum"]
         fig = learning_curves(store, study.name, "val_loss")
         assert fig.axes[0].get_yscale() == "log"
         assert len(fig.axes[0].get_lines()) == 12  # 3 lr x 4 momentum, seeds averaged

@@ -4,7 +4,6 @@ user text is drawn as written (no mathtext)."""
 from __future__ import annotations
 
 import io
-import math
 
 import numpy as np
 import pytest
@@ -15,7 +14,14 @@ pytest.importorskip("matplotlib")
 from lrlab.lab.spec import Study
 from lrlab.lab.store import Store
 from lrlab.lab.study import run_study
-from lrlab.report import learning_curves, sensitivity
+from lrlab.report import (
+    curve_grid,
+    learning_curves,
+    lr_curves,
+    optimizer_comparison,
+    sensitivity,
+    study_figures,
+)
 
 DIVERGING = {
     "name": "div",
@@ -43,33 +49,139 @@ def diverged_store(tmp_path_factory):
         yield store
 
 
+def legend_texts(fig) -> list[str]:
+    return [t.get_text() for leg in fig.legends for t in leg.get_texts()]
+
+
 def test_sensitivity_marks_diverged_trials_at_the_axis(diverged_store):
     fig = sensitivity(diverged_store, "div", "lr")
     ax = fig.axes[0]
     (points,) = [ln for ln in ax.get_lines() if ln.get_marker() == "o"]
     ys = dict(zip(points.get_xdata(), points.get_ydata()))
-    assert math.isnan(ys[1e6])  # no value where every seed diverged
+    assert 1e6 not in ys  # no value where every seed diverged
     assert np.isfinite([ys[0.1], ys[0.01]]).all()
     (marks,) = [ln for ln in ax.get_lines() if ln.get_marker() == "x"]
     assert list(marks.get_xdata()) == [1e6] and list(marks.get_ydata()) == [0.0]
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert "diverged (2 of 6 trials)" in labels
+    assert "diverged (2 of 6 trials)" in legend_texts(fig)
+    assert "mean, 95% CI (n=2)" in legend_texts(fig)
+    assert ax.get_xscale() == "log"
     assert png(fig)[:4] == b"\x89PNG"
+
+
+def test_sensitivity_error_bars_are_the_student_t_interval(diverged_store):
+    from lrlab.lab.stats import mean_ci
+
+    fig = sensitivity(diverged_store, "div", "lr")
+    finals = [
+        r["final_val_accuracy"] for r in diverged_store.records("div") if r["vars"]["lr"] == 0.1
+    ]
+    ci = mean_ci(finals)
+    (points,) = [ln for ln in fig.axes[0].get_lines() if ln.get_marker() == "o"]
+    ys = dict(zip(points.get_xdata(), points.get_ydata()))
+    assert ys[0.1] == pytest.approx(ci.mean)
+    bars = fig.axes[0].collections[0].get_segments()
+    spans = sorted(abs(seg[1][1] - seg[0][1]) for seg in bars)
+    assert any(span == pytest.approx(2 * ci.half_width) for span in spans)
 
 
 def test_learning_curves_end_before_divergence(diverged_store):
     fig = learning_curves(diverged_store, "div", "val_accuracy")
     ax = fig.axes[0]
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    labels = legend_texts(fig)
     assert "diverged (2 of 6 trials)" in labels
-    assert "lr=1e+06 (2 of 2 diverged)" in labels
+    assert "lr=1e+06 (n=2, 2 diverged)" in labels
     curves = {ln.get_label(): ln for ln in ax.get_lines() if ln.get_marker() != "x"}
     # lr = 1e6 diverged in its second epoch, which was scored on NaN weights: one point
-    assert list(curves["lr=1e+06 (2 of 2 diverged)"].get_xdata()) == [1]
-    assert len(curves["lr=0.1"].get_xdata()) == 3
+    assert list(curves["lr=1e+06 (n=2, 2 diverged)"].get_xdata()) == [1]
+    assert len(curves["lr=0.1 (n=2)"].get_xdata()) == 3
     (marks,) = [ln for ln in ax.get_lines() if ln.get_marker() == "x"]
     assert list(marks.get_xdata()) == [2.0]
+    colours = {
+        ln.get_color() if isinstance(ln.get_color(), str) else tuple(ln.get_color())
+        for ln in curves.values()
+    }
+    assert len(colours) == 3  # a colour per configuration
     assert png(fig)[:4] == b"\x89PNG"
+
+
+def test_legends_sit_outside_the_axes(diverged_store):
+    for fig in (learning_curves(diverged_store, "div"), sensitivity(diverged_store, "div", "lr")):
+        fig.canvas.draw() if hasattr(fig, "canvas") and fig.canvas else None
+        png(fig)  # lays the figure out
+        renderer = fig._get_renderer()
+        legend = fig.legends[0].get_window_extent(renderer)
+        axes = fig.axes[0].get_window_extent(renderer)
+        assert legend.x0 >= axes.x1 - 1  # to the right of the data, never over it
+
+
+def test_curve_grid_has_a_panel_per_configuration(diverged_store):
+    fig = curve_grid(diverged_store, "div", "accuracy")
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert sorted(ax.get_title() for ax in visible) == [
+        "lr=0.01",
+        "lr=0.1",
+        "lr=1e+06 (2/2 diverged)",
+    ]
+    assert legend_texts(fig) == ["train", "validation"]
+    assert png(fig)[:4] == b"\x89PNG"
+
+
+def test_study_figures_writes_png_and_svg(diverged_store, tmp_path):
+    written = study_figures(diverged_store, "div", tmp_path)
+    names = [p.name for p in written]
+    assert names == [
+        "curves_val_accuracy.png",
+        "curves_val_accuracy.svg",
+        "grid_accuracy.png",
+        "grid_accuracy.svg",
+        "sensitivity_lr.png",
+        "sensitivity_lr.svg",
+    ]
+    assert all(p.stat().st_size > 1000 for p in written)
+    assert (tmp_path / "sensitivity_lr.svg").read_text().lstrip().startswith("<?xml")
+
+
+LR_X_MOMENTUM = {
+    "name": "lrmom",
+    "data": {"name": "blobs", "n_samples": 200, "n_train": 100},
+    "model": {"hidden": [8]},
+    "train": {"epochs": 3, "batch_size": 50},
+    "schedule": "constant({lr})",
+    "optimizer": {"name": "sgd"},
+    "grid": {"lr": [0.1, 0.01], "optimizer.momentum": [0.0, 0.9]},
+    "seeds": [0, 1],
+}
+
+
+def test_sensitivity_has_a_line_per_level_of_the_second_variable(tmp_path):
+    with Store(tmp_path / "s.sqlite") as store:
+        run_study(Study.from_dict(LR_X_MOMENTUM), store)
+        fig = sensitivity(store, "lrmom", "lr")
+        assert legend_texts(fig) == ["momentum=0 (n=2)", "momentum=0.9 (n=2)"]
+        fig = learning_curves(store, "lrmom")
+        assert "lr=0.1, momentum=0.9 (n=2)" in legend_texts(fig)
+
+
+def test_lr_curves_and_optimizer_comparison(tmp_path):
+    study = {
+        "name": "opts",
+        "data": {"name": "blobs", "n_samples": 200, "n_train": 100},
+        "model": {"hidden": [8]},
+        "train": {"epochs": 4, "batch_size": 50},
+        "schedule": "step_decay(init={lr}, drop=0.5, every=4)",  # 2 steps per epoch
+        "grid": {"lr": [0.1, 0.01], "optimizer.name": ["sgd", "adam"]},
+        "seeds": [0],
+    }
+    with Store(tmp_path / "s.sqlite") as store:
+        run_study(Study.from_dict(study), store)
+        fig = lr_curves(store, "opts")
+        for line in fig.axes[0].get_lines():  # halved every 2 epochs: two levels in 4 epochs
+            ys = line.get_ydata()
+            assert ys.max() == pytest.approx(2 * ys.min()) and ys[0] == ys.max()
+        fig = optimizer_comparison(store, "opts")
+        assert {t.split(":")[0] for t in legend_texts(fig)} == {"sgd", "adam"}
+        names = [p.name for p in study_figures(store, "opts", tmp_path, formats=("png",))]
+        assert names[-2:] == ["lr.png", "optimizers.png"]
 
 
 def test_a_study_name_with_mathtext_is_drawn_literally(tmp_path):

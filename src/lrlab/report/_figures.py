@@ -1,24 +1,161 @@
-"""Figures of a stored study: learning curves per configuration and a sensitivity plot.
+"""Figures of a stored study, as the learning-rate tutorials lay them out.
 
-Both read a :class:`~lrlab.lab.store.Store` and group trials by configuration (everything but
-the seed): a line is the mean over seeds, the band their range. Diverged trials are no value on
-any axis: an ``x`` at the axis marks them, and the legend counts them. Every text the user
-wrote (study name, variable, labels) is drawn as written: matplotlib's mathtext is off for it.
+* :func:`learning_curves` — a per-epoch metric, one line per configuration, on one axes;
+* :func:`curve_grid` — one small panel per configuration, training and validation together;
+* :func:`sensitivity` — a final metric against a swept variable, one line per level of a second
+  swept variable;
+* :func:`lr_curves` — the learning rate over epochs (plateau, decay);
+* :func:`optimizer_comparison` — each optimizer's best configuration, when the optimizer varies;
+* :func:`study_figures` — every figure that applies, written as PNG and SVG.
+
+A line is the mean over a configuration's seeds and its band (or error bar) the 95% Student-t
+confidence interval of that mean (n stated in the legend). Diverged trials are no value on any
+axis: their curves end before the epoch they diverged at, an ``x`` at the axis marks them, and
+the legend counts them. Configurations are named by the variables that vary, in their short
+names (``lr=0.01``, ``momentum=0.9``, ``adam``), each with a colour of its own; legends sit
+outside the axes. Every text the user wrote is drawn as written (no mathtext).
 """
 
 from __future__ import annotations
 
 import math
+import textwrap
 import warnings
-from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..lab.stats import mean_ci, t_quantile
 from ..lab.store import Store
 
+__all__ = [
+    "curve_grid",
+    "learning_curves",
+    "lr_curves",
+    "numeric_variables",
+    "optimizer_comparison",
+    "sensitivity",
+    "study_figures",
+]
 
+
+# -- the study's data ------------------------------------------------------------------------------
+@dataclass
+class _Config:
+    """One configuration: its trials, their histories and its short label."""
+
+    group: str
+    records: list[dict[str, Any]]
+    histories: list[dict[str, list[float | None]]]
+    values: dict[str, Any] = field(default_factory=dict)  # varying variable -> value
+    label: str = ""
+
+    @property
+    def diverged(self) -> int:
+        return sum(bool(r["diverged"]) for r in self.records)
+
+    def curves(self, metric: str) -> np.ndarray:
+        """``[seeds, epochs]`` of ``metric``, NaN after a diverged trial's last sound epoch."""
+        rows = []
+        for r, h in zip(self.records, self.histories):
+            c = [np.nan if v is None else float(v) for v in h.get(metric, [])]
+            if r["diverged"]:
+                c = c[: max(int(r["diverged_epoch"] if r["diverged_epoch"] is not None else 0), 0)]
+            rows.append(c)
+        n = max((len(c) for c in rows), default=0)
+        grid = np.full((len(rows), n), np.nan)
+        for i, c in enumerate(rows):
+            grid[i, : len(c)] = c
+        return grid
+
+    def final(self, metric: str) -> list[float]:
+        return [
+            float(r[metric])
+            for r in self.records
+            if not r["diverged"] and r.get(metric) is not None and math.isfinite(r[metric])
+        ]
+
+
+def _short(name: str) -> str:
+    return name.rsplit(".", 1)[-1]
+
+
+def _value_text(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _load(store: Store, study: str) -> tuple[list[_Config], list[str]]:
+    """The study's configurations (grid order) and the names of the variables that vary."""
+    records = [r for r in store.records(study) if r["status"] == "done"]
+    if not records:
+        raise ValueError(f"study {study!r} has no finished trials in the store")
+    configs: dict[str, _Config] = {}
+    for r in records:
+        c = configs.setdefault(r["group"], _Config(r["group"], [], []))
+        c.records.append(r)
+        c.histories.append(store.history(r["trial_id"]))
+    out = list(configs.values())
+    spec = next((s["spec"] for s in store.studies() if s["name"] == study), None)
+    varying = _varying([c.records[0] for c in out], spec if isinstance(spec, dict) else None)
+    for c in out:
+        first = c.records[0]
+        c.values = {k: _value(first, k) for k in varying}
+        parts = [
+            _value_text(v) if _short(k) in ("name", "schedule") else f"{_short(k)}={_value_text(v)}"
+            for k, v in c.values.items()
+        ]
+        c.label = ", ".join(parts) or first["config"].get("schedule") or c.group[:8]
+    return out, varying
+
+
+def _varying(records: list[dict[str, Any]], spec: dict[str, Any] | None = None) -> list[str]:
+    """What differs between configurations, by the names the study file sweeps (its
+    ``grid`` and ``[[zip]]`` keys: ``lr``, ``optimizer.momentum``); without a study file, the
+    variables and then the config fields that differ (an optimizer's own defaults excepted)."""
+    swept: list[str] = list((spec or {}).get("grid") or {})
+    for block in (spec or {}).get("zip") or []:
+        swept += [k for k in block if k not in swept]
+    if swept:
+        return [k for k in swept if len({repr(_value(r, k)) for r in records}) > 1]
+    names = sorted({k for r in records for k in r["vars"]})
+    keys = [k for k in names if len({repr(r["vars"].get(k)) for r in records}) > 1]
+    flat = [_flatten(r["config"]) for r in records]
+    fields = sorted({k for f in flat for k in f} - {"seed"} - ({"schedule"} if keys else set()))
+    fields = [k for k in fields if len({repr(f.get(k)) for f in flat}) > 1]
+    if "optimizer.name" in fields:  # each optimizer's own hyperparameters follow from its name
+        fields = [k for k in fields if not k.startswith("optimizer.") or k == "optimizer.name"]
+    return keys + fields
+
+
+def _value(record: dict[str, Any], name: str) -> Any:
+    """A swept variable's value in a trial: a schedule variable, else a config path."""
+    return record["vars"][name] if name in record["vars"] else _dotted(record["config"], name)
+
+
+def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in config.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def _dotted(config: dict[str, Any], path: str) -> Any:
+    node: Any = config
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+# -- drawing helpers -------------------------------------------------------------------------------
 def _figure(width: float = 7.5, height: float = 4.2) -> Any:
     try:
         from matplotlib.figure import Figure
@@ -27,42 +164,28 @@ def _figure(width: float = 7.5, height: float = 4.2) -> Any:
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def _label(record: dict[str, Any], varying: Sequence[str]) -> str:
-    parts = []
-    for key in varying:
-        value = record["vars"].get(key) if key in record["vars"] else record["config"].get(key)
-        parts.append(f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}")
-    return ", ".join(parts) or record["group"][:8]
+def _colours(n: int) -> list[Any]:
+    """``n`` distinct colours: tab10 / tab20, else evenly spaced on viridis."""
+    from matplotlib import colormaps
+
+    if n <= 10:
+        return [colormaps["tab10"](i) for i in range(n)]
+    if n <= 20:
+        return [colormaps["tab20"](i) for i in range(n)]
+    return [colormaps["viridis"](x) for x in np.linspace(0.0, 0.95, n)]
 
 
-def _varying(records: list[dict[str, Any]]) -> list[str]:
-    """The variables (or top-level config fields) that differ between configurations."""
-    keys: list[str] = []
-    for source in ("vars", "config"):
-        names = sorted({k for r in records for k in r[source]})
-        for k in names:
-            values = {repr(r[source].get(k)) for r in records}
-            if len(values) > 1 and k not in keys:
-                keys.append(k)
-        if keys:
-            break
-    return keys
-
-
-def _groups(store: Store, study: str) -> dict[str, list[dict[str, Any]]]:
-    records = [r for r in store.records(study) if r["status"] == "done"]
-    if not records:
-        raise ValueError(f"study {study!r} has no finished trials in the store")
-    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in records:
-        groups[r["group"]].append(r)
-    return groups
-
-
-def _diverged(groups: dict[str, list[dict[str, Any]]]) -> tuple[int, int]:
-    """Diverged trials and all trials of a study's groups."""
-    trials = [r for members in groups.values() for r in members]
-    return sum(bool(r["diverged"]) for r in trials), len(trials)
+def _band(grid: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean over seeds per epoch and the Student-t interval (NaN where fewer than 2 seeds)."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        n = np.sum(~np.isnan(grid), axis=0)
+        mean = np.nanmean(grid, axis=0)
+        sd = np.nanstd(grid, axis=0, ddof=1)
+    # no band from fewer than 3 seeds: with 2, t(0.975, 1) = 12.7 covers the whole axis
+    t = np.array([t_quantile(0.5 + level / 2, k - 1) if k >= 3 else np.nan for k in n])
+    half = t * sd / np.sqrt(np.maximum(n, 1))
+    return mean, mean - half, mean + half
 
 
 def _mark_diverged(ax: Any, xs: Sequence[float], diverged: int, trials: int) -> None:
@@ -83,20 +206,60 @@ def _mark_diverged(ax: Any, xs: Sequence[float], diverged: int, trials: int) -> 
         )
 
 
-def _legend(ax: Any, **kwargs: Any) -> None:
+def _legend(owner: Any, handles: Any = None, **kwargs: Any) -> None:
     """A legend whose labels are drawn as written (no mathtext: ``$`` is a dollar sign)."""
-    legend = ax.legend(**kwargs)
+    legend = owner.legend(handles=handles, **kwargs) if handles else owner.legend(**kwargs)
     for text in legend.get_texts():
         text.set_parse_math(False)
 
 
+def _outside_legend(fig: Any, ax: Any, count: int) -> None:
+    """The legend of ``ax`` outside the axes, never over the data: to the right, or below when
+    its labels are long (a schedule's text) so that the axes keep their width."""
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return
+    long = max(len(label) for label in labels) > 40
+    _legend(
+        fig,
+        handles=handles,
+        loc="outside lower center" if long else "outside right upper",
+        fontsize="small",
+        ncols=1 if long else (2 if count > 16 else 1),
+    )
+
+
+def _title(ax: Any, text: str) -> None:
+    """The axes title, wrapped to the axes' width, drawn as written (no mathtext)."""
+    ax.set_title(textwrap.fill(text, 56), parse_math=False)
+
+
+def _fit_y(ax: Any, means: list[np.ndarray], metric: str) -> None:
+    """Y limits around the mean lines (bands may reach past them); accuracies stay in [0, 1]."""
+    values = np.concatenate([m[np.isfinite(m)] for m in means]) if means else np.array([])
+    if values.size == 0 or ax.get_yscale() == "log":
+        return
+    lo, hi = float(values.min()), float(values.max())
+    pad = 0.08 * (hi - lo) if hi > lo else 0.05 * max(abs(hi), 1e-3)
+    lo, hi = lo - pad, hi + pad
+    if "accuracy" in metric:
+        lo, hi = max(lo, 0.0), min(hi, 1.0)
+    ax.set_ylim(lo, hi)
+
+
+def _log_axis(values: Sequence[float]) -> bool:
+    positive = [v for v in values if v > 0]
+    return bool(positive) and len(positive) == len(values) and max(positive) / min(positive) >= 100
+
+
+# -- the figures -----------------------------------------------------------------------------------
 def learning_curves(store: Store, study: str, metric: str = "val_accuracy") -> Any:
-    """``metric`` against the epoch, one line per configuration (mean over seeds, range shaded).
+    """``metric`` against the epoch, one line per configuration (mean over seeds, 95% CI band).
 
     A diverged trial's curve ends before the epoch it diverged at (that epoch was scored on
     NaN weights); an ``x`` on the epoch axis marks where each diverged, the legend counts them
     ("diverged (2 of 10 trials)") and a configuration's label says how many of its seeds
-    diverged. Labels and the title are drawn as written (no mathtext).
+    diverged.
 
     Args:
         store: an open :class:`~lrlab.lab.store.Store`.
@@ -107,112 +270,273 @@ def learning_curves(store: Store, study: str, metric: str = "val_accuracy") -> A
     Returns:
         A matplotlib ``Figure``.
     """
-    groups = _groups(store, study)
-    varying = _varying([g[0] for g in groups.values()])
-    fig = _figure()
+    configs, _ = _load(store, study)
+    fig = _figure(8.5, 4.4)
     ax = fig.add_subplot()
     where: list[float] = []
-    for members in groups.values():
-        curves = []
-        for r in members:
-            curve = store.history(r["trial_id"]).get(metric, [])
-            if r["diverged"]:
-                end = max(int(r["diverged_epoch"] if r["diverged_epoch"] is not None else 0), 0)
-                curve, where = curve[:end], [*where, end + 1.0]
-            curves.append(curve)
-        label = _label(members[0], varying)
-        k = sum(bool(r["diverged"]) for r in members)
-        label += f" ({k} of {len(members)} diverged)" if k else ""
-        n = max((len(c) for c in curves), default=0)
-        if n == 0:
+    means: list[np.ndarray] = []
+    for c, colour in zip(configs, _colours(len(configs))):
+        grid = c.curves(metric)
+        where += [max(int(r["diverged_epoch"] or 0), 0) + 1.0 for r in c.records if r["diverged"]]
+        if grid.shape[1] == 0 or np.all(np.isnan(grid)):
             continue
-        grid = np.full((len(curves), n), np.nan)
-        for i, c in enumerate(curves):
-            grid[i, : len(c)] = [np.nan if v is None else v for v in c]
-        epochs = np.arange(1, n + 1)
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # epochs no seed reached
-            mean = np.nanmean(grid, axis=0)
-            lo, hi = np.nanmin(grid, axis=0), np.nanmax(grid, axis=0)
-        (line,) = ax.plot(epochs, mean, marker="." if n == 1 else "", label=label)
-        if len(curves) > 1:
-            ax.fill_between(epochs, lo, hi, color=line.get_color(), alpha=0.15, linewidth=0)
-    _mark_diverged(ax, sorted(set(where)), *_diverged(groups))
+        mean, lo, hi = _band(grid)
+        means.append(mean)
+        epochs = np.arange(1, grid.shape[1] + 1)
+        label = f"{c.label} (n={len(c.records)}"
+        label += f", {c.diverged} diverged)" if c.diverged else ")"
+        ax.plot(epochs, mean, color=colour, marker="." if len(epochs) == 1 else "", label=label)
+        ax.fill_between(epochs, lo, hi, color=colour, alpha=0.15, linewidth=0)
+    trials = sum(len(c.records) for c in configs)
+    _mark_diverged(ax, sorted(set(where)), sum(c.diverged for c in configs), trials)
     ax.set_xlabel("epoch")
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_ylabel(metric, parse_math=False)
     if metric in ("loss", "val_loss", "lr") and ax.get_lines():
         ax.set_yscale("log")
-    ax.set_title(f"{study}: {metric}", parse_math=False)
+    _fit_y(ax, means, metric)
+    _title(ax, f"{study}: {metric}, mean over seeds (band: 95% CI where n >= 3)")
     ax.grid(alpha=0.3)
-    _legend(ax, fontsize="small", ncol=2 if len(groups) > 8 else 1)
+    _outside_legend(fig, ax, len(configs))
     return fig
 
 
-def sensitivity(store: Store, study: str, variable: str, metric: str = "final_val_accuracy") -> Any:
-    """A summary ``metric`` against a swept numeric ``variable`` (log axis when it spans decades).
+def curve_grid(store: Store, study: str, metric: str = "accuracy") -> Any:
+    """One small panel per configuration: training ``metric`` and validation ``val_<metric>``
+    over epochs (mean over seeds, 95% CI band), on shared axes so panels compare at a glance.
 
-    Diverged trials have no metric and are left out of the points; an ``x`` on the ``variable``
-    axis marks each value where a trial diverged, with a legend entry that counts them
-    ("diverged (2 of 10 trials)"). Labels and the title are drawn as written (no mathtext).
+    Args:
+        store: an open :class:`~lrlab.lab.store.Store`.
+        study: the study's name.
+        metric: ``accuracy`` or ``loss``.
+
+    Returns:
+        A matplotlib ``Figure``.
+    """
+    configs, _ = _load(store, study)
+    cols = min(4, len(configs))
+    rows = math.ceil(len(configs) / cols)
+    fig = _figure(2.6 * cols + 0.6, 2.0 * rows + 0.9)
+    axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False)
+    names = [(metric, "train", "tab:blue"), (f"val_{metric}", "validation", "tab:orange")]
+    means: list[np.ndarray] = []
+    for ax, c in zip(axes.flat, configs):
+        for name, label, colour in names:
+            grid = c.curves(name)
+            if grid.shape[1] == 0 or np.all(np.isnan(grid)):
+                continue
+            mean, lo, hi = _band(grid)
+            means.append(mean)
+            epochs = np.arange(1, grid.shape[1] + 1)
+            ax.plot(epochs, mean, color=colour, label=label, linewidth=1.2)
+            ax.fill_between(epochs, lo, hi, color=colour, alpha=0.2, linewidth=0)
+        title = c.label + (f" ({c.diverged}/{len(c.records)} diverged)" if c.diverged else "")
+        ax.set_title(textwrap.fill(title, 34), fontsize="small", parse_math=False)
+        ax.grid(alpha=0.3)
+        if metric == "loss":
+            ax.set_yscale("log")
+    for ax in list(axes.flat)[len(configs) :]:
+        ax.set_visible(False)
+    _fit_y(axes.flat[0], means, metric)  # shared y: one call sets every panel
+    for ax in axes[-1]:
+        ax.set_xlabel("epoch")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(metric)
+    seeds = sorted({len(c.records) for c in configs})
+    n_text = f"n={seeds[0]}" if len(seeds) == 1 else f"n={seeds[0]}-{seeds[-1]}"
+    fig.suptitle(
+        f"{study}: {metric} per configuration (mean of {n_text} seeds; band: 95% CI, n >= 3)",
+        parse_math=False,
+    )
+    handles = axes.flat[0].get_legend_handles_labels()[0]
+    if handles:
+        _legend(fig, handles=handles, loc="outside lower center", ncols=2, fontsize="small")
+    return fig
+
+
+def sensitivity(
+    store: Store,
+    study: str,
+    variable: str,
+    metric: str = "final_val_accuracy",
+    by: str | None = None,
+) -> Any:
+    """A final ``metric`` against a swept numeric ``variable``: the mean over seeds with its 95%
+    Student-t interval, one line per level of a second swept variable ``by`` (default: the one
+    other variable that varies, if there is exactly one). Log axis when ``variable`` spans two
+    decades or more. Diverged trials have no metric: an ``x`` on the axis marks each value
+    where a trial diverged, with a legend entry that counts them.
 
     Args:
         store: an open :class:`~lrlab.lab.store.Store`.
         study: the study's name.
         variable: a grid variable (e.g. ``"lr"``) or a config field (``"optimizer.momentum"``).
         metric: a column of the trials table, e.g. ``final_val_accuracy``, ``best_val_loss``.
+        by: a second variable: one line per level of it.
 
     Returns:
-        A matplotlib ``Figure``; seeds of a configuration give the error bar (min to max).
+        A matplotlib ``Figure``.
     """
-    groups = _groups(store, study)
-    points: dict[float, list[float]] = defaultdict(list)
-    diverged_at: set[float] = set()
-    for members in groups.values():
-        r = members[0]
-        x = r["vars"].get(variable, _dotted(r["config"], variable))
+    configs, varying = _load(store, study)
+    others = [k for k in varying if k != variable]
+    if by is None and len(others) == 1:
+        by = others[0]
+    lines: dict[Any, list[tuple[float, _Config]]] = {}
+    for c in configs:
+        first = c.records[0]
+        x = _value(first, variable)
         if not isinstance(x, (int, float)) or isinstance(x, bool):
             raise ValueError(f"{variable!r} is not a numeric variable of study {study!r}")
-        points[float(x)] += [
-            m[metric] for m in members if not m["diverged"] and m.get(metric) is not None
-        ]
-        if any(m["diverged"] for m in members):
-            diverged_at.add(float(x))
-    xs = sorted(points)
-    fig = _figure()
+        level = None if by is None else _value(first, by)
+        lines.setdefault(level, []).append((float(x), c))
+    fig = _figure(8.0, 4.4)
     ax = fig.add_subplot()
-    ys = [np.mean(points[x]) if points[x] else math.nan for x in xs]
-    lo = [y - min(points[x]) if points[x] else 0.0 for x, y in zip(xs, ys)]
-    hi = [max(points[x]) - y if points[x] else 0.0 for x, y in zip(xs, ys)]
-    ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, label="mean, min to max of seeds")
-    _mark_diverged(ax, sorted(diverged_at), *_diverged(groups))
-    positive = [x for x in xs if x > 0]
-    if len(positive) == len(xs) and positive and max(positive) / min(positive) >= 100:
+    diverged_at: set[float] = set()
+    for (level, points), colour in zip(lines.items(), _colours(len(lines))):
+        points.sort(key=lambda p: p[0])
+        xs, ys, err, ns = [], [], [], []
+        for x, c in points:
+            ci = mean_ci(c.final(metric))
+            if c.diverged:
+                diverged_at.add(x)
+            if ci.n == 0:
+                continue
+            xs.append(x)
+            ys.append(ci.mean)
+            err.append(0.0 if ci.n < 2 else ci.half_width)
+            ns.append(ci.n)
+        n_text = (
+            f"n={min(ns)}"
+            if ns and min(ns) == max(ns)
+            else f"n={min(ns, default=0)}-{max(ns, default=0)}"
+        )
+        label = "mean, 95% CI" if by is None else f"{_short(by)}={_value_text(level)}"
+        ax.errorbar(
+            xs, ys, yerr=err, marker="o", capsize=3, color=colour, label=f"{label} ({n_text})"
+        )
+    trials = sum(len(c.records) for c in configs)
+    _mark_diverged(ax, sorted(diverged_at), sum(c.diverged for c in configs), trials)
+    if _log_axis([x for pts in lines.values() for x, _ in pts]):
         ax.set_xscale("log")
     ax.set_xlabel(variable, parse_math=False)
     ax.set_ylabel(metric, parse_math=False)
-    ax.set_title(f"{study}: {metric} against {variable}", parse_math=False)
+    _title(ax, f"{study}: {metric} against {variable}")
     ax.grid(alpha=0.3)
-    if diverged_at:
-        _legend(ax, fontsize="small")
+    _outside_legend(fig, ax, len(lines))
+    return fig
+
+
+def lr_curves(store: Store, study: str) -> Any:
+    """The learning rate over epochs, one line per configuration (its first seed; a plateau's
+    reductions differ by seed, so every seed is drawn thin in the same colour)."""
+    configs, _ = _load(store, study)
+    fig = _figure(8.5, 4.2)
+    ax = fig.add_subplot()
+    for c, colour in zip(configs, _colours(len(configs))):
+        grid = c.curves("lr")
+        if grid.shape[1] == 0:
+            continue
+        epochs = np.arange(1, grid.shape[1] + 1)
+        for i, row in enumerate(grid):
+            ax.plot(
+                epochs,
+                row,
+                color=colour,
+                linewidth=1.4 if i == 0 else 0.6,
+                alpha=1.0 if i == 0 else 0.5,
+                label=c.label if i == 0 else None,
+            )
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("learning rate")
+    _title(ax, f"{study}: learning rate per epoch")
+    ax.grid(alpha=0.3)
+    _outside_legend(fig, ax, len(configs))
+    return fig
+
+
+def optimizer_comparison(store: Store, study: str, metric: str = "val_accuracy") -> Any:
+    """Each optimizer's best configuration (by the mean final ``metric``): its ``metric`` over
+    epochs, mean over seeds with the 95% CI band. Needs a study where ``optimizer.name``
+    varies."""
+    configs, _ = _load(store, study)
+    best: dict[str, tuple[float, _Config]] = {}
+    final = f"final_{metric}"
+    sign = -1.0 if "loss" in metric else 1.0
+    for c in configs:
+        name = str(_dotted(c.records[0]["config"], "optimizer.name"))
+        ci = mean_ci(c.final(final))
+        score = sign * ci.mean if ci.n else -math.inf
+        if name not in best or score > best[name][0]:
+            best[name] = (score, c)
+    if len(best) < 2:
+        raise ValueError(f"study {study!r} has one optimizer: nothing to compare")
+    fig = _figure(8.5, 4.4)
+    ax = fig.add_subplot()
+    means: list[np.ndarray] = []
+    for (name, (_, c)), colour in zip(best.items(), _colours(len(best))):
+        grid = c.curves(metric)
+        if grid.shape[1] == 0 or np.all(np.isnan(grid)):
+            continue
+        mean, lo, hi = _band(grid)
+        epochs = np.arange(1, grid.shape[1] + 1)
+        means.append(mean)
+        ax.plot(epochs, mean, color=colour, label=f"{name}: {c.label} (n={len(c.records)})")
+        ax.fill_between(epochs, lo, hi, color=colour, alpha=0.15, linewidth=0)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric, parse_math=False)
+    _fit_y(ax, means, metric)
+    _title(ax, f"{study}: each optimizer at its best configuration")
+    ax.grid(alpha=0.3)
+    _outside_legend(fig, ax, len(best))
     return fig
 
 
 def numeric_variables(store: Store, study: str) -> list[str]:
-    """The swept grid variables of a study whose values are numbers."""
-    groups = _groups(store, study)
-    firsts = [g[0] for g in groups.values()]
-    return [
-        k
-        for k in _varying(firsts)
-        if all(isinstance(r["vars"].get(k), (int, float)) for r in firsts)
+    """The swept variables of a study whose values are numbers."""
+    configs, varying = _load(store, study)
+    return [k for k in varying if all(_is_number(c.values.get(k)) for c in configs)]
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def study_figures(
+    store: Store, study: str, out: str | Path, formats: Sequence[str] = ("png", "svg")
+) -> list[Path]:
+    """Write every figure that applies to ``study`` into the folder ``out`` (which must exist).
+
+    Always the learning curves (validation accuracy, else validation loss, else loss) and the
+    per-configuration grid; a sensitivity plot per numeric swept variable (one line per level
+    of the other variable when two vary); the learning rate over epochs when it changes during
+    training; the optimizer comparison when the optimizer varies.
+
+    Returns:
+        The files written, in that order, each in every one of ``formats``.
+    """
+    out = Path(out)
+    configs, _ = _load(store, study)
+    hist = configs[0].histories[0]
+    metric = next((m for m in ("val_accuracy", "val_loss", "loss") if hist.get(m)), "loss")
+    grid_metric = "accuracy" if hist.get("accuracy") or hist.get("val_accuracy") else "loss"
+    figures: list[tuple[str, Any]] = [
+        (f"curves_{metric}", learning_curves(store, study, metric)),
+        (f"grid_{grid_metric}", curve_grid(store, study, grid_metric)),
     ]
-
-
-def _dotted(config: dict[str, Any], path: str) -> Any:
-    node: Any = config
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
+    final = f"final_{metric}"
+    for var in numeric_variables(store, study):
+        figures.append((f"sensitivity_{_short(var)}", sensitivity(store, study, var, final)))
+    lrs = [c.curves("lr") for c in configs]
+    if any(g.shape[1] > 1 and np.nanmax(g) > np.nanmin(g) for g in lrs if g.size):
+        figures.append(("lr", lr_curves(store, study)))
+    names = {str(_dotted(c.records[0]["config"], "optimizer.name")) for c in configs}
+    if len(names) > 1:
+        figures.append(("optimizers", optimizer_comparison(store, study, metric)))
+    written: list[Path] = []
+    for name, fig in figures:
+        for fmt in formats:
+            path = out / f"{name}.{fmt}"
+            fig.savefig(path, dpi=110)
+            written.append(path)
+    return written
