@@ -172,10 +172,10 @@ def test_a_real_study_summarized_from_its_store(tmp_path):
         hist = {r["trial_id"]: store.history(r["trial_id"]) for r in recs}
     res = summarize_study(recs, hist)
     assert isinstance(res, StudyResults)
-    by = {c.labels["schedule"]: c for c in res.configs}
-    assert res.configs[0].labels["schedule"] == "constant(0.1)"
-    assert by["constant(0.1)"].used == 4 and by["constant(0.1)"].rank == 1
-    huge = by["constant(10000.0)"]
+    by = {c.labels["lr"]: c for c in res.configs}
+    assert res.configs[0].labels == {"lr": 0.1}
+    assert by[0.1].used == 4 and by[0.1].rank == 1
+    huge = by[1e4]
     assert huge.diverged == 4 and huge.rank is None  # every seed diverged: counted, unranked
     for c in res.configs:
         ci = c.metrics["final_val_accuracy"]

@@ -46,7 +46,7 @@ import numpy as np
 
 from .._checks import number_in
 from .._text import format_value, render_table
-from ._store_summary import _varying, flatten
+from ._store_summary import flatten
 from .stats import (
     MeanCI,
     area_under_curve,
@@ -57,7 +57,14 @@ from .stats import (
     volatility,
 )
 
-__all__ = ["METRICS", "ConfigResult", "StudyResults", "summarize_study"]
+__all__ = [
+    "METRICS",
+    "ConfigResult",
+    "StudyResults",
+    "summarize_study",
+    "swept_value",
+    "swept_variables",
+]
 
 #: the final and best metrics a summary gives a mean and interval for
 METRICS = (
@@ -280,6 +287,51 @@ def _curve(history: Mapping[str, Sequence[float | None]], name: str) -> np.ndarr
     return np.array([np.nan if v is None else v for v in history.get(name, [])], dtype=float)
 
 
+def swept_variables(
+    records: Sequence[Mapping[str, Any]], spec: Mapping[str, Any] | None = None
+) -> list[str]:
+    """The names that tell a study's configurations apart, as the study file sweeps them.
+
+    With the study file (``spec``, as stored): its ``grid`` and ``[[zip]]`` keys whose values
+    differ (``lr``, ``optimizer.momentum``). Without: the schedule variables that differ, then
+    the config fields that differ (dotted paths; the schedule's text only when no variable
+    explains it, and an optimizer's own hyperparameters not when ``optimizer.name`` varies).
+
+    Example:
+        >>> recs = [{"vars": {"lr": lr}, "config": {"schedule": f"constant({lr})",
+        ...          "optimizer": {"name": "sgd", "momentum": m}}}
+        ...         for lr in (0.1, 0.01) for m in (0.0, 0.9)]
+        >>> swept_variables(recs)
+        ['lr', 'optimizer.momentum']
+    """
+    names: list[str] = list((spec or {}).get("grid") or {})
+    for block in (spec or {}).get("zip") or []:
+        names += [k for k in block if k not in names]
+    if names:
+        return [k for k in names if len({repr(swept_value(r, k)) for r in records}) > 1]
+    variables = sorted({k for r in records for k in (r.get("vars") or {})})
+    keys = [k for k in variables if len({repr((r.get("vars") or {}).get(k)) for r in records}) > 1]
+    flat = [flatten({"config": r.get("config") or {}}) for r in records]
+    fields = sorted({k for f in flat for k in f} - {"seed"} - ({"schedule"} if keys else set()))
+    fields = [k for k in fields if len({repr(f.get(k)) for f in flat}) > 1]
+    if "optimizer.name" in fields:  # each optimizer's own hyperparameters follow from its name
+        fields = [k for k in fields if not k.startswith("optimizer.") or k == "optimizer.name"]
+    return keys + fields
+
+
+def swept_value(record: Mapping[str, Any], name: str) -> Any:
+    """A swept variable's value in a trial: a schedule variable, else a dotted config path."""
+    variables = record.get("vars") or {}
+    if name in variables:
+        return variables[name]
+    node: Any = record.get("config") or {}
+    for part in name.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
 def summarize_study(
     records: Sequence[Mapping[str, Any]],
     histories: Mapping[str, Mapping[str, Sequence[float | None]]] | None = None,
@@ -288,6 +340,7 @@ def summarize_study(
     level: float = 0.95,
     threshold: float | None = None,
     chance: float | None = None,
+    spec: Mapping[str, Any] | None = None,
 ) -> StudyResults:
     """Aggregate a study's finished trials over seeds, with intervals, counts and a ranking.
 
@@ -302,6 +355,8 @@ def summarize_study(
         threshold: The accuracy that ``epochs_to_threshold`` counts to; default 95% of each
             configuration's best mean accuracy over epochs.
         chance: The accuracy of a model that learned nothing (default ``1 / classes``).
+        spec: The study file as stored (``Store.studies()``): configurations are then named
+            by the variables it sweeps (:func:`swept_variables`).
 
     Returns:
         A :class:`StudyResults`, best first.
@@ -313,15 +368,11 @@ def summarize_study(
         chance = number_in("summarize_study", "chance", chance, lo=0.0, hi=1.0)
     done = [r for r in records if r.get("status") == "done"]
     column = _sort_column(sort, done)
-    flat = [
-        flatten({"config": {k: v for k, v in r["config"].items() if k != "seed"}}) for r in done
-    ]
-    varying = _varying(flat)
     groups: dict[str, list[Mapping[str, Any]]] = {}
-    labels: dict[str, dict[str, Any]] = {}
-    for r, f in zip(done, flat):
+    for r in done:
         groups.setdefault(r["group"], []).append(r)
-        labels.setdefault(r["group"], {k: f.get(k) for k in varying})
+    varying = swept_variables([g[0] for g in groups.values()], spec)
+    labels = {g: {k: swept_value(t[0], k) for k in varying} for g, t in groups.items()}
     partial = {
         g: _config_stats(trials, histories, level, threshold, chance)
         for g, trials in groups.items()

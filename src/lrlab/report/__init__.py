@@ -6,6 +6,7 @@
   line per level of a second variable;
 * :func:`lr_curves` and :func:`optimizer_comparison`;
 * :func:`study_figures` — every figure that applies to a study, as PNG and SVG;
+* :func:`write_report` — the study's HTML report (summary, figures, study file, trials);
 * :func:`summary_table` — the table ``lrlab run`` and ``lrlab results`` print;
 * :func:`printable` — user text with its control characters escaped, for a terminal.
 """
@@ -17,6 +18,8 @@ from ._figures import numeric_variables as numeric_variables
 from ._figures import optimizer_comparison as optimizer_comparison
 from ._figures import sensitivity as sensitivity
 from ._figures import study_figures as study_figures
+from ._html import render_report as render_report
+from ._html import write_report as write_report
 from ._table import format_value as format_value
 from ._table import printable as printable
 from ._table import progress_line as progress_line
@@ -32,8 +35,10 @@ __all__ = [
     "optimizer_comparison",
     "printable",
     "progress_line",
+    "render_report",
     "render_table",
     "sensitivity",
     "study_figures",
     "summary_table",
+    "write_report",
 ]

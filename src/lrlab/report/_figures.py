@@ -30,6 +30,8 @@ import numpy as np
 
 from ..lab.stats import mean_ci, t_quantile
 from ..lab.store import Store
+from ..lab.summary import swept_value as _value
+from ..lab.summary import swept_variables as _varying
 
 __all__ = [
     "curve_grid",
@@ -109,50 +111,6 @@ def _load(store: Store, study: str) -> tuple[list[_Config], list[str]]:
         ]
         c.label = ", ".join(parts) or first["config"].get("schedule") or c.group[:8]
     return out, varying
-
-
-def _varying(records: list[dict[str, Any]], spec: dict[str, Any] | None = None) -> list[str]:
-    """What differs between configurations, by the names the study file sweeps (its
-    ``grid`` and ``[[zip]]`` keys: ``lr``, ``optimizer.momentum``); without a study file, the
-    variables and then the config fields that differ (an optimizer's own defaults excepted)."""
-    swept: list[str] = list((spec or {}).get("grid") or {})
-    for block in (spec or {}).get("zip") or []:
-        swept += [k for k in block if k not in swept]
-    if swept:
-        return [k for k in swept if len({repr(_value(r, k)) for r in records}) > 1]
-    names = sorted({k for r in records for k in r["vars"]})
-    keys = [k for k in names if len({repr(r["vars"].get(k)) for r in records}) > 1]
-    flat = [_flatten(r["config"]) for r in records]
-    fields = sorted({k for f in flat for k in f} - {"seed"} - ({"schedule"} if keys else set()))
-    fields = [k for k in fields if len({repr(f.get(k)) for f in flat}) > 1]
-    if "optimizer.name" in fields:  # each optimizer's own hyperparameters follow from its name
-        fields = [k for k in fields if not k.startswith("optimizer.") or k == "optimizer.name"]
-    return keys + fields
-
-
-def _value(record: dict[str, Any], name: str) -> Any:
-    """A swept variable's value in a trial: a schedule variable, else a config path."""
-    return record["vars"][name] if name in record["vars"] else _dotted(record["config"], name)
-
-
-def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in config.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and v:
-            out.update(_flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
-
-
-def _dotted(config: dict[str, Any], path: str) -> Any:
-    node: Any = config
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
 
 
 # -- drawing helpers -------------------------------------------------------------------------------
@@ -464,7 +422,7 @@ def optimizer_comparison(store: Store, study: str, metric: str = "val_accuracy")
     final = f"final_{metric}"
     sign = -1.0 if "loss" in metric else 1.0
     for c in configs:
-        name = str(_dotted(c.records[0]["config"], "optimizer.name"))
+        name = str(_value(c.records[0], "optimizer.name"))
         ci = mean_ci(c.final(final))
         score = sign * ci.mean if ci.n else -math.inf
         if name not in best or score > best[name][0]:
@@ -530,7 +488,7 @@ def study_figures(
     lrs = [c.curves("lr") for c in configs]
     if any(g.shape[1] > 1 and np.nanmax(g) > np.nanmin(g) for g in lrs if g.size):
         figures.append(("lr", lr_curves(store, study)))
-    names = {str(_dotted(c.records[0]["config"], "optimizer.name")) for c in configs}
+    names = {str(_value(c.records[0], "optimizer.name")) for c in configs}
     if len(names) > 1:
         figures.append(("optimizers", optimizer_comparison(store, study, metric)))
     written: list[Path] = []
