@@ -1019,7 +1019,8 @@ def keras_values(case: Case, dtype: str = "float32") -> np.ndarray:
 
     One step at a time, as the optimizer calls it with its scalar ``iterations``: under the
     torch backend ``PiecewiseConstantDecay`` (in-place ``+=`` on a scalar) and the warmup of
-    ``CosineDecay`` (``ops.cond`` on the step) do not accept a vector of steps.
+    ``CosineDecay`` (``ops.cond`` on the step) do not accept a vector of steps; on the JAX
+    backend ``jax.vmap`` maps the scalar call over the steps.
     """
     import keras
 
@@ -1027,10 +1028,19 @@ def keras_values(case: Case, dtype: str = "float32") -> np.ndarray:
     keras.config.set_floatx(dtype)
     try:
         sched = getattr(keras.optimizers.schedules, case.call)(**case.kwargs)
-        vals = [
-            keras.ops.convert_to_numpy(sched(keras.ops.convert_to_tensor(np.int64(k))))
-            for k in case.steps
-        ]
+        if keras.backend.backend() == "jax":
+            # all steps in one vectorised eager call (op by op, eager JAX takes seconds per
+            # case); not under jax.jit, where XLA's t * (1 / k) for a constant k leaves
+            # PolynomialDecay's 1 - t / k at 1e-9 instead of 0 past decay_steps
+            import jax
+
+            steps = keras.ops.convert_to_tensor(np.asarray(case.steps, dtype=np.int64))
+            vals = list(keras.ops.convert_to_numpy(jax.vmap(sched)(steps)))
+        else:
+            vals = [
+                keras.ops.convert_to_numpy(sched(keras.ops.convert_to_tensor(np.int64(k))))
+                for k in case.steps
+            ]
     finally:
         keras.config.set_floatx(old)
     assert {v.dtype for v in vals} == {np.dtype(dtype)}, {v.dtype for v in vals}

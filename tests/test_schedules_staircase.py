@@ -182,19 +182,31 @@ def test_to_optax_switches_at_multiples(x64: bool):
 
 
 def test_keras_schedule_switches_at_multiples():
-    """``KerasSchedule`` (torch backend) at the optimizer's integer step."""
+    """``KerasSchedule`` at the optimizer's integer step, on the process's Keras backend, called
+    eagerly and as the backend's compiled train step calls it (``jax.jit``; ``tf.function``
+    and XLA on TensorFlow; torch runs eagerly)."""
     keras = pytest.importorskip("keras")
     from lrlab.integrations.keras import KerasSchedule
 
-    if keras.backend.backend() != "torch":  # pragma: no cover - the suite runs on torch
-        pytest.skip("the Keras backend is fixed per process; this test expects torch")
+    backend = keras.backend.backend()
+    int_dtype = "int32" if backend == "jax" else "int64"  # JAX without x64 has no int64
     for family in ("step_decay", "cosine_restarts"):
         make = FAMILIES[family][0]
         for k in (41, 49):
             lr = KerasSchedule(make(k))
+            calls = {"eager": lr}
+            if backend == "jax":
+                calls["jit"] = jax.jit(lr)
+            elif backend == "tensorflow":
+                import tensorflow as tf
+
+                calls["tf.function"] = tf.function(lr)
+                calls["xla"] = tf.function(lr, jit_compile=True)
             t = near_multiples(k)[[0, 1, 12, 13]]
-            got = [float(lr(keras.ops.convert_to_tensor(np.int64(x)))) for x in t]
-            check(got, expected(family, k, t), "float32", f"{family} k={k} (KerasSchedule)")
+            for name, call in calls.items():
+                got = [float(call(keras.ops.convert_to_tensor(x, dtype=int_dtype))) for x in t]
+                what = f"{family} k={k} (KerasSchedule, {backend} {name})"
+                check(got, expected(family, k, t), "float32", what)
 
 
 # -- large steps ---------------------------------------------------------------------------------
