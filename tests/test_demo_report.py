@@ -20,8 +20,11 @@ def test_demo_runs_the_default_and_saves_figures(tmp_path, capsys):
     assert main(["demo", "--out", str(out), "--epochs", "3", "--quiet"]) == 0
     text = capsys.readouterr().out
     assert "study blobs_lr: 8 trials (8 run now" in text
-    for name in ("val_accuracy.png", "val_loss.png", "sensitivity_lr.png"):
-        assert (out / name).read_bytes()[:4] == b"\x89PNG"
+    for name in ("curves_val_accuracy.png", "grid_accuracy.png", "sensitivity_lr.png"):
+        assert (out / "figures" / name).read_bytes()[:4] == b"\x89PNG"
+        assert (out / "figures" / name).with_suffix(".svg").is_file()
+    assert "&lt;" not in (out / "report" / "index.html").read_text()[:200]
+    assert f"report: {out / 'report' / 'index.html'}" in text
     # a second run resumes: nothing left to train
     assert main(["demo", "--out", str(out), "--epochs", "3", "--quiet", "--no-plots"]) == 0
     assert "(0 run now, 8 already done" in capsys.readouterr().out

@@ -222,8 +222,11 @@ def test_cli_run_and_results(tmp_path, capsys):
     cap = capsys.readouterr()
     lines = cap.out.splitlines()
     assert lines[0].startswith("study tiny: 4 trials (4 run now, 0 already done, 0 failed)")
-    assert lines[1].split() == ["#", "schedule", "seeds", "val_accuracy", "val_loss", "diverged"]
-    assert lines[2].split()[:3] == ["1", "constant(0.1)", "2"] and lines[2].endswith("0/2")
+    assert lines[1].split()[:5] == ["#", "lr", "n", "val_accuracy", "(95%"]
+    assert lines[1].split()[-2:] == ["diverged", "dead"]
+    assert lines[2].split()[:3] == ["1", "0.1", "2"] and lines[2].endswith("0/2")
+    assert (out / "report" / "index.html").is_file()
+    assert (out / "figures" / "sensitivity_lr.svg").is_file()
     assert "[2/2] 4/4 trials" in cap.err
     assert main(["run", str(f), "--out", str(out), "--quiet"]) == 0
     cap = capsys.readouterr()
@@ -232,7 +235,7 @@ def test_cli_run_and_results(tmp_path, capsys):
     assert main(["results", str(out)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "study tiny: 4 of 4 trials done, 0 failed, 0 pending"
-    assert lines[2].split()[1] == "constant(0.1)"
+    assert lines[2].split()[1] == "0.1"
     assert main(["results", str(out / "lrlab.sqlite"), "--sort", "val_loss"]) == 0
     capsys.readouterr()
     assert main(["results", str(out), "--format", "csv"]) == 0
@@ -320,8 +323,12 @@ def test_diverged_trials_have_no_final_metrics(tmp_path, capsys):
 
     assert main(["results", str(tmp_path)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[-2].split()[1:] == ["constant(1000000.0)", "2", "-", "-", "2/2"]
-    assert lines[-1].startswith("2 of 4 trials diverged: no final metrics")
+    row = next(line for line in lines if line.split()[1:2] == ["1000000.0"])
+    assert row.split()[0] == "-" and row.split()[2:4] == ["0", "-"]  # unranked, no mean
+    assert row.split()[-2:] == ["2/2", "0/2"]
+    assert "2 of 4 trials diverged and 0 never learned: counted, left out of the means" in (
+        "\n".join(lines)
+    )
     assert main(["results", str(tmp_path), "--format", "json"]) == 0
     js = [r for r in json.loads(capsys.readouterr().out) if r["diverged"]]
     assert len(js) == 2 and all(r["final_val_accuracy"] is None for r in js)

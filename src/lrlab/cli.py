@@ -113,13 +113,6 @@ def _store_file(path: str) -> Path:
     return p if p.is_file() else p / "lrlab.sqlite"
 
 
-def _summary_table(rows: list[dict[str, Any]]) -> None:
-    """Print :func:`lrlab.lab.store.summarize` rows as :func:`lrlab.report.summary_table`."""
-    from .report import summary_table
-
-    print(summary_table(rows))
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     """Run (or resume) a study file into ``--out DIR`` and print its summary table."""
     from .lab.spec import SpecError, Study
@@ -168,40 +161,38 @@ def cmd_demo(args: argparse.Namespace) -> int:
             Path("lrlab-demo").mkdir(exist_ok=True)
         except OSError as exc:
             raise UsageError(f"--out: cannot make lrlab-demo: {exc.strerror}") from None
-    status = _run_study(study, args)
-    if status == 0 and not args.no_plots:
-        _demo_figures(study.name, Path(args.out))
-    return status
+    return _run_study(study, args)
 
 
-def _demo_figures(study: str, out: Path) -> None:
-    from .lab.store import Store, StoreError
-
+def _has_matplotlib() -> bool:
     try:
         import matplotlib  # noqa: F401  (the figures' only requirement beyond NumPy)
-
-        from .report import learning_curves, numeric_variables, sensitivity
     except ModuleNotFoundError as exc:
         if exc.name is None or exc.name.split(".")[0] != "matplotlib":
             raise
+        return False
+    return True
+
+
+def _write_report(store: Any, study: str, out: Path, *, figures: bool = True) -> None:
+    """Figures (PNG and SVG) in ``out/figures`` and the HTML report in ``out/report``."""
+    from .report import study_figures, write_report
+
+    if figures and not _has_matplotlib():
         print("no figures: they need matplotlib: pip install 'lrlab[plot]'", file=sys.stderr)
-        return
-    written = []
+        figures = False
+    target = out / "figures"
     try:
-        with Store(out / "lrlab.sqlite", readonly=True) as store:
-            for metric in ("val_accuracy", "val_loss"):
-                fig = learning_curves(store, study, metric)
-                written.append(out / f"{metric}.png")
-                fig.savefig(written[-1], dpi=110)
-            for var in numeric_variables(store, study)[:1]:
-                fig = sensitivity(store, study, var)
-                written.append(out / f"sensitivity_{var}.png")
-                fig.savefig(written[-1], dpi=110)
-    except StoreError as exc:
-        raise UsageError(str(exc)) from None
+        written = []
+        if figures:
+            target.mkdir(exist_ok=True)
+            written = study_figures(store, study, target)
+        page = write_report(store, study, out / "report", figures=figures)
     except OSError as exc:
-        raise UsageError(f"--out: cannot write {written[-1]}: {exc.strerror}") from None
-    print(printable("figures: " + ", ".join(str(p) for p in written)))
+        raise UsageError(f"--out: cannot write in {out}: {exc.strerror}") from None
+    if written:
+        print(printable(f"figures: {target} ({len(written)} files)"))
+    print(printable(f"report: {page}"))
 
 
 def _results_folder(out: Path) -> Path:
@@ -264,7 +255,10 @@ def _run_study(study: Any, args: argparse.Namespace) -> int:
             f"{summary.seconds:.1f} s; results in {path}"
         )
     )
-    _summary_table(summary.rows)
+    print(summary.table())  # its cells are escaped by the table itself
+    if not args.no_report and summary.ran + summary.skipped > 0:
+        with Store(path, readonly=True) as store:
+            _write_report(store, study.name, Path(args.out))
     return 1 if summary.failed else 0
 
 
@@ -287,7 +281,8 @@ def cmd_results(args: argparse.Namespace) -> int:
 
 
 def _print_results(store: Any, path: Path, args: argparse.Namespace) -> None:
-    from .lab.store import flatten, summarize, write_csv
+    from .lab.store import flatten, write_csv
+    from .lab.summary import study_results
 
     names = [s["name"] for s in store.studies()]
     if args.study is not None and args.study not in names:
@@ -315,7 +310,33 @@ def _print_results(store: Any, path: Path, args: argparse.Namespace) -> None:
                     f"failed, {c['pending']} pending"
                 )
             )
-            _summary_table(summarize(store.records(n), sort=args.sort))
+            print(study_results(store, n, sort=args.sort).table())  # cells escaped
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Rebuild the figures and the HTML report of a results folder from its store."""
+    from .lab.store import Store, StoreError
+
+    path = _store_file(args.dir)
+    try:
+        with Store(path, readonly=True) as store:
+            names = [s["name"] for s in store.studies()]
+            if args.study is not None and args.study not in names:
+                raise UsageError(
+                    f"--study: no study {args.study!r} in {path}; stored: "
+                    f"{', '.join(names) or 'none'}"
+                )
+            if args.study is None and len(names) != 1:
+                raise UsageError(
+                    f"--study: {path} holds {len(names)} studies; name one: {', '.join(names)}"
+                    if names
+                    else f"no studies in {path}"
+                )
+            study = args.study if args.study is not None else names[0]
+            _write_report(store, study, path.parent, figures=not args.no_figures)
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    return 0
 
 
 def _save_plot(schedules: Schedule | dict[str, Schedule], steps: int, path: str, log: bool) -> None:
@@ -418,7 +439,9 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         help="run (or resume) a study file and print its summary",
         description="Train every trial of a study file (see docs/studies.md) that is not done "
-        "yet, storing results in DIR/lrlab.sqlite, and print the results aggregated over seeds.",
+        "yet, storing results in DIR/lrlab.sqlite, print the results aggregated over seeds "
+        "(means with 95%% confidence intervals) and write DIR/figures and "
+        "DIR/report/index.html.",
     )
     run.add_argument("study", metavar="STUDY.toml", help="the study file")
     run.add_argument("--out", required=True, metavar="DIR", help="folder of the results store")
@@ -435,14 +458,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="train on this device (cpu, cuda, ...) instead of the study's train.device",
     )
     run.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    run.add_argument(
+        "--no-report",
+        action="store_true",
+        help="write no figures (DIR/figures) and no HTML report (DIR/report/index.html)",
+    )
     run.set_defaults(func=cmd_run)
 
     demo = sub.add_parser(
         "demo",
         help="run a classic learning-rate experiment shipped with lrlab",
         description="Run one of the classic experiments (default: the eight-learning-rate "
-        "study on the blobs problem), print its summary and save learning curves and a "
-        "sensitivity plot next to its results store.",
+        "study on the blobs problem), print its summary and write its figures (DIR/figures) "
+        "and HTML report (DIR/report/index.html) next to its results store.",
     )
     demo.add_argument(
         "name", nargs="?", default="blobs_lr", help="which demo (see --list; default blobs_lr)"
@@ -455,7 +483,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--export", metavar="FILE", default=None, help="write the demo's study file and exit"
     )
-    demo.add_argument("--no-plots", action="store_true", help="do not save figures")
+    demo.add_argument(
+        "--no-report",
+        "--no-plots",
+        dest="no_report",
+        action="store_true",
+        help="write no figures and no HTML report",
+    )
     demo.add_argument(
         "--max-members",
         type=_positive,
@@ -490,6 +524,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     results.add_argument("--study", default=None, help="only this study (default: all)")
     results.set_defaults(func=cmd_results)
+
+    report = sub.add_parser(
+        "report",
+        help="rebuild the figures and the HTML report of a results folder",
+        description="Write DIR/figures (PNG and SVG) and DIR/report/index.html (one "
+        "self-contained page: summary with 95%% confidence intervals, figures, study file, "
+        "trials) from the store in DIR, as lrlab run does after a run.",
+    )
+    report.add_argument(
+        "dir", metavar="DIR", help="the --out folder of lrlab run (or the lrlab.sqlite file)"
+    )
+    report.add_argument("--study", default=None, help="which study (needed if DIR holds several)")
+    report.add_argument("--no-figures", action="store_true", help="the report without figures")
+    report.set_defaults(func=cmd_report)
     return parser
 
 

@@ -42,6 +42,7 @@ from typing import Any, Protocol
 
 from .spec import SpecError, Study, Trial, canonical_json, config_id
 from .store import DIVERGED_NULL, Store, summarize
+from .summary import StudyResults, study_results
 
 __all__ = [
     "Cohort",
@@ -127,6 +128,9 @@ class StudySummary:
             and diverged.
         cohorts: Cohorts trained now. ``seconds``: wall time of the run.
         rows: :func:`~lrlab.lab.store.summarize` of the whole study (done trials).
+        results: The study's :class:`~lrlab.lab.summary.StudyResults`: means with 95%
+            confidence intervals over seeds, paired differences from the best, counts of
+            diverged and dead runs; ``str(summary)`` prints its table.
     """
 
     study: str
@@ -139,6 +143,25 @@ class StudySummary:
     cohorts: int
     seconds: float
     rows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    results: StudyResults | None = dataclasses.field(default=None, repr=False)
+
+    def __str__(self) -> str:
+        head = (
+            f"study {self.study}: {self.trials} trials ({self.ran} run now, {self.skipped} "
+            f"already done, {self.failed} failed) in {self.seconds:.1f} s; results in "
+            f"{self.store}"
+        )
+        return head if self.results is None else f"{head}\n{self.results.table()}"
+
+    def table(self) -> str:
+        """The results table (:meth:`lrlab.lab.summary.StudyResults.table`)."""
+        return "no finished trials" if self.results is None else self.results.table()
+
+    def dataframe(self) -> Any:
+        """The results per configuration as a pandas DataFrame (needs ``lrlab[pandas]``)."""
+        if self.results is None:
+            raise ValueError("StudySummary: no results to make a DataFrame of")
+        return self.results.dataframe()
 
 
 # -- cohorting -----------------------------------------------------------------------------------
@@ -523,6 +546,7 @@ def run_study(
                     )
                 )
         rows = summarize(db.records(study.name))
+        results = study_results(db, study.name)
         return StudySummary(
             study.name,
             str(db.path),
@@ -534,6 +558,7 @@ def run_study(
             n,
             time.perf_counter() - t0,
             rows,
+            results,
         )
     finally:
         if own:

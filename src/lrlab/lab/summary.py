@@ -61,6 +61,7 @@ __all__ = [
     "METRICS",
     "ConfigResult",
     "StudyResults",
+    "study_results",
     "summarize_study",
     "swept_value",
     "swept_variables",
@@ -190,7 +191,9 @@ class StudyResults:
         pct = f"{100 * self.level:g}% CI"
         metric = self.sort.removeprefix("final_")
         speed = any(c.threshold is not None for c in self.configs)
-        header = ["#", *labels, "n", f"{metric} ({pct})", f"vs best ({pct})"]
+        short = [k.rsplit(".", 1)[-1] for k in labels]
+        names = short if len(set(short)) == len(short) else labels
+        header = ["#", *names, "n", f"{metric} ({pct})", f"vs best ({pct})"]
         if speed:
             header.append("epochs to threshold")
         header += ["diverged", "dead"]
@@ -254,7 +257,7 @@ def _interval(ci: MeanCI, *, signed: bool = False, digits: int = 4) -> str:
     if ci.n == 0:
         return "-"
     sign = "+" if signed else ""
-    mean = f"{ci.mean:{sign}.{digits}f}"
+    mean = f"{round(ci.mean, digits) + 0.0:{sign}.{digits}f}"  # + 0.0: no "-0.0000"
     return mean if ci.n < 2 else f"{mean} ± {ci.half_width:.{digits}f}"
 
 
@@ -399,6 +402,39 @@ def summarize_study(
     ]
     rule = "95% of the config's best mean accuracy" if threshold is None else f"{threshold:g}"
     return StudyResults(configs, column, level, rule)
+
+
+def study_results(
+    store: Any, study: str, *, sort: str | None = None, level: float = 0.95
+) -> StudyResults:
+    """:func:`summarize_study` of one study in an open :class:`~lrlab.lab.store.Store`: its
+    finished trials, their per-epoch histories and its study file.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> from lrlab.lab.spec import Study
+        >>> from lrlab.lab.store import Store
+        >>> from lrlab.lab.study import run_study
+        >>> study = Study.from_dict({"name": "s", "data": {"name": "blobs", "n_samples": 100,
+        ...     "n_train": 50}, "model": {"hidden": [4]}, "train": {"epochs": 2,
+        ...     "batch_size": 25}, "schedule": "constant({lr})", "grid": {"lr": [0.1, 0.01]},
+        ...     "seeds": [0, 1, 2]})
+        >>> with Store(pathlib.Path(tempfile.mkdtemp()) / "lrlab.sqlite") as store:
+        ...     _ = run_study(study, store)
+        ...     results = study_results(store, "s")
+        >>> [(c.labels, c.used) for c in results.configs if c.labels["lr"] == 0.1]
+        [({'lr': 0.1}, 3)]
+    """
+    records = [r for r in store.records(study) if r.get("status") == "done"]
+    histories = {r["trial_id"]: store.history(r["trial_id"]) for r in records}
+    spec = next((s.get("spec") for s in store.studies() if s["name"] == study), None)
+    return summarize_study(
+        records,
+        histories,
+        sort=sort,
+        level=level,
+        spec=spec if isinstance(spec, Mapping) else None,
+    )
 
 
 def _sort_column(sort: str | None, done: Sequence[Mapping[str, Any]]) -> str:

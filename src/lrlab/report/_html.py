@@ -62,7 +62,8 @@ def _ci(ci: MeanCI | None, *, signed: bool = False, digits: int = 4) -> str:
     """``mean ± half-width``; the interval itself and n in the cell's tooltip."""
     if ci is None or ci.n == 0:
         return "-"
-    mean = f"{ci.mean:+.{digits}f}" if signed else f"{ci.mean:.{digits}f}"
+    value = round(ci.mean, digits) + 0.0  # + 0.0: no "-0.0000"
+    mean = f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
     if ci.n < 2:
         return f"{mean} <span class=note>(n=1, no CI)</span>"
     tip = f"95% CI [{ci.low:.{digits}f}, {ci.high:.{digits}f}], n={ci.n}"
