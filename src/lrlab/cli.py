@@ -320,23 +320,67 @@ def cmd_report(args: argparse.Namespace) -> int:
     path = _store_file(args.dir)
     try:
         with Store(path, readonly=True) as store:
-            names = [s["name"] for s in store.studies()]
-            if args.study is not None and args.study not in names:
-                raise UsageError(
-                    f"--study: no study {args.study!r} in {path}; stored: "
-                    f"{', '.join(names) or 'none'}"
-                )
-            if args.study is None and len(names) != 1:
-                raise UsageError(
-                    f"--study: {path} holds {len(names)} studies; name one: {', '.join(names)}"
-                    if names
-                    else f"no studies in {path}"
-                )
-            study = args.study if args.study is not None else names[0]
+            study = _one_study(store, path, args.study)
             _write_report(store, study, path.parent, figures=not args.no_figures)
     except StoreError as exc:
         raise UsageError(str(exc)) from None
     return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write a stored study's trials as CSV, JSON or TensorBoard runs."""
+    from .lab.store import Store, StoreError
+    from .report import export_csv, export_json, export_tensorboard
+
+    if args.csv is None and args.json is None and args.tensorboard is None:
+        raise UsageError("export: give --csv FILE, --json FILE or --tensorboard LOGDIR")
+    path = _store_file(args.dir)
+    try:
+        with Store(path, readonly=True) as store:
+            study = _one_study(store, path, args.study)
+            if args.tensorboard is not None:
+                logdir = Path(args.tensorboard)
+                if not logdir.absolute().parent.is_dir():
+                    raise UsageError(
+                        f"--tensorboard: the folder {logdir.absolute().parent} does not exist"
+                    )
+                try:
+                    runs = export_tensorboard(store, study, logdir)
+                except ImportError as exc:
+                    raise UsageError(str(exc)) from None
+                print(
+                    printable(
+                        f"tensorboard: {len(runs)} runs in {logdir}; view them with: "
+                        f"tensorboard --logdir {logdir}"
+                    )
+                )
+            for target, write in ((args.csv, export_csv), (args.json, export_json)):
+                if target is None:
+                    continue
+                if not Path(target).absolute().parent.is_dir():
+                    raise UsageError(f"--csv/--json: the folder of {target} does not exist")
+                print(printable(f"wrote {write(store, study, target)}"))
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot write: {exc.filename}: {exc.strerror}") from None
+    return 0
+
+
+def _one_study(store: Any, path: Path, study: str | None) -> str:
+    """The study ``--study`` names, or the store's only one."""
+    names = [s["name"] for s in store.studies()]
+    if study is not None and study not in names:
+        raise UsageError(
+            f"--study: no study {study!r} in {path}; stored: {', '.join(names) or 'none'}"
+        )
+    if study is None and len(names) != 1:
+        if not names:
+            raise UsageError(f"no studies in {path}")
+        raise UsageError(
+            f"--study: {path} holds {len(names)} studies; name one: {', '.join(names)}"
+        )
+    return study if study is not None else names[0]
 
 
 def _save_plot(schedules: Schedule | dict[str, Schedule], steps: int, path: str, log: bool) -> None:
@@ -538,6 +582,27 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--study", default=None, help="which study (needed if DIR holds several)")
     report.add_argument("--no-figures", action="store_true", help="the report without figures")
     report.set_defaults(func=cmd_report)
+
+    export = sub.add_parser(
+        "export",
+        help="write a stored study's trials as CSV, JSON or TensorBoard runs",
+        description="Write the trials of a study in DIR's store for other tools: --csv and "
+        "--json one row per trial (as lrlab results --format csv/json), --tensorboard one "
+        "TensorBoard run per trial with its loss, accuracy and learning rate per epoch.",
+    )
+    export.add_argument(
+        "dir", metavar="DIR", help="the --out folder of lrlab run (or the lrlab.sqlite file)"
+    )
+    export.add_argument("--study", default=None, help="which study (needed if DIR holds several)")
+    export.add_argument("--csv", metavar="FILE", default=None, help="write the trials as CSV")
+    export.add_argument("--json", metavar="FILE", default=None, help="write the trials as JSON")
+    export.add_argument(
+        "--tensorboard",
+        metavar="LOGDIR",
+        default=None,
+        help="write TensorBoard event files, one run per trial (needs lrlab[tensorboard])",
+    )
+    export.set_defaults(func=cmd_export)
     return parser
 
 

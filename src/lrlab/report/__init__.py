@@ -7,10 +7,15 @@
 * :func:`lr_curves` and :func:`optimizer_comparison`;
 * :func:`study_figures` — every figure that applies to a study, as PNG and SVG;
 * :func:`write_report` — the study's HTML report (summary, figures, study file, trials);
+* :func:`export_tensorboard`, :func:`export_csv`, :func:`export_json` — the trials for
+  other tools (TensorBoard runs, one row per trial);
 * :func:`summary_table` — the table ``lrlab run`` and ``lrlab results`` print;
 * :func:`printable` — user text with its control characters escaped, for a terminal.
 """
 
+from ._export import export_csv as export_csv
+from ._export import export_json as export_json
+from ._export import export_tensorboard as export_tensorboard
 from ._figures import curve_grid as curve_grid
 from ._figures import learning_curves as learning_curves
 from ._figures import lr_curves as lr_curves
@@ -28,6 +33,9 @@ from ._table import summary_table as summary_table
 
 __all__ = [
     "curve_grid",
+    "export_csv",
+    "export_json",
+    "export_tensorboard",
     "format_value",
     "learning_curves",
     "lr_curves",
