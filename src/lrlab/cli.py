@@ -220,16 +220,33 @@ def _progress(name: str, quiet: bool) -> Callable[[Any], None]:
     return progress
 
 
+def _executor(args: argparse.Namespace) -> Any:
+    """The executor ``--executor`` names (``None``: in this process)."""
+    if getattr(args, "executor", "local") != "ray":
+        if getattr(args, "address", None) is not None:
+            raise UsageError("--address: only with --executor ray")
+        return None
+    from .lab.executors import RayExecutor
+
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise UsageError("--executor ray needs Ray: pip install 'lrlab[ray]'") from None
+    return RayExecutor(args.address, num_gpus=1 if (args.device or "").startswith("cuda") else 0)
+
+
 def _run_study(study: Any, args: argparse.Namespace) -> int:
     from .lab.spec import SpecError
     from .lab.store import Store, StoreError
     from .lab.study import run_study
 
     path = _results_folder(Path(args.out))
+    executor = _executor(args)
     try:  # the study is checked before the store (and its folder) is created
         summary = run_study(
             study,
             path,
+            executor,
             progress=_progress(study.name, args.quiet),
             max_members=args.max_members,
             device=args.device,
@@ -502,6 +519,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="train on this device (cpu, cuda, ...) instead of the study's train.device",
     )
     run.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    run.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="where cohorts train: in this process (local) or as Ray tasks (ray)",
+    )
+    run.add_argument(
+        "--address",
+        default=None,
+        metavar="ADDR",
+        help="with --executor ray: the cluster to join (default: start Ray on this machine)",
+    )
     run.add_argument(
         "--no-report",
         action="store_true",

@@ -310,6 +310,32 @@ def _summary(h: Mapping[str, list[float | None]], diverged: bool = False) -> dic
     return out
 
 
+def failed_result(
+    cohort: Cohort, error: str, seconds: float, started: float | None = None
+) -> CohortResult:
+    """A cohort that could not be trained: every trial ``status="failed"`` with ``error``
+    (stored, and retried by the next run of the study)."""
+    now = time.time()
+    rows = [
+        {
+            "device": cohort.device,
+            "cohort": cohort.key,
+            "cohort_size": len(cohort),
+            "started_at": now - seconds if started is None else started,
+            "id": t.id,
+            "config": t.config,
+            "config_group": t.group,
+            "seed": t.seed,
+            "status": "failed",
+            "error": error,
+            "seconds": seconds,
+            "finished_at": now,
+        }
+        for t in cohort.trials
+    ]
+    return CohortResult(cohort.key, rows, seconds, error)
+
+
 def run_cohort(cohort: Cohort, dataset: Any) -> CohortResult:
     """Train one cohort with :func:`~lrlab.lab.population.train_population`.
 
@@ -360,24 +386,9 @@ def run_cohort(cohort: Cohort, dataset: Any) -> CohortResult:
         )
     except Exception as exc:  # reported per trial, the study goes on
         error = f"{type(exc).__name__}: {exc}"
-        seconds = time.perf_counter() - t0
-        rows = [
-            {
-                **common,
-                "id": t.id,
-                "config": t.config,
-                "config_group": t.group,
-                "seed": t.seed,
-                "status": "failed",
-                "error": error,
-                "seconds": seconds,
-                "finished_at": time.time(),
-            }
-            for t in cohort.trials
-        ]
-        return CohortResult(
-            cohort.key, rows, seconds, error + "\n" + traceback.format_exc(limit=-3)
-        )
+        result = failed_result(cohort, error, time.perf_counter() - t0, started)
+        result.error = error + "\n" + traceback.format_exc(limit=-3)
+        return result
     seconds = time.perf_counter() - t0
     rows = []
     for i, t in enumerate(cohort.trials):
@@ -496,7 +507,9 @@ def run_study(
         study: The study.
         store: A :class:`~lrlab.lab.store.Store` or the path of its file (opened and closed
             here).
-        executor: Runs the cohorts; :class:`InProcessExecutor` by default.
+        executor: Runs the cohorts; :class:`InProcessExecutor` by default. One with a
+            ``cohort_size(n_pending)`` method (:class:`~lrlab.lab.executors.RayExecutor`) sets
+            the largest cohort when ``max_members`` is not given.
         progress: Called with a :class:`Progress` before the first cohort and after each.
         max_members: Largest cohort; default :func:`default_max_members`.
         device: Overrides the study's ``train.device`` (not part of the trial ids).
@@ -523,6 +536,10 @@ def run_study(
         db.register_study(study.name, study.raw, trials, description=str(study.description))
         done = db.done_ids(t.id for t in trials)
         pending = [t for t in trials if t.id not in done]
+        if max_members is None and hasattr(executor, "cohort_size"):
+            # an executor with several workers: enough cohorts for all of them
+            cap = MAX_MEMBERS_CAP.get(dev.split(":")[0], MAX_MEMBERS_CAP["cpu"])
+            max_members = min(cap, executor.cohort_size(len(pending)))
         cohorts = make_cohorts(pending, max_members, dev)
         report = Progress(0, len(pending), len(done), cohorts=len(cohorts))
         if progress is not None:
