@@ -106,11 +106,25 @@ class Settings:
     seeds: tuple[int, ...]
 
 
-def _settings(
+def validation_settings(
     owner: str, around: Any, factors: Any, epochs: Any, seeds: Any, first_seed: int
 ) -> Settings:
     """``validate_around``, ``validate_factors``, ``validate_epochs`` and ``validate_seeds``,
-    checked the same way by every adapter."""
+    checked the same way by every adapter (errors name ``owner``, the field and the value).
+
+    Args:
+        owner: The function named in error messages.
+        around: ``"valley"``, another rule name, ``"window"``, or a rate > 0.
+        factors: Multiples of the centre, each > 0.
+        epochs: Epochs of each validation run, >= 1.
+        seeds: A count (seeds ``first_seed, first_seed + 1, ...``) or the seeds themselves.
+        first_seed: The first seed when ``seeds`` is a count.
+
+    Example:
+        >>> from lrlab.finder.lab import validation_settings
+        >>> validation_settings("find_lr", "valley", (0.5, 2.0), 3, 2, first_seed=7)
+        Settings(around='valley', factors=(0.5, 2.0), epochs=3, seeds=(7, 8))
+    """
     return Settings(
         _check_around(owner, around),
         _factors(owner, factors),

@@ -40,20 +40,24 @@ from ._validation import (
     _check_common,
     _check_shared,
     _seed_list,
-    _settings,
     validate,
     validation_center,
+    validation_settings,
 )
 
 __all__ = [
     "DEFAULT_FACTORS",
     "Candidate",
+    "Settings",
     "ValidatedRepeatedResult",
     "ValidatedResult",
     "Validation",
     "find_lr",
     "validate",
+    "validated",
     "validation_center",
+    "validation_settings",
+    "with_validation",
 ]
 
 
@@ -115,7 +119,7 @@ def with_validation(
     return cls(**values, validation=validation)  # type: ignore[arg-type]
 
 
-def _validated(
+def validated(
     settings: Settings,
     result: FinderResult | RepeatedResult,
     data: Any,
@@ -127,7 +131,21 @@ def _validated(
     device: Any = None,
 ) -> ValidatedResult | ValidatedRepeatedResult:
     """An adapter's ``validate=True``: train around ``result``'s suggestion (each seed with its
-    own batch order) and attach the :class:`Validation`."""
+    own batch order) as ``settings`` (from :func:`validation_settings`) say, and return
+    ``result`` with the :class:`Validation` attached (:func:`with_validation`).
+
+    Example:
+        >>> from lrlab.finder.lab import find_lr, validated, validation_settings
+        >>> from lrlab.lab.data import blobs
+        >>> from lrlab.lab.models import MLP
+        >>> from lrlab.lab.optim import SGD
+        >>> data, net, opt = blobs(), MLP(2, (8,), 3), SGD(momentum=0.9)
+        >>> result = find_lr(data, net, opt, batch_size=32, num_steps=40)
+        >>> settings = validation_settings("find_lr", "valley", (0.5, 2.0), 1, 2, first_seed=0)
+        >>> [c.factor for c in validated(settings, result, data, net, opt, batch_size=32,
+        ...                              dtype="float32").validation.candidates]
+        [0.5, 2.0]
+    """
     center, note = validation_center(result, settings.around)
     val = validate(
         data,
@@ -144,6 +162,10 @@ def _validated(
         around=note,
     )
     return with_validation(result, val)
+
+
+_validated = validated  # the names the framework adapters import
+_settings = validation_settings
 
 
 # -- the range test -------------------------------------------------------------------------------
@@ -257,7 +279,7 @@ def find_lr(
         raise ValueError(f"{owner}: validate must be True or False, got {validate!r}")
     if validate:
         _check_shared(owner, optimizer)
-        v = _settings(
+        v = validation_settings(
             owner, validate_around, validate_factors, validate_epochs, validate_seeds, seed_list[0]
         )
         around, factors, v_epochs, v_seeds = v.around, v.factors, v.epochs, v.seeds
