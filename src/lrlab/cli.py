@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -209,15 +209,63 @@ def _results_folder(out: Path) -> Path:
     return out / "lrlab.sqlite"
 
 
-def _progress(name: str, quiet: bool) -> Callable[[Any], None]:
-    """The progress callback of ``lrlab run``: one line per cohort on stderr."""
-    from .report import progress_line
+class _Progress:
+    """The progress of ``lrlab run`` on stderr: a bar (trials done, the cohort and its epoch,
+    elapsed and remaining time) on a terminal when rich is installed, else one line per cohort;
+    nothing with ``--quiet``. Use it as a context manager: the bar is closed on Ctrl-C too."""
 
-    def progress(p: Any) -> None:
-        if not quiet:
-            print(progress_line(name, p), file=sys.stderr)
+    def __init__(self, name: str, quiet: bool) -> None:
+        self.name, self.quiet = name, quiet
+        self.bar: Any = None
+        self.task: Any = None
+        if quiet or not sys.stderr.isatty():
+            return
+        try:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+        except ImportError:
+            return
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[trials]}"),
+            TextColumn("{task.fields[where]}"),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[left]}"),
+            console=Console(stderr=True),
+            transient=False,
+        )
 
-    return progress
+    def __enter__(self) -> _Progress:
+        if self.bar is not None:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def __call__(self, p: Any) -> None:
+        from .report import progress_line
+
+        if self.quiet:
+            return
+        if self.bar is None:
+            if p.epoch == 0:  # plain lines: one per cohort
+                print(progress_line(self.name, p), file=sys.stderr)
+            return
+        left = "" if p.remaining is None else f"~{p.remaining:.0f} s left"
+        fields = {
+            "trials": f"{p.done}/{p.total} trials",
+            "where": f"cohort {min(p.cohorts_done + 1, p.cohorts)}/{p.cohorts}"
+            + (f", epoch {p.epoch}/{p.epochs}" if p.epoch else ""),
+            "left": left,
+        }
+        if self.task is None:
+            self.task = self.bar.add_task(printable(self.name), total=1.0, **fields)
+        self.bar.update(self.task, completed=p.fraction, **fields)
+        if p.epoch == 0 and p.error:
+            self.bar.console.print(progress_line(self.name, p))
 
 
 def _executor(args: argparse.Namespace) -> Any:
@@ -243,14 +291,15 @@ def _run_study(study: Any, args: argparse.Namespace) -> int:
     path = _results_folder(Path(args.out))
     executor = _executor(args)
     try:  # the study is checked before the store (and its folder) is created
-        summary = run_study(
-            study,
-            path,
-            executor,
-            progress=_progress(study.name, args.quiet),
-            max_members=args.max_members,
-            device=args.device,
-        )
+        with _Progress(study.name, args.quiet) as progress:
+            summary = run_study(
+                study,
+                path,
+                executor,
+                progress=progress,
+                max_members=args.max_members,
+                device=args.device,
+            )
     except (SpecError, StoreError) as exc:
         raise UsageError(str(exc)) from None
     except KeyboardInterrupt:

@@ -96,15 +96,21 @@ class CohortResult:
 
 @dataclasses.dataclass(frozen=True)
 class Progress:
-    """A progress report, passed to ``run_study(progress=...)`` after every cohort.
+    """A progress report, passed to ``run_study(progress=...)`` before the first cohort, after
+    every cohort and, for cohorts trained in this process, after every epoch of the cohort in
+    training (``epoch > 0``).
 
     Attributes:
         done: Trials finished in this run so far (failed ones included).
         total: Trials this run has to do (the pending ones).
         skipped: Trials already done before this run.
-        cohort_size: Members of the cohort just finished (0 for the first report).
+        cohort_size: Members of the cohort just finished (0 for the first report), or of the
+            cohort in training for an epoch report.
         seconds: That cohort's wall time. ``error``: its error, if it failed.
         cohorts_done: Cohorts finished; ``cohorts``: cohorts in this run.
+        epoch: For an epoch report, the epochs the cohort in training has finished (else 0);
+            ``epochs``: its epochs in all.
+        elapsed: Seconds since the run started.
     """
 
     done: int
@@ -115,6 +121,23 @@ class Progress:
     error: str | None = None
     cohorts_done: int = 0
     cohorts: int = 0
+    epoch: int = 0
+    epochs: int = 0
+    elapsed: float = 0.0
+
+    @property
+    def fraction(self) -> float:
+        """The share of this run's trials done, counting the cohort in training by its epochs."""
+        if self.total == 0:
+            return 1.0
+        running = self.cohort_size * self.epoch / self.epochs if self.epoch and self.epochs else 0
+        return min(1.0, (self.done + running) / self.total)
+
+    @property
+    def remaining(self) -> float | None:
+        """Seconds left at the pace so far (``None`` before anything is done)."""
+        f = self.fraction
+        return None if f <= 0 or self.elapsed <= 0 else self.elapsed * (1 - f) / f
 
 
 @dataclasses.dataclass
@@ -336,11 +359,15 @@ def failed_result(
     return CohortResult(cohort.key, rows, seconds, error)
 
 
-def run_cohort(cohort: Cohort, dataset: Any) -> CohortResult:
+def run_cohort(
+    cohort: Cohort, dataset: Any, on_epoch: Callable[[int, int], None] | None = None
+) -> CohortResult:
     """Train one cohort with :func:`~lrlab.lab.population.train_population`.
 
     Returns rows for :meth:`~lrlab.lab.store.Store.write_trials`. An exception in training is
     not raised: every member gets ``status="failed"`` and the error (it is retried next run).
+    ``on_epoch(done, epochs)`` is called after every epoch (a ``KeyboardInterrupt`` from it,
+    or during training, is passed on).
     """
     from ..control import EarlyStopping, Plateau
     from ..schedules import parse
@@ -382,6 +409,7 @@ def run_cohort(cohort: Cohort, dataset: Any) -> CohortResult:
             device=cohort.device,
             dtype=train["dtype"],
             eval_train=train["eval_train"],
+            on_epoch=None if on_epoch is None else lambda e, _h: on_epoch(e + 1, train["epochs"]),
             **controls,
         )
     except Exception as exc:  # reported per trial, the study goes on
@@ -419,12 +447,17 @@ class CohortRunner:
     """The picklable function an executor calls on each cohort: loads (and caches) the data,
     then :func:`run_cohort`. A copy sent to another process starts with an empty cache."""
 
-    def __init__(self, study: Study | None = None) -> None:
+    def __init__(
+        self,
+        study: Study | None = None,
+        on_epoch: Callable[[Cohort, int, int], None] | None = None,
+    ) -> None:
         self._study = study
         self._local: dict[str, Any] = {}
+        self._on_epoch = on_epoch
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"_study": None, "_local": {}}
+        return {"_study": None, "_local": {}, "_on_epoch": None}
 
     def dataset(self, data: Mapping[str, Any]) -> Any:
         """The cohort's data set: the study's cached copy, or loaded here once."""
@@ -440,7 +473,9 @@ class CohortRunner:
         return self._local[key]
 
     def __call__(self, cohort: Cohort) -> CohortResult:
-        return run_cohort(cohort, self.dataset(cohort.shared["data"]))
+        hook = self._on_epoch
+        on_epoch = None if hook is None else lambda e, n: hook(cohort, e, n)
+        return run_cohort(cohort, self.dataset(cohort.shared["data"]), on_epoch)
 
 
 # -- executors -----------------------------------------------------------------------------------
@@ -545,7 +580,23 @@ def run_study(
         if progress is not None:
             progress(report)
         ran = failed = diverged = n = 0
-        for result in (executor or InProcessExecutor()).map(CohortRunner(study), cohorts):
+
+        def epoch_report(cohort: Cohort, epoch: int, epochs: int) -> None:
+            if progress is not None:
+                progress(
+                    dataclasses.replace(
+                        report,
+                        done=ran,
+                        cohort_size=len(cohort),
+                        cohorts_done=n,
+                        epoch=epoch,
+                        epochs=epochs,
+                        elapsed=time.perf_counter() - t0,
+                    )
+                )
+
+        runner = CohortRunner(study, epoch_report if progress is not None else None)
+        for result in (executor or InProcessExecutor()).map(runner, cohorts):
             db.write_trials(result.rows)
             n += 1
             ran += len(result.rows)
@@ -560,6 +611,7 @@ def run_study(
                         seconds=result.seconds,
                         error=result.error,
                         cohorts_done=n,
+                        elapsed=time.perf_counter() - t0,
                     )
                 )
         rows = summarize(db.records(study.name))
