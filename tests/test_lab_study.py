@@ -124,8 +124,10 @@ def test_run_skip_and_progress(tmp_path):
     seen: list[Progress] = []
     summary = run_study(tiny(), tmp_path / "s.sqlite", progress=seen.append)
     assert (summary.trials, summary.ran, summary.skipped, summary.failed) == (4, 4, 0, 0)
-    assert [p.cohorts_done for p in seen] == [0, 1]
-    assert seen[-1].done == 4 and seen[-1].cohort_size == 4
+    cohort_reports = [p for p in seen if p.epoch == 0]  # the others: one per epoch trained
+    assert [p.cohorts_done for p in cohort_reports] == [0, 1]
+    assert [p.epoch for p in seen if p.epoch] == [1, 2]
+    assert seen[-1].done == 4 and seen[-1].cohort_size == 4 and seen[-1].epoch == 0
     assert [r["seeds"] for r in summary.rows] == [2, 2]
     again = run_study(tiny(), tmp_path / "s.sqlite")
     assert (again.ran, again.skipped, again.cohorts) == (0, 4, 0)
