@@ -154,7 +154,11 @@ ERRORS = [
     (spec(grid={"lr": [0.1], "seed": [1, 2]}), "grid.seed: seeds are not swept here"),
     (
         spec(grid={"lr": [0.1], "optimizer": ["adam"]}),
-        "grid.optimizer: a whole table cannot be swept",
+        "grid.optimizer[0]: must be a table (e.g. {name = \"sgd\"}), got 'adam'",
+    ),
+    (
+        spec(grid={"lr": [0.1], "model": [{"hidden": [4]}]}),
+        "grid.model: a whole table cannot be swept",
     ),
     (
         spec(grid={"lr": [0.1], "optimiser.momentum": [0.5]}),
@@ -420,3 +424,34 @@ def test_a_negative_or_non_finite_learning_rate_is_refused():
     msg = error_of(spec(schedule="linear(init={lr}, end=-0.1, steps={total_steps})"))
     assert msg.startswith("schedule: linear(init=0.1, end=-0.1, steps=")
     assert "gives the learning rate -" in msg
+
+
+# -- sections swept whole: each optimizer with its own hyperparameters -----------------------------
+def test_an_optimizer_sweep_gives_each_optimizer_its_own_settings():
+    s = Study.from_dict(
+        spec(
+            grid={
+                "lr": [0.1],
+                "optimizer": [{"name": "sgd", "momentum": 0.9}, {"name": "adam", "eps": 1e-7}],
+            }
+        )
+    )
+    opts = [t.config["optimizer"] for t in s.trials()]
+    assert [(o["name"], o.get("momentum"), o.get("eps")) for o in opts] == [
+        ("sgd", 0.9, None),
+        ("adam", None, 1e-7),
+    ]
+
+
+def test_a_table_swept_whole_replaces_the_base_table():
+    d = spec(grid={"lr": [0.1], "plateau": [{"patience": 2}, {"patience": 5, "factor": 0.5}]})
+    d["plateau"] = {"patience": 9, "factor": 0.2}
+    plateaus = [t.config["plateau"] for t in Study.from_dict(d).trials()]
+    assert [(p["patience"], p["factor"]) for p in plateaus] == [(2, 0.1), (5, 0.5)]
+
+
+def test_a_table_swept_whole_and_by_field_is_refused_and_errors_say_which_table():
+    d = spec(grid={"lr": [0.1], "optimizer": [{"name": "sgd"}], "optimizer.momentum": [0.5]})
+    assert error_of(d).startswith('grid."optimizer.momentum": optimizer is swept whole')
+    d = spec(grid={"lr": [0.1], "optimizer": [{"name": "adam"}, {"name": "sgd", "eps": 1}]})
+    assert error_of(d).startswith("grid.optimizer[1].eps: unknown hyperparameter 'eps'")

@@ -93,7 +93,17 @@ class _Point:
     sources: dict[str, str]
 
     def where(self, section: str) -> Callable[[str], str]:
-        return lambda field: self.sources.get(f"{section}.{field}", _join(section, field))
+        """Where a field of ``section`` came from: its sweep, the table swept whole that held it
+        (``grid.optimizer[1].eps``), or the section itself."""
+
+        def path(field: str) -> str:
+            if f"{section}.{field}" in self.sources:
+                return self.sources[f"{section}.{field}"]
+            if section in self.sources:
+                return f"{self.sources[section]}.{field}"
+            return _join(section, field)
+
+        return path
 
 
 def _template(value: Any, path: str) -> str:

@@ -75,6 +75,9 @@ from ._spec_fields import (
 )
 from ._spec_trials import Trial, _fill, _Point, _template, canonical_json, config_id
 
+#: sections a sweep may give whole, one table per value (each optimizer with its own settings)
+WHOLE_TABLES = ("optimizer", "plateau", "early_stopping")
+
 __all__ = [
     "COMPUTED",
     "MAX_FILE_BYTES",
@@ -277,18 +280,34 @@ class Study:
             if k in owner:
                 raise SpecError(path, f"{k!r} is already swept by {owner[k]}")
             owner[k] = path
+            if k in WHOLE_TABLES:
+                clash = [o for o in owner if o.startswith(f"{k}.")]
+                if clash:
+                    raise SpecError(
+                        path,
+                        f"{clash[0]} is swept by {owner[clash[0]]}; sweep {k} whole or by its "
+                        "fields, not both",
+                    )
             if k == "schedule":
                 return
             if k in ("seed", "seeds"):
                 raise SpecError(
                     path, "seeds are not swept here; list them in the top-level seeds = [...]"
                 )
+            if k in WHOLE_TABLES:  # e.g. optimizer = [{name = "sgd", ...}, {name = "adam"}]
+                return
             if k in TOP_LEVEL:
                 raise SpecError(
                     path, f'a whole table cannot be swept; sweep its fields, e.g. "{k}.<field>"'
                 )
             if "." in k:
                 section, _, field = k.partition(".")
+                if section in owner and section in WHOLE_TABLES:
+                    raise SpecError(
+                        path,
+                        f"{section} is swept whole by {owner[section]}; give {field} in each of "
+                        "its tables instead",
+                    )
                 if section not in SECTIONS:
                     raise SpecError(
                         path,
@@ -339,11 +358,11 @@ class Study:
         defined = {k: _join("vars", k) for k in base_vars}
         for axis in axes:
             for k, _, p in axis[0]:
-                if k != "schedule" and "." not in k:
+                if k != "schedule" and "." not in k and k not in WHOLE_TABLES:
                     defined[k] = p.rsplit("[", 1)[0]
             for setting in axis:
                 for k, v, p in setting:
-                    if k != "schedule" and "." not in k:
+                    if k != "schedule" and "." not in k and k not in WHOLE_TABLES:
                         _scalar(v, p)
         used: set[str] = set()
         known = [*defined, *COMPUTED]
@@ -394,11 +413,17 @@ class Study:
         points = []
         for combo in itertools.product(*axes):
             swept: dict[str, dict[str, Any]] = {}
+            whole: dict[str, Any] = {}
             variables, sources = dict(base_vars), {}
             template, sources["schedule"] = schedule, "schedule"
             for k, v, p in itertools.chain.from_iterable(combo):
                 if k == "schedule":
                     template, sources["schedule"] = v, p
+                elif k in WHOLE_TABLES:
+                    if not isinstance(v, Mapping):
+                        raise SpecError(p, f'must be a table (e.g. {{name = "sgd"}}), got {v!r}')
+                    whole[k] = dict(v)
+                    sources[k] = p
                 elif "." in k:
                     section, _, field = k.partition(".")
                     swept.setdefault(section, {})[field] = v
@@ -407,12 +432,14 @@ class Study:
                     variables[k] = v
             point = _Point({}, _template(template, sources["schedule"]), variables, sources)
             for s, table in base.items():
-                if table is None and s not in swept:
+                if table is None and s not in swept and s not in whole:
                     point.sections[s] = None
                     continue
-                key = (s, json.dumps(swept.get(s, {}), sort_keys=True, default=repr))
+                changes = [whole.get(s), swept.get(s, {})]
+                key = (s, json.dumps(changes, sort_keys=True, default=repr))
                 if key not in cache:
-                    raw = {**(table or {}), **swept.get(s, {})}
+                    own = whole.get(s, table or {})  # a table swept whole replaces the base
+                    raw = {**own, **swept.get(s, {})}
                     cache[key] = _NORMALISERS[s](raw, point.where(s))
                 point.sections[s] = cache[key]
             names = _placeholders(point.template, sources["schedule"], self._allowed)

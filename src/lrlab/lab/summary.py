@@ -296,9 +296,11 @@ def swept_variables(
     """The names that tell a study's configurations apart, as the study file sweeps them.
 
     With the study file (``spec``, as stored): its ``grid`` and ``[[zip]]`` keys whose values
-    differ (``lr``, ``optimizer.momentum``). Without: the schedule variables that differ, then
-    the config fields that differ (dotted paths; the schedule's text only when no variable
-    explains it, and an optimizer's own hyperparameters not when ``optimizer.name`` varies).
+    differ (``lr``, ``optimizer.momentum``); for a section swept whole (``optimizer = [{name =
+    "sgd", momentum = 0.9}, {name = "adam"}]``), the fields its tables give. Without: the
+    schedule variables that differ, then the config fields that differ (dotted paths; the
+    schedule's text only when no variable explains it, and an optimizer's own hyperparameters
+    not when ``optimizer.name`` varies).
 
     Example:
         >>> recs = [{"vars": {"lr": lr}, "config": {"schedule": f"constant({lr})",
@@ -307,9 +309,17 @@ def swept_variables(
         >>> swept_variables(recs)
         ['lr', 'optimizer.momentum']
     """
-    names: list[str] = list((spec or {}).get("grid") or {})
+    sweeps: dict[str, Any] = dict((spec or {}).get("grid") or {})
     for block in (spec or {}).get("zip") or []:
-        names += [k for k in block if k not in names]
+        sweeps.update({k: v for k, v in block.items() if k not in sweeps})
+    names: list[str] = []
+    for k, values in sweeps.items():
+        tables = [v for v in values if isinstance(v, Mapping)] if isinstance(values, list) else []
+        if tables:  # a section swept whole: the fields its tables give, the name first
+            fields = sorted({f for t in tables for f in t}, key=lambda f: (f != "name", f))
+            names += [f"{k}.{f}" for f in fields]
+        else:
+            names.append(k)
     if names:
         return [k for k in names if len({repr(swept_value(r, k)) for r in records}) > 1]
     variables = sorted({k for r in records for k in (r.get("vars") or {})})

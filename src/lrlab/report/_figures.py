@@ -105,12 +105,17 @@ def _load(store: Store, study: str) -> tuple[list[_Config], list[str]]:
     for c in out:
         first = c.records[0]
         c.values = {k: _value(first, k) for k in varying}
-        parts = [
-            _value_text(v) if _short(k) in ("name", "schedule") else f"{_short(k)}={_value_text(v)}"
-            for k, v in c.values.items()
-        ]
-        c.label = ", ".join(parts) or first["config"].get("schedule") or c.group[:8]
+        c.label = _label(c.values) or first["config"].get("schedule") or c.group[:8]
     return out, varying
+
+
+def _label(values: dict[str, Any]) -> str:
+    """``lr=0.1, momentum=0.9, adam``: short names, a name or schedule by its value alone."""
+    return ", ".join(
+        _value_text(v) if _short(k) in ("name", "schedule") else f"{_short(k)}={_value_text(v)}"
+        for k, v in values.items()
+        if v is not None  # a field only some tables of a section swept whole give
+    )
 
 
 # -- drawing helpers -------------------------------------------------------------------------------
@@ -336,17 +341,17 @@ def sensitivity(
         A matplotlib ``Figure``.
     """
     configs, varying = _load(store, study)
-    others = [k for k in varying if k != variable]
-    if by is None and len(others) == 1:
-        by = others[0]
+    others = [k for k in varying if k != variable] if by is None else [by]
     lines: dict[Any, list[tuple[float, _Config]]] = {}
+    names: dict[Any, str] = {}
     for c in configs:
         first = c.records[0]
         x = _value(first, variable)
         if not isinstance(x, (int, float)) or isinstance(x, bool):
             raise ValueError(f"{variable!r} is not a numeric variable of study {study!r}")
-        level = None if by is None else _value(first, by)
+        level = tuple(repr(_value(first, k)) for k in others)  # one line per level
         lines.setdefault(level, []).append((float(x), c))
+        names[level] = _label({k: _value(first, k) for k in others})
     fig = _figure(8.0, 4.4)
     ax = fig.add_subplot()
     diverged_at: set[float] = set()
@@ -368,7 +373,7 @@ def sensitivity(
             if ns and min(ns) == max(ns)
             else f"n={min(ns, default=0)}-{max(ns, default=0)}"
         )
-        label = "mean, 95% CI" if by is None else f"{_short(by)}={_value_text(level)}"
+        label = names[level] or "mean, 95% CI"
         ax.errorbar(
             xs, ys, yerr=err, marker="o", capsize=3, color=colour, label=f"{label} ({n_text})"
         )
@@ -439,7 +444,8 @@ def optimizer_comparison(store: Store, study: str, metric: str = "val_accuracy")
         mean, lo, hi = _band(grid)
         epochs = np.arange(1, grid.shape[1] + 1)
         means.append(mean)
-        ax.plot(epochs, mean, color=colour, label=f"{name}: {c.label} (n={len(c.records)})")
+        rest = _label({k: v for k, v in c.values.items() if k != "optimizer.name"})
+        ax.plot(epochs, mean, color=colour, label=f"{name}: {rest} (n={len(c.records)})")
         ax.fill_between(epochs, lo, hi, color=colour, alpha=0.15, linewidth=0)
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric, parse_math=False)
