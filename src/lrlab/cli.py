@@ -118,7 +118,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .lab.spec import SpecError, Study
 
     try:
-        study = Study.from_toml(args.study)
+        study = Study.from_toml(args.study, allow_import=args.allow_import)
     except SpecError as exc:
         raise UsageError(str(exc)) from None
     return _run_study(study, args)
@@ -674,6 +674,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="ADDR",
         help="with --executor ray: the cluster to join (default: start Ray on this machine)",
+    )
+    run.add_argument(
+        "--allow-import",
+        action="store_true",
+        help="let schedules name functions as 'module:function' (imports, so runs, that code)",
     )
     run.add_argument(
         "--no-report",

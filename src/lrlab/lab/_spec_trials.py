@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -116,12 +117,21 @@ def _template(value: Any, path: str) -> str:
     return value
 
 
-def _fill(template: str, values: Mapping[str, Any], path: str) -> Schedule:
+def _fill(
+    template: str, values: Mapping[str, Any], path: str, allow_import: bool = False
+) -> Schedule:
     try:
         text = template.format_map(dict(values))
     except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:
         raise SpecError(path, f"cannot fill {template!r}: {exc}") from None
     try:
-        return parse(text)
+        return parse(text, allow_import=allow_import)
     except ValueError as exc:
-        raise SpecError(path, f"{str(exc).splitlines()[0]} (in {text!r})") from None
+        message = str(exc).splitlines()[0]
+        if "is not known" in message and not allow_import:
+            message = re.sub(r": pass functions=.*$", "", message) + (
+                ": a study imports a function by its 'module:name' only when allowed: "
+                "lrlab run --allow-import (Study(..., allow_import=True)), which runs that "
+                "module's code"
+            )
+        raise SpecError(path, f"{message} (in {text!r})") from None

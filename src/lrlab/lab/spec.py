@@ -118,7 +118,10 @@ class Study:
         device: Where to train (``train.device``; not part of the trial ids).
     """
 
-    def __init__(self, raw: Mapping[str, Any], name: str | None = None) -> None:
+    def __init__(
+        self, raw: Mapping[str, Any], name: str | None = None, *, allow_import: bool = False
+    ) -> None:
+        self.allow_import = bool(allow_import)
         if not isinstance(raw, Mapping):
             # reprlib: a bounded repr, as the value's nesting is not checked yet
             raise SpecError("", f"a study must be a table of fields, got {reprlib.repr(raw)}")
@@ -169,12 +172,19 @@ class Study:
 
     # -- construction ----------------------------------------------------------------------------
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any], *, name: str | None = None) -> Study:
-        """A study from a dict shaped like the TOML file (``name`` is the default name)."""
-        return cls(d, name=name)
+    def from_dict(
+        cls, d: Mapping[str, Any], *, name: str | None = None, allow_import: bool = False
+    ) -> Study:
+        """A study from a dict shaped like the TOML file (``name`` is the default name).
+
+        ``allow_import=True`` lets its schedules name functions as ``"module:function"``
+        (``custom(fn=...)``, ``recurrence(fn=...)``), imported when the study is read: that
+        runs the module's code, so it is off by default.
+        """
+        return cls(d, name=name, allow_import=allow_import)
 
     @classmethod
-    def from_toml(cls, path: str | Path) -> Study:
+    def from_toml(cls, path: str | Path, *, allow_import: bool = False) -> Study:
         """A study from a TOML file; its name defaults to the file's stem.
 
         A relative ``path`` or ``cache_dir`` of ``[data]`` (or in a ``"data.path"`` sweep) is
@@ -185,6 +195,8 @@ class Study:
 
         Args:
             path: The TOML file (at most :data:`MAX_FILE_BYTES` bytes).
+            allow_import: Let schedules name functions as ``"module:function"`` (see
+                :meth:`from_dict`).
 
         Returns:
             The study.
@@ -224,7 +236,7 @@ class Study:
                 f"invalid TOML: values nested more than {MAX_NESTING} levels of tables and arrays",
             ) from None
         resolve_paths(d, p.resolve().parent)
-        return cls(d, name=p.stem)
+        return cls(d, name=p.stem, allow_import=allow_import)
 
     def override(self, changes: Mapping[str, Any]) -> Study:
         """A new study with fields replaced by dotted path; ``None`` removes a field.
@@ -255,7 +267,7 @@ class Study:
                 target.pop(parts[-1], None)
             else:
                 target[parts[-1]] = copy.deepcopy(value)
-        return Study(raw, name=self.name)
+        return Study(raw, name=self.name, allow_import=self.allow_import)
 
     def _table(self, key: str) -> dict[str, Any] | None:
         value = self.raw.get(key)
@@ -450,6 +462,7 @@ class Study:
                     point.template,
                     {**variables, "epochs": train["epochs"], "batch_size": train["batch_size"]},
                     sources["schedule"],
+                    self.allow_import,
                 )
             points.append(point)
         return points
@@ -510,7 +523,7 @@ class Study:
                 "batch_size": train["batch_size"],
                 "n_train": ds.n_train,
             }
-            filled = _fill(p.template, values, p.sources["schedule"])
+            filled = _fill(p.template, values, p.sources["schedule"], self.allow_import)
             schedule = repr(filled)
             if (schedule, total) not in checked:  # configs differing elsewhere share the check
                 _check_rates(filled, total, p.sources["schedule"], p.vars)

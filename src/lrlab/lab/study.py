@@ -360,7 +360,11 @@ def failed_result(
 
 
 def run_cohort(
-    cohort: Cohort, dataset: Any, on_epoch: Callable[[int, int], None] | None = None
+    cohort: Cohort,
+    dataset: Any,
+    on_epoch: Callable[[int, int], None] | None = None,
+    *,
+    allow_import: bool = False,
 ) -> CohortResult:
     """Train one cohort with :func:`~lrlab.lab.population.train_population`.
 
@@ -400,7 +404,7 @@ def run_cohort(
             dataset,
             model,
             _optimizer(cohort),
-            [parse(t.config["schedule"]) for t in cohort.trials],
+            [parse(t.config["schedule"], allow_import=allow_import) for t in cohort.trials],
             [t.seed for t in cohort.trials],
             epochs=train["epochs"],
             batch_size=train["batch_size"],
@@ -455,9 +459,15 @@ class CohortRunner:
         self._study = study
         self._local: dict[str, Any] = {}
         self._on_epoch = on_epoch
+        self._allow_import = study.allow_import if study is not None else False
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"_study": None, "_local": {}, "_on_epoch": None}
+        return {
+            "_study": None,
+            "_local": {},
+            "_on_epoch": None,
+            "_allow_import": self._allow_import,
+        }
 
     def dataset(self, data: Mapping[str, Any]) -> Any:
         """The cohort's data set: the study's cached copy, or loaded here once."""
@@ -475,7 +485,8 @@ class CohortRunner:
     def __call__(self, cohort: Cohort) -> CohortResult:
         hook = self._on_epoch
         on_epoch = None if hook is None else lambda e, n: hook(cohort, e, n)
-        return run_cohort(cohort, self.dataset(cohort.shared["data"]), on_epoch)
+        data = self.dataset(cohort.shared["data"])
+        return run_cohort(cohort, data, on_epoch, allow_import=self._allow_import)
 
 
 # -- executors -----------------------------------------------------------------------------------
