@@ -18,6 +18,7 @@ from lrlab.lab.stats import (
     rank_configs,
     t_quantile,
     volatility,
+    welch_test,
 )
 
 scipy_stats = pytest.importorskip("scipy.stats")
@@ -162,3 +163,23 @@ def test_is_dead():
     assert not is_dead([0.5, math.nan], [0.69, math.nan], chance=0.5)  # diverged, not dead
     with pytest.raises(ValueError, match="is_dead: chance must be in"):
         is_dead([0.5], [0.5], chance=1.5)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_welch_test_matches_scipy(seed):
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(0.80, 0.02, size=12), rng.normal(0.82, 0.04, size=20)
+    ours = welch_test(a, b)
+    ref = scipy_stats.ttest_ind(a, b, equal_var=False)
+    assert ours.t == pytest.approx(ref.statistic, rel=1e-12)
+    assert ours.p == pytest.approx(ref.pvalue, rel=1e-9)
+    assert ours.n == (12, 20) and ours.difference == pytest.approx(a.mean() - b.mean())
+    assert str(ours).startswith(f"difference {ours.difference:+.4f}, Welch t = ")
+
+
+def test_welch_test_edges():
+    assert welch_test([1.0, 1.0], [1.0, 1.0]).p == 1.0
+    assert welch_test([1.0, 1.0], [2.0, 2.0]).p == 0.0
+    assert welch_test([1.0, 2.0, math.nan], [1.0, 2.0]).n == (2, 2)
+    with pytest.raises(ValueError, match="welch_test: each sample needs 2 values or more"):
+        welch_test([1.0], [1.0, 2.0])
