@@ -10,7 +10,11 @@ epochs, a full evaluation of the train and test splits after every epoch, 8 lear
    TensorFlow is installed, else on ``KERAS_BACKEND`` (``--keras-backend`` chooses);
 4. lrlab's scaling: seconds per configuration at C = 1, 8, 64, 256, 1024 on each engine
    (NumPy up to C = 256, torch), the one ``engine="auto"`` picks, and the FLOP bound (the
-   arithmetic of one configuration at this machine's measured peak sgemm rate).
+   arithmetic of one configuration at this machine's measured peak sgemm rate);
+5. with ``--engines``: the engine choice, each engine's seconds per configuration for three
+   widths (2-50-3, 64-300-100-10, 784-300-100-10) at C = 1, 8, 64, 256, the engine
+   ``engine="auto"`` picks and how much slower it is than the better one (the minimum of
+   ``--repeats`` runs each, as other work on the machine only ever adds time).
 
 Keras and the plain loop are slow, so by default they run a subset of the configurations
 (``--keras-configs``, ``--torch-configs``) and the per-configuration time is reported; ratios
@@ -52,9 +56,9 @@ def lrlab_population(
     epochs: int,
     device: str = "cpu",
     engine: str = "auto",
-    sizes: tuple[int, int, int] = (2, 50, 3),
+    sizes: tuple[int, ...] = (2, 50, 3),
 ) -> float:
-    model = MLP(sizes[0], (sizes[1],), sizes[2])
+    model = MLP(sizes[0], tuple(sizes[1:-1]), sizes[-1])
     C = len(lrs)
     t = time.perf_counter()
     train_population(
@@ -108,18 +112,69 @@ def torch_loop(
 WIDE = (784, 128, 10)  # Fashion-MNIST's shape: 28x28 inputs, 10 classes
 
 
-def wide_data(n_train: int = 6000, n_test: int = 1000) -> Any:
+def wide_data(
+    n_train: int = 6000, n_test: int = 1000, n_in: int = WIDE[0], n_out: int = WIDE[2]
+) -> Any:
     """Random data of Fashion-MNIST's shape (a tenth of its rows): timing needs the shapes,
     not the pictures, and the real files are a download."""
     rng = np.random.default_rng(0)
 
     class Wide:
-        x_train = rng.random((n_train, WIDE[0]), dtype=np.float32)
-        y_train = rng.integers(0, WIDE[2], n_train)
-        x_test = rng.random((n_test, WIDE[0]), dtype=np.float32)
-        y_test = rng.integers(0, WIDE[2], n_test)
+        x_train = rng.random((n_train, n_in), dtype=np.float32)
+        y_train = rng.integers(0, n_out, n_train)
+        x_test = rng.random((n_test, n_in), dtype=np.float32)
+        y_test = rng.integers(0, n_out, n_test)
 
     return Wide
+
+
+#: the networks of the engine-choice table, with the epochs and training rows each is timed on
+CHOICE_NETWORKS = (
+    ((2, 50, 3), 20, 500),
+    ((64, 300, 100, 10), 1, 1024),
+    ((784, 300, 100, 10), 1, 512),
+)
+CHOICE_SIZES = (1, 8, 64, 256)
+
+
+def engine_choice_table(repeats: int) -> dict[str, Any]:
+    """``--engines``: each engine's seconds per configuration, the pick of ``engine="auto"``
+    and how much slower the pick is than the better engine, per network and cohort size.
+
+    Each time is the minimum of ``repeats`` runs (after one warm-up run): other work on the
+    machine only ever adds time, so the minimum is the closest to the engine's own cost.
+    """
+    print(
+        f"\nengine choice: seconds per configuration (minimum of {repeats} runs), SGD, batch 32, "
+        "train+test evaluation every epoch"
+    )
+    print(
+        f"  {'network':>16} {'rows':>5} {'ep':>3} {'C':>5} {'numpy':>9} {'torch':>9} "
+        f"{'auto':>6} {'auto vs best':>12}"
+    )
+    out: dict[str, Any] = {}
+    for sizes, epochs, rows in CHOICE_NETWORKS:
+        name = "-".join(map(str, sizes))
+        data = blobs() if sizes == (2, 50, 3) else wide_data(rows, rows // 4, sizes[0], sizes[-1])
+        model = MLP(sizes[0], tuple(sizes[1:-1]), sizes[-1])
+        for C in CHOICE_SIZES:
+            lrs = [LRS[i % 8] * 0.1 for i in range(C)]
+            on = {}
+            for engine in ("numpy", "torch"):
+                lrlab_population(data, lrs, 1, "cpu", engine, sizes)  # warm up
+                runs = [
+                    lrlab_population(data, lrs, epochs, "cpu", engine, sizes)
+                    for _ in range(repeats)
+                ]
+                on[engine] = min(runs) / C
+            pick = auto_engine(model, C, 32)
+            slower = on[pick] / min(on.values()) - 1
+            print(
+                f"  {name:>16} {len(data.x_train):>5} {epochs:>3} {C:>5} {on['numpy']:9.4f} "
+                f"{on['torch']:9.4f} {pick:>6} {slower:+11.0%}"
+            )
+            out[f"{name} C={C}"] = {**on, "auto": pick, "auto_slower": slower}
+    return out
 
 
 def wide_table(epochs: int, sizes: list[int], device: str) -> dict[str, Any]:
@@ -253,6 +308,15 @@ def main() -> None:
         action="store_true",
         help="also time a 784-128-10 MLP (Fashion-MNIST's shape) on each engine",
     )
+    p.add_argument(
+        "--engines",
+        action="store_true",
+        help="also time both engines over three widths and C = 1, 8, 64, 256 (engine choice)",
+    )
+    p.add_argument("--repeats", type=int, default=3, help="runs per time in --engines (minimum)")
+    p.add_argument(
+        "--no-study", action="store_true", help="skip the 8-configuration study and its peers"
+    )
     p.add_argument("--json", help="also write the results to this JSON file")
     args = p.parse_args()
     if args.keras_backend:
@@ -272,6 +336,23 @@ def main() -> None:
         "torch": torch.__version__,
     }
 
+    if not args.no_study:
+        study_comparison(args, epochs, data, results)
+    if not args.no_scaling:
+        scaling_table(args, epochs, sizes, data, results)
+    if args.wide:
+        results["wide_seconds_per_config"] = wide_table(
+            2 if args.quick else 5, [1, 8, 32] if args.quick else [1, 8, 32, 128], args.device
+        )
+    if args.engines:
+        results["engine_choice"] = engine_choice_table(args.repeats)
+    _write(args.json, results)
+
+
+def study_comparison(
+    args: argparse.Namespace, epochs: int, data: Any, results: dict[str, Any]
+) -> None:
+    """The 8-configuration study as one population against the PyTorch loop and Keras."""
     lrlab_population(data, LRS[:2], 1, args.device)  # warm up
     # the best of 3 runs, as the peers keep the better of their two thread settings
     t_pop = min(lrlab_population(data, LRS, epochs, args.device) for _ in range(3))
@@ -311,14 +392,6 @@ def main() -> None:
         except subprocess.CalledProcessError as e:
             last = (e.stderr or "").strip().splitlines()[-1:] or ["no output"]
             print(f"  Keras 3: failed in its process, skipped ({last[0]})")
-
-    if not args.no_scaling:
-        scaling_table(args, epochs, sizes, data, results)
-    if args.wide:
-        results["wide_seconds_per_config"] = wide_table(
-            2 if args.quick else 5, [1, 8, 32] if args.quick else [1, 8, 32, 128], args.device
-        )
-    _write(args.json, results)
 
 
 def scaling_table(

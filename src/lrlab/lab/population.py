@@ -25,11 +25,12 @@ from ..schedules import Schedule
 from .engine import DTYPES as DTYPES
 from .engine import ENGINES as ENGINES
 from .engine import MONITORS as MONITORS
-from .engine import NUMPY_WORK as NUMPY_WORK
+from .engine import NUMPY_MACS as NUMPY_MACS
 from .engine import SMALL_WORK as SMALL_WORK
 from .engine import Controls, check_threads, device_kind, make_engine, run_cohort
 from .engine import PopulationResult as PopulationResult
 from .engine import auto_engine as auto_engine
+from .engine import step_macs as step_macs
 from .engine import step_work as step_work
 from .models import MLP, TorchModule
 

@@ -37,12 +37,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._choice import NUMPY_WORK as NUMPY_WORK
+from ._choice import NUMPY_MACS as NUMPY_MACS
 from ._choice import SMALL_WORK as SMALL_WORK
 from ._choice import auto_engine as auto_engine
 from ._choice import blas_threads as blas_threads
 from ._choice import check_threads as check_threads
 from ._choice import device_kind as device_kind
+from ._choice import step_macs as step_macs
 from ._choice import step_work as step_work
 from ._loop import MONITORS as MONITORS
 from ._loop import Controls as Controls
@@ -120,7 +121,7 @@ __all__ = [
     "ENGINES",
     "MONITORS",
     "NEEDS_TORCH",
-    "NUMPY_WORK",
+    "NUMPY_MACS",
     "SMALL_WORK",
     "Controls",
     "Engine",
@@ -136,6 +137,7 @@ __all__ = [
     "make_engine",
     "run_cohort",
     "split",
+    "step_macs",
     "step_work",
     *_TORCH,
 ]

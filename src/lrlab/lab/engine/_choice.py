@@ -12,9 +12,10 @@ from ..models import MLP, TorchModule
 #: activation elements per step below which one thread computes (:func:`blas_threads` and the
 #: torch engine's ``torch_threads``)
 SMALL_WORK = 2**16
-#: activation elements per step (``C * widest layer * batch``) up to which ``engine="auto"``
-#: picks the NumPy engine on the CPU; ``benchmarks/population.py`` times both engines
-NUMPY_WORK = 2**18
+#: multiply-adds per training step (``C * batch * parameters per member``, :func:`step_macs`)
+#: up to which ``engine="auto"`` picks the NumPy engine on the CPU; ``benchmarks/population.py
+#: --engines`` times both engines over three widths
+NUMPY_MACS = 2**21
 
 
 def device_kind(device: Any) -> str:
@@ -24,7 +25,7 @@ def device_kind(device: Any) -> str:
 
 def step_work(model: MLP | TorchModule, members: int, batch_size: int) -> int:
     """Activation elements of one training step, ``members * widest layer * batch_size``: the
-    size by which :func:`auto_engine` and the thread counts decide (a ``TorchModule``
+    size by which the thread counts decide (a ``TorchModule``
     counts as 64 wide).
 
     Example:
@@ -36,25 +37,41 @@ def step_work(model: MLP | TorchModule, members: int, batch_size: int) -> int:
     return members * widest * batch_size
 
 
+def step_macs(model: MLP | TorchModule, members: int, batch_size: int) -> int:
+    """Multiply-adds of one training step's forward pass, ``members * batch_size * P`` (``P``
+    the parameters of one member; a ``TorchModule`` counts as unknown, ``-1``).
+
+    Example:
+        >>> from lrlab.lab.models import MLP
+        >>> step_macs(MLP(2, (50,), 3), members=8, batch_size=32)  # 303 parameters
+        77568
+    """
+    return members * batch_size * model.n_params if isinstance(model, MLP) else -1
+
+
 def auto_engine(
     model: MLP | TorchModule, members: int, batch_size: int, device: Any = "cpu"
 ) -> str:
     """The engine ``train_population(engine="auto")`` uses: ``"numpy"`` or ``"torch"``.
 
-    NumPy for an :class:`~lrlab.lab.models.MLP` on the CPU whose activations per step
-    (``members * widest layer * batch_size``) are at most :data:`NUMPY_WORK`, torch otherwise;
-    NumPy for every MLP on the CPU where torch is not installed.
-    ``benchmarks/population.py`` times both engines at each cohort size; on the blobs network
-    they cross between C = 128 and C = 256.
+    NumPy for an :class:`~lrlab.lab.models.MLP` on the CPU whose step is at most
+    :data:`NUMPY_MACS` multiply-adds (:func:`step_macs`), torch otherwise; NumPy for every MLP on
+    the CPU where torch is not installed. The NumPy engine's step costs little more than its
+    calls, the torch engine's calls cost more but its arithmetic (MKL, oneDNN, threads) less,
+    so the arithmetic of a step decides, whatever the shape: on the blobs network (2-50-3) the
+    engines cross near C = 200, on 784-300-100-10 torch is faster from C = 1
+    (``benchmarks/population.py --engines``, recorded in ``benchmarks/RESULTS.md``).
 
     Example:
         >>> from lrlab.lab.models import MLP
         >>> auto_engine(MLP(2, (50,), 3), 8, 32), auto_engine(MLP(2, (50,), 3), 1024, 32)
         ('numpy', 'torch')
+        >>> auto_engine(MLP(784, (300, 100), 10), 8, 32)
+        'torch'
     """
-    work = step_work(model, members, batch_size)
     numpy = isinstance(model, MLP) and device_kind(device) == "cpu"
-    return "numpy" if numpy and (work <= NUMPY_WORK or not torch_installed()) else "torch"
+    small = step_macs(model, members, batch_size) <= NUMPY_MACS
+    return "numpy" if numpy and (small or not torch_installed()) else "torch"
 
 
 def torch_installed() -> bool:
