@@ -81,3 +81,30 @@ def test_auto_picks_numpy_for_small_cpu_cohorts_and_torch_elsewhere():
     blobs = MLP(2, (50,), 3)
     assert auto_engine(blobs, 8, 32) == "numpy"
     assert auto_engine(blobs, 8, 32, device="cuda:0") == "torch"
+
+
+def test_one_batch_order_per_member_on_both_engines():
+    """A member with its own order trains as it does alone with that order (both engines)."""
+    pytest.importorskip("torch")
+    x, y = _data(50)
+    rates = np.full((3, 4 * 4), 0.1)
+    for kind in ("numpy", "torch"):
+        runs = []
+        for members, seeds in (([0, 1, 2], [5, 6, 7]), ([1], [6])):
+            engine = make_engine(
+                kind, MLP(2, (6,), 3), len(members), (x, y), None, batch_size=16, dtype="float64"
+            )
+            engine.init(members, SGD(momentum=0.9))
+            runs.append(
+                run_cohort(
+                    engine,
+                    rates[: len(members)],
+                    epochs=4,
+                    data_seed=seeds,
+                    has_test=False,
+                    keep_params=True,
+                )
+            )
+        together, alone = runs
+        np.testing.assert_allclose(together.params[1], alone.params[0], rtol=0, atol=1e-13)
+        np.testing.assert_allclose(together.history["loss"][1], alone.history["loss"][0], 1e-13)
