@@ -1,4 +1,4 @@
-"""Time lrlab schedules: vectorised, per call, and side by side with torch and Optax.
+"""Time lrlab schedules: vectorised, per call, and side by side with torch, Optax and Keras.
 
 Usage::
 
@@ -18,6 +18,12 @@ Sections:
    time is scaled to 1e6 steps when N is smaller), with the ratios
    torch / lrlab-vectorised and torch-per-step / lrlab-per-call. Then Optax schedules and lrlab
    under ``jax.jit`` on the same 1e6 steps, with the ratio Optax / lrlab.
+4. Keras on TensorFlow: ``model.fit`` of a small MLP with a ``KerasSchedule`` against Keras' own
+   schedule of the same shape (``CosineDecay`` and ``cosine``, ...), time per training step side
+   by side, in ``fit``'s ``tf.function`` and with ``jit_compile=True``; the ratio lrlab / Keras
+   is PASS at most 1.10 (lrlab's overhead at most 10%). It runs in a subprocess with
+   ``KERAS_BACKEND=tensorflow`` (Keras fixes its backend at import), the two schedules of a pair
+   alternating epoch by epoch, so that load drifts hit both alike.
 
 Each side-by-side row also checks that the two libraries compute the same rates (``|diff|``,
 relative to the peak rate), so the ratios compare like with like.
@@ -28,8 +34,8 @@ the input steps), run block by block as lrlab runs it. It uses lrlab internals
 (``Schedule._eval``, ``schedules._array``, ``schedules._base.EVAL_BLOCK``), so it
 is a diagnostic and may need updating when those change.
 
-torch, JAX and Optax are optional: the sections that need them are skipped when they are not
-installed.
+torch, JAX, Optax, Keras and TensorFlow are optional: the sections that need them are skipped
+when they are not installed.
 """
 
 from __future__ import annotations
@@ -624,6 +630,144 @@ def print_optax(rows: list[dict[str, Any]]) -> None:
     print()
 
 
+# -- Keras on TensorFlow ---------------------------------------------------------------------------
+KERAS_MAX_RATIO = 1.10
+KERAS_DECAY = 20_000  # steps of each decay; the timed steps stay well inside it
+
+
+def _keras_pairs(keras: Any) -> list[tuple[str, str, Any]]:
+    """(family, lrlab text, Keras' own schedule of the same shape)."""
+    ks = keras.optimizers.schedules
+    d = KERAS_DECAY
+    return [
+        ("cosine", f"cosine(init=0.1, decay_steps={d})", ks.CosineDecay(0.1, d)),
+        (
+            "warmup + cosine",
+            f"warmup(cosine(init=0.1, decay_steps={d - 100}), steps=100)",
+            ks.CosineDecay(0.0, d - 100, warmup_target=0.1, warmup_steps=100),
+        ),
+        (
+            "exponential staircase",
+            "exponential(init=0.1, decay_rate=0.5, decay_steps=1000, staircase=True)",
+            ks.ExponentialDecay(0.1, 1000, 0.5, staircase=True),
+        ),
+        (
+            "piecewise_constant",
+            "piecewise_constant(boundaries=[1000, 5000], values=[0.1, 0.01, 0.001], "
+            "switch='after')",
+            ks.PiecewiseConstantDecay([1000, 5000], [0.1, 0.01, 0.001]),
+        ),
+    ]
+
+
+def keras_worker(quick: bool) -> dict[str, Any]:
+    """Runs in the subprocess (``KERAS_BACKEND=tensorflow``): per-step times of ``fit``."""
+    import keras
+    import tensorflow as tf
+
+    from lrlab.integrations.keras import KerasSchedule
+
+    assert keras.backend.backend() == "tensorflow", keras.backend.backend()
+    rng = np.random.default_rng(0)
+    batch, steps = 32, 100 if quick else 200  # steps per timed epoch
+    x = rng.normal(size=(batch * steps, 32)).astype("float32")
+    y = rng.normal(size=(batch * steps, 1)).astype("float32")
+    repeats = 5 if quick else 15
+
+    def model_for(lr: Any, jit: bool) -> Any:
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential(
+            [
+                keras.Input((32,)),
+                keras.layers.Dense(64, activation="relu"),
+                keras.layers.Dense(64, activation="relu"),
+                keras.layers.Dense(1),
+            ]
+        )
+        model.compile(keras.optimizers.SGD(lr, momentum=0.9), loss="mse", jit_compile=jit)
+        model.fit(x, y, batch_size=batch, epochs=1, verbose=0)  # trace / compile, warm up
+        return model
+
+    def epoch(model: Any) -> float:
+        t0 = time.perf_counter()
+        model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)
+        return time.perf_counter() - t0
+
+    rows = []
+    for family, text, theirs in _keras_pairs(keras):
+        ours = KerasSchedule(parse(text))
+        k = np.array([0, 50, 99, 100, 999, 1000, 4999, 5000, 12345, KERAS_DECAY - 1])
+        yk = np.array([float(theirs(int(i))) for i in k])
+        yl = np.array([float(ours(int(i))) for i in k])
+        for jit in (False, True):
+            m_keras, m_lrlab = model_for(theirs, jit), model_for(ours, jit)
+            tk, tl = [], []
+            for _ in range(repeats):  # alternating, so that drifts in load hit both
+                tk.append(epoch(m_keras))
+                tl.append(epoch(m_lrlab))
+            keras_ms = statistics.median(tk) / steps * 1e3
+            lrlab_ms = statistics.median(tl) / steps * 1e3
+            rows.append(
+                {
+                    "family": family,
+                    "schedule": text,
+                    "keras": type(theirs).__name__,
+                    "jit_compile": jit,
+                    "keras_ms_per_step": keras_ms,
+                    "lrlab_ms_per_step": lrlab_ms,
+                    "ratio": lrlab_ms / keras_ms,
+                    "diff": float(np.max(np.abs(yk - yl))) / PEAK,
+                }
+            )
+    return {"keras": keras.__version__, "tensorflow": tf.__version__, "rows": rows}
+
+
+def bench_keras(quick: bool) -> dict[str, Any] | str:
+    """Section 4 in a subprocess; its result, or why it did not run."""
+    import importlib.util
+    import subprocess
+
+    missing = [m for m in ("keras", "tensorflow") if importlib.util.find_spec(m) is None]
+    if missing:
+        return f"{' and '.join(missing)} not installed"
+    env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="2")
+    cmd = [sys.executable, os.path.abspath(__file__), "--keras-worker"]
+    out = subprocess.run(
+        cmd + (["--quick"] if quick else []), env=env, capture_output=True, text=True
+    )
+    if out.returncode != 0:
+        return f"the TensorFlow subprocess failed:\n{out.stderr[-3000:]}"
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def print_keras(res: dict[str, Any]) -> None:
+    print(
+        f"4. Keras {res['keras']} on TensorFlow {res['tensorflow']}: model.fit with a "
+        "KerasSchedule vs Keras' own schedule,"
+    )
+    print("    ms per training step (median over epochs, alternating); ratio = lrlab / Keras,")
+    print(
+        f"    PASS at most {KERAS_MAX_RATIO:.2f}; |diff|: max |keras - lrlab| / peak of the rates "
+        "at 10 steps"
+    )
+    headers = ["family", "keras", "compiled", "keras ms", "lrlab ms", "ratio", "", "|diff|"]
+    body = [
+        [
+            r["family"],
+            r["keras"],
+            "xla" if r["jit_compile"] else "tf.function",
+            fmt(r["keras_ms_per_step"], ".3f"),
+            fmt(r["lrlab_ms_per_step"], ".3f"),
+            f"{r['ratio']:.3f}",
+            "PASS" if r["ratio"] <= KERAS_MAX_RATIO else "MISS",
+            fmt(r["diff"], ".0e"),
+        ]
+        for r in res["rows"]
+    ]
+    print(table(headers, body, left=3))
+    print()
+
+
 # -- profile (diagnostic) --------------------------------------------------------------------------
 def profile_families(repeats: int) -> list[dict[str, Any]]:
     """Split each family's NumPy time into input preparation and the body's operations."""
@@ -722,7 +866,9 @@ def print_profile(rows: list[dict[str, Any]]) -> None:
 # -- main ------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        description="Time lrlab schedules (vectorised, per call) side by side with torch and Optax."
+        description=(
+            "Time lrlab schedules (vectorised, per call) side by side with torch, Optax and Keras."
+        )
     )
     ap.add_argument("--quick", action="store_true", help="fewer repeats and shorter torch loops")
     ap.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
@@ -733,7 +879,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="scheduler.step() calls per torch scheduler (default 1,000,000; --quick: 50,000)",
     )
+    ap.add_argument("--no-keras", action="store_true", help="skip section 4 (Keras on TensorFlow)")
+    ap.add_argument("--keras-worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.keras_worker:  # section 4's subprocess: one JSON line on stdout
+        print(json.dumps(keras_worker(args.quick)))
+        return 0
     if args.torch_steps is not None and args.torch_steps < 100:
         ap.error(f"--torch-steps must be >= 100, got {args.torch_steps}")
 
@@ -790,6 +941,16 @@ def main(argv: list[str] | None = None) -> int:
         print_optax(orows)
     else:
         print("3b. Optax: skipped (jax/optax not installed)\n")
+
+    if not args.no_keras:
+        t0, busy0 = time.perf_counter(), _busy_seconds()
+        kres = bench_keras(args.quick)
+        sections["keras"] = _section(t0, busy0)
+        if isinstance(kres, str):
+            print(f"4. Keras on TensorFlow: skipped ({kres})\n")
+        else:
+            result["keras"] = kres
+            print_keras(kres)
 
     if args.profile:
         t0, busy0 = time.perf_counter(), _busy_seconds()
