@@ -239,6 +239,8 @@ def _tensorflow(x: object) -> Any:
     ``tf.is_tensor`` also recognises the classes that register as tensors without subclassing
     ``tf.Tensor`` (Keras' TensorFlow ``Variable``, such as an optimizer's ``iterations``).
     """
+    if isinstance(x, (int, float, np.ndarray, np.generic, list, tuple)):  # the common steps
+        return None
     mod = sys.modules.get("tensorflow")
     if mod is None or not hasattr(mod, "is_tensor"):  # absent, or still importing
         return None
