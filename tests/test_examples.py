@@ -18,7 +18,8 @@ FILES = sorted(lrlab.demos.HERE.glob("*.toml"))
 EXPECTED = {
     "blobs_lr": (8, "schedule"),
     "blobs_momentum": (24, "optimizer.momentum"),
-    "ionosphere_decay": (9, "schedule"),
+    "ionosphere_decay": (15, "schedule"),
+    "ionosphere_effects": (20, "schedule"),
     "blobs_plateau": (8, "plateau.patience"),
 }
 
@@ -59,12 +60,19 @@ def test_ionosphere_study_matches_the_tutorial_setup():
     cfg = trials[0].config
     assert cfg["model"]["n_inputs"] == 34 and cfg["model"]["hidden"] == [34]
     assert cfg["model"]["n_outputs"] == 1 and cfg["model"]["output"] == "sigmoid"
-    assert cfg["optimizer"]["momentum"] == 0.8
+    assert cfg["model"]["init"] == "normal"  # Keras 2's init='normal', as the tutorials
+    assert cfg["optimizer"]["form"] == "keras"
     assert (cfg["train"]["batch_size"], cfg["train"]["epochs"]) == (28, 50)
-    schedules = sorted({t.config["schedule"] for t in trials})
+    arms = sorted({(t.config["schedule"], t.config["optimizer"]["momentum"]) for t in trials})
     # 235 training rows (Keras' validation_split=0.33) / batch 28 -> 9 updates per epoch
-    assert schedules == [
-        "by_epoch(step_decay(init=0.1, drop=0.5, every=10, offset=1), steps_per_epoch=9)",
-        "constant(0.1)",
-        "keras2_decay(lr=0.1, decay=0.002)",
+    assert arms == [
+        ("by_epoch(step_decay(init=0.1, drop=0.5, every=10, offset=1), steps_per_epoch=9)", 0.9),
+        ("constant(0.1)", 0.0),  # the baseline: no decay, no momentum
+        ("keras2_decay(lr=0.1, decay=0.002)", 0.8),
     ]
+
+
+def test_ionosphere_effects_crosses_decay_and_momentum():
+    trials = Study.from_toml(lrlab.demos.path("ionosphere_effects")).trials()
+    arms = {(t.config["schedule"], t.config["optimizer"]["momentum"]) for t in trials}
+    assert len(arms) == 4 and {m for _, m in arms} == {0.0, 0.8}
