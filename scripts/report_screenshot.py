@@ -34,7 +34,7 @@ def main() -> int:
     if browser is None:
         print("needs Chromium: apt-get install chromium", file=sys.stderr)
         return 2
-    study = Study.from_toml(lrlab.demos.path("blobs_momentum")).override(
+    study = Study.from_toml(lrlab.demos.path("blobs_lr_momentum")).override(
         {"train.epochs": args.epochs, "seeds": [0, 1, 2, 3, 4]}
     )
     with tempfile.TemporaryDirectory() as tmp:

@@ -19,7 +19,7 @@ def test_demo_runs_the_default_and_saves_figures(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--epochs", "3", "--quiet"]) == 0
     text = capsys.readouterr().out
-    assert "study blobs_lr: 8 trials (8 run now" in text
+    assert "study blobs_lr: 40 trials (40 run now" in text
     for name in ("curves_val_accuracy.png", "grid_accuracy.png", "sensitivity_lr.png"):
         assert (out / "figures" / name).read_bytes()[:4] == b"\x89PNG"
         assert (out / "figures" / name).with_suffix(".svg").is_file()
@@ -27,7 +27,7 @@ def test_demo_runs_the_default_and_saves_figures(tmp_path, capsys):
     assert f"report: {out / 'report' / 'index.html'}" in text
     # a second run resumes: nothing left to train
     assert main(["demo", "--out", str(out), "--epochs", "3", "--quiet", "--no-plots"]) == 0
-    assert "(0 run now, 8 already done" in capsys.readouterr().out
+    assert "(0 run now, 40 already done" in capsys.readouterr().out
 
 
 def test_demo_list_and_export(tmp_path, capsys):
@@ -49,7 +49,7 @@ def test_unknown_demo_is_one_line(capsys):
 
 
 def test_figures_of_a_study(tmp_path):
-    study = Study.from_toml(lrlab.demos.path("blobs_momentum")).override({"train.epochs": 2})
+    study = Study.from_toml(lrlab.demos.path("blobs_lr_momentum")).override({"train.epochs": 2})
     with Store(tmp_path / "s.sqlite") as store:
         run_study(study, store)
         assert numeric_variables(store, study.name) == ["lr", "optimizer.momentum"]

@@ -16,11 +16,14 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 FILES = sorted(lrlab.demos.HERE.glob("*.toml"))
 #: full-size trial counts, and what each example sweeps
 EXPECTED = {
-    "blobs_lr": (8, "schedule"),
-    "blobs_momentum": (24, "optimizer.momentum"),
+    "blobs_lr": (40, "schedule"),
+    "blobs_momentum": (20, "optimizer.momentum"),
+    "blobs_lr_momentum": (24, "optimizer.momentum"),
+    "blobs_decay": (20, "schedule"),
+    "blobs_optimizers": (20, "optimizer.name"),
     "ionosphere_decay": (15, "schedule"),
     "ionosphere_effects": (20, "schedule"),
-    "blobs_plateau": (8, "plateau.patience"),
+    "blobs_plateau": (20, "plateau.patience"),
 }
 
 
