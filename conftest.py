@@ -11,17 +11,16 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 _NEEDS = {
     "torch": [
-        "src/lrlab/integrations/torch.py",
+        "src/lrlab/integrations/torch",
         "src/lrlab/torch.py",
-        "src/lrlab/finder/torch.py",
-        "src/lrlab/finder/lab.py",
-        "src/lrlab/finder/_validation.py",
         "src/lrlab/lab/_engines.py",
-        "src/lrlab/lab/population.py",
-        "src/lrlab/lab/optim",
+        "src/lrlab/lab/engine/_torch.py",
+        "src/lrlab/lab/engine/_torch_kernels.py",
     ],
     "keras": ["src/lrlab/integrations/keras.py", "src/lrlab/keras.py", "src/lrlab/finder/keras.py"],
     "optax": ["src/lrlab/integrations/optax.py", "src/lrlab/optax.py"],
+    "tensorboardX": ["src/lrlab/report/_export.py"],
+    "matplotlib": ["docs/report.md"],
 }
 
 collect_ignore = [

@@ -229,7 +229,7 @@ def _torch_problem():
 
 
 def test_torch_validate_returns_a_validation_and_leaves_everything_untouched():
-    from lrlab.finder.torch import find_lr as torch_find_lr
+    from lrlab.torch import find_lr as torch_find_lr
 
     model, opt, x, y = _torch_problem()
     before_model = {k: v.clone() for k, v in model.state_dict().items()}
@@ -267,7 +267,7 @@ def test_torch_validate_returns_a_validation_and_leaves_everything_untouched():
 def test_torch_validate_from_a_dataloader_without_val_data():
     from torch.utils.data import DataLoader, TensorDataset
 
-    from lrlab.finder.torch import find_lr as torch_find_lr
+    from lrlab.torch import find_lr as torch_find_lr
 
     model, _, x, y = _torch_problem()
     yb = (y > 0).float()[:, None]
@@ -346,7 +346,7 @@ def test_bad_objects_are_named():
     ],
 )
 def test_torch_validate_rejects_what_the_engine_cannot_train(change, match):
-    from lrlab.finder.torch import find_lr as torch_find_lr
+    from lrlab.torch import find_lr as torch_find_lr
 
     model, _, x, y = _torch_problem()
     if change.get("model") == "batchnorm":

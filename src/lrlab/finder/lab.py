@@ -203,7 +203,7 @@ def find_lr(
     runs differ by their initial weights only; one kernel call per step instead of one per
     member). At step ``t`` every running member trains one batch at ``ramp(t)`` (rounded to
     ``dtype``, as :func:`~lrlab.lab.population.train_population` rounds its rates); its batch loss
-    (measured before the update, as in :func:`lrlab.finder.torch.find_lr`) goes to its own
+    (measured before the update, as in :func:`lrlab.torch.find_lr`) goes to its own
     :class:`~lrlab.finder.Recorder`. A member whose recorder stops (``"diverged"``,
     ``"non-finite"``) is frozen: learning rate 0, weights and optimizer state zeroed; the others
     go on. The test ends when every member has stopped or ``num_steps`` steps ran.

@@ -172,11 +172,11 @@ class ValidationPlan:
         seeds: Any,
         seed: int,
     ) -> None:
-        from lrlab.finder import lab
+        from lrlab.finder.lab import validation_settings
         from lrlab.lab.models import TorchModule
 
         owner = "find_lr"
-        self.settings = lab._settings(owner, around, factors, epochs, seeds, seed)
+        self.settings = validation_settings(owner, around, factors, epochs, seeds, seed)
         self.output = _loss_output(loss_fn)
         self.optimizer = _lab_optimizer(optimizer)
         first = next(iter(model.parameters()), None)
@@ -228,10 +228,10 @@ class ValidationPlan:
         self, result: FinderResult | RepeatedResult, batch_size: int, dev: torch.device
     ) -> FinderResult | RepeatedResult:
         """Validate around ``result``'s suggestion; ``result`` with ``.validation``."""
-        from lrlab.finder.lab import _validated
+        from lrlab.finder.lab import validated
 
         assert self.spec is not None
-        return _validated(
+        return validated(
             self.settings,
             result,
             self.data,
