@@ -189,10 +189,10 @@ def page(name: str, study: Study, results: StudyResults, claims: list[Claim], fi
     lines = [
         f"# {study.description}",
         "",
-        f"`lrlab demo {name}` with {len(study.seeds)} seeds (each its own initial weights; the "
-        "batch order is the study's `train.data_seed`, shared by every trial, so the intervals "
-        "show the spread over initialisations only); the mean of each configuration with its "
-        "95% Student-t confidence interval. Regenerate with `python scripts/reproduce.py`.",
+        f"`lrlab demo {name}` with {len(study.seeds)} seeds (independent replicates: each its own "
+        "initial weights and batch order, shared by the configurations for paired comparisons); "
+        "the mean of each configuration with its 95% Student-t confidence interval. Regenerate "
+        "with `python scripts/reproduce.py`.",
         "",
         "| claim (the tutorial's words) | verdict | evidence |",
         "|---|---|---|",

@@ -22,7 +22,7 @@ STUDY = {
     "name": "ray",
     "data": {"name": "blobs", "n_samples": 200, "n_train": 100},
     "model": {"hidden": [8]},
-    "train": {"epochs": 3, "batch_size": 25, "dtype": "float64"},
+    "train": {"epochs": 3, "batch_size": 25, "dtype": "float64", "batch_order": "shared"},
     "schedule": "constant({lr})",
     "grid": {"lr": [0.3, 0.1, 0.03, 0.01]},
     "seeds": [0, 1],

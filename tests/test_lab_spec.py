@@ -349,14 +349,14 @@ FROZEN = {
     "optimizer": {"name": "sgd", "momentum": 0.9},
     "schedule": "constant(0.01)",
 }
-FROZEN_ID = "6f97ce4c5ae9a35a"
+FROZEN_ID = "e08ff80e4f0391c2"
 FROZEN_JSON = (
     '{"data":{"name":"blobs","standardize":false},"early_stopping":null,"model":{"activation":'
     '"relu","hidden":[50],"init":"he_uniform","n_inputs":2,"n_outputs":3,"output":"softmax",'
     '"type":"mlp"},"optimizer":{"dampening":0.0,"form":"torch","momentum":0.9,"name":"sgd",'
     '"nesterov":false,"weight_decay":0.0},"plateau":null,"schedule":"constant(0.01)","seed":0,'
-    '"train":{"batch_size":32,"data_seed":0,"dtype":"float32","epochs":200,"eval_train":false,'
-    '"shuffle":true}}'
+    '"train":{"batch_order":"per_seed","batch_size":32,"data_seed":0,"dtype":"float32",'
+    '"epochs":200,"eval_train":false,"shuffle":true}}'
 )
 
 

@@ -28,7 +28,8 @@ TINY = {
     "name": "tiny",
     "data": {"name": "blobs", "n_samples": 200, "n_train": 100},
     "model": {"hidden": [8]},
-    "train": {"epochs": 2, "batch_size": 50},
+    # one batch order for all seeds, so that the cohort tests see every seed in one cohort
+    "train": {"epochs": 2, "batch_size": 50, "batch_order": "shared"},
     "optimizer": {"name": "sgd"},
     "schedule": "constant({lr})",
     "grid": {"lr": [0.1, 0.01]},
@@ -392,3 +393,43 @@ def test_a_resume_with_another_cohort_size_agrees_to_rounding(tmp_path):
                 np.testing.assert_allclose(b.history(tid)[k], v, rtol=1e-9, atol=1e-12)
             for m in ("final_val_loss", "final_val_accuracy", "best_val_loss"):
                 assert rb[tid][m] == pytest.approx(ra[tid][m], rel=1e-9, abs=1e-12)
+
+
+# -- seeds are independent replicates --------------------------------------------------------------
+def test_by_default_a_seed_picks_its_batch_order_and_its_cohort(tmp_path):
+    from lrlab.lab.data import blobs
+    from lrlab.lab.models import MLP
+    from lrlab.lab.optim import SGD
+    from lrlab.lab.population import train_population
+    from lrlab.schedules import constant
+
+    s = tiny(train={"epochs": 3, "batch_size": 20, "dtype": "float64"}, seeds=[3, 7])
+    assert {t.config["train"]["batch_order"] for t in s.trials()} == {"per_seed"}
+    cohorts = make_cohorts(s.trials())
+    assert sorted({t.seed for t in c.trials} for c in cohorts) == [{3}, {7}]
+    run_study(s, tmp_path / "s.sqlite")
+    data = blobs(n_samples=200, n_train=100)
+    with Store(tmp_path / "s.sqlite", readonly=True) as store:
+        for t in s.trials():
+            lr = 0.1 if t.config["schedule"] == "constant(0.1)" else 0.01
+            alone = train_population(
+                data,
+                MLP(2, (8,), 3),
+                SGD(),
+                [constant(lr)],
+                [t.seed],
+                epochs=3,
+                batch_size=20,
+                data_seed=t.seed,  # data_seed 0 + the trial's seed
+                dtype="float64",
+            )
+            np.testing.assert_allclose(
+                store.history(t.id)["val_loss"], alone.history["val_loss"][0], rtol=1e-12
+            )
+
+
+def test_a_shared_batch_order_is_available_by_name():
+    s = tiny(train={"epochs": 1, "batch_size": 50, "batch_order": "shared"})
+    assert len(make_cohorts(s.trials())) == 1  # every seed in one cohort, one order
+    with pytest.raises(SpecError, match=r"train\.batch_order: must be one of"):
+        tiny(train={"epochs": 1, "batch_size": 50, "batch_order": "random"}).trials()

@@ -50,6 +50,7 @@ _TRAIN = {
     "epochs": _REQUIRED,
     "batch_size": _REQUIRED,
     "data_seed": 0,
+    "batch_order": "per_seed",
     "dtype": "float32",
     "device": "cpu",
     "eval_train": False,
@@ -274,6 +275,11 @@ def _norm_train(raw: Mapping[str, Any], where: Callable[[str], str]) -> dict[str
         "epochs": _int(raw["epochs"], where("epochs"), 1, MAX_TOTAL_STEPS),
         "batch_size": _int(raw["batch_size"], where("batch_size"), 1),
         "data_seed": _int(raw.get("data_seed", 0), where("data_seed"), 0, MAX_SEED),
+        # per_seed: a trial's seed also picks its batch order (data_seed + seed), so seeds are
+        # independent replicates; shared: every trial draws data_seed's order
+        "batch_order": _choice(
+            raw.get("batch_order", "per_seed"), ("per_seed", "shared"), where("batch_order")
+        ),
         "dtype": _choice(raw.get("dtype", "float32"), ("float32", "float64"), where("dtype")),
         "eval_train": _bool(raw.get("eval_train", False), where("eval_train")),
         "shuffle": _bool(raw.get("shuffle", True), where("shuffle")),

@@ -201,7 +201,7 @@ def _per_member(value: Any) -> bool:
 
 def _shared(config: Mapping[str, Any]) -> dict[str, Any]:
     opt = {k: v for k, v in config["optimizer"].items() if k == "name" or not _per_member(v)}
-    return {
+    shared = {
         "data": config["data"],
         "model": config["model"],
         "train": config["train"],
@@ -209,11 +209,15 @@ def _shared(config: Mapping[str, Any]) -> dict[str, Any]:
         "plateau": config["plateau"],
         "early_stopping": config["early_stopping"],
     }
+    if config["train"].get("batch_order", "shared") == "per_seed":
+        shared["seed"] = config["seed"]  # one batch order per seed: a cohort per seed
+    return shared
 
 
 def cohort_key(trial: Trial) -> str:
-    """The id of what a trial shares with its cohort (everything but seed, schedule and the
-    numeric optimizer hyperparameters)."""
+    """The id of what a trial shares with its cohort (everything but the schedule and the
+    numeric optimizer hyperparameters; the seed too with ``train.batch_order = "per_seed"``,
+    whose trials of one seed share that seed's batch order)."""
     return config_id(_shared(trial.config))
 
 
@@ -333,6 +337,15 @@ def _summary(h: Mapping[str, list[float | None]], diverged: bool = False) -> dic
     return out
 
 
+def _data_seed(shared: Mapping[str, Any]) -> int:
+    """The seed of a cohort's batch order: ``data_seed``, plus the members' seed with
+    ``batch_order = "per_seed"`` (a cohort's members then share their seed)."""
+    train = shared["train"]
+    if train.get("batch_order", "shared") == "per_seed":
+        return int(train["data_seed"]) + int(shared["seed"])
+    return int(train["data_seed"])
+
+
 def failed_result(
     cohort: Cohort, error: str, seconds: float, started: float | None = None
 ) -> CohortResult:
@@ -408,7 +421,7 @@ def run_cohort(
             [t.seed for t in cohort.trials],
             epochs=train["epochs"],
             batch_size=train["batch_size"],
-            data_seed=train["data_seed"],
+            data_seed=_data_seed(sh),
             shuffle=train["shuffle"],
             device=cohort.device,
             dtype=train["dtype"],
