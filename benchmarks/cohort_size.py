@@ -4,9 +4,9 @@ cohorts (one per Ray worker) stops being free.
 The blobs study (MLP 2-50-3, SGD, batch 32, an evaluation after every epoch) trained as one
 cohort of C configurations, for C = 1, 2, 4, 8, 16, 32, 64, on the engine ``auto`` picks, in
 this process: the minimum of ``--repeats`` runs (other work on a machine only ever adds time).
-The time per configuration falls steeply up to a cohort of about 16 and little after (on 2
-cores: 7.8x the large-cohort time at C = 1, 1.2x at 8, within 5% from 16); below that each
-worker pays mostly for per-step overhead. ``lrlab.lab.executors.MIN_COHORT``
+The time per configuration falls steeply up to a cohort of about 32 and little after (on 2
+cores: 7.6x the large-cohort time at C = 1, 1.8x at 8, 1.3x at 16, within 8% from 32); below
+that each worker pays mostly for per-step overhead. ``lrlab.lab.executors.MIN_COHORT``
 is that size: a study is split for W workers into cohorts of ``max(MIN_COHORT, ceil(n / W))``.
 
     python benchmarks/cohort_size.py [--epochs 50] [--repeats 3]

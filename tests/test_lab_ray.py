@@ -108,9 +108,9 @@ def test_cohorts_are_split_for_the_workers(tmp_path):
     ex = RayExecutor()
     assert ex.start() == 2
     assert ex.cohort_size(100) == 50 and ex.cohort_size(10) == MIN_COHORT
-    big = {**STUDY, "grid": {"lr": [10.0**-k for k in range(16)]}, "seeds": [0, 1]}
+    big = {**STUDY, "grid": {"lr": [10.0**-k for k in range(32)]}, "seeds": [0, 1]}
     summary = run_study(Study.from_dict(big), tmp_path / "s.sqlite", ex)
-    assert summary.cohorts == 2 and summary.ran == 32  # 32 trials, 2 workers: 16 each
+    assert summary.cohorts == 2 and summary.ran == 64  # 64 trials, 2 workers: 32 each
 
 
 def test_bad_settings_are_named():

@@ -22,7 +22,7 @@ __all__ = ["MIN_COHORT", "RayExecutor"]
 
 #: the smallest cohort a study is split into for more workers: below it the time per
 #: configuration rises (benchmarks/cohort_size.py; the table is in benchmarks/RESULTS.md)
-MIN_COHORT = 16
+MIN_COHORT = 32
 
 
 class RayExecutor:
