@@ -13,7 +13,6 @@ _NEEDS = {
     "torch": [
         "src/lrlab/integrations/torch",
         "src/lrlab/torch.py",
-        "src/lrlab/lab/_engines.py",
         "src/lrlab/lab/engine/_torch.py",
         "src/lrlab/lab/engine/_torch_kernels.py",
     ],

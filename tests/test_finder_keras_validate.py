@@ -22,7 +22,7 @@ from keras import ops  # noqa: E402
 from lrlab.finder.keras import find_lr  # noqa: E402
 from lrlab.finder.lab import ValidatedRepeatedResult, ValidatedResult  # noqa: E402
 from lrlab.lab import optim as lo  # noqa: E402
-from lrlab.lab._engines import MLPEngine, Targets  # noqa: E402
+from lrlab.lab.engine import Targets, TorchMLPKernel  # noqa: E402
 from lrlab.lab.models import MLP  # noqa: E402
 
 # Keras' torch backend trips NumPy 2's __array__(copy=...) deprecation on every read of a variable.
@@ -223,7 +223,7 @@ def _engine_epochs(model, opt, x, y, batch_size, epochs):
     dt = torch.float64
     theta = torch.as_tensor(np.concatenate(parts), dtype=dt)[None].clone()
     grad, state = torch.zeros_like(theta), lab_opt.init(theta)
-    engine = MLPEngine(mlp, 1)
+    engine = TorchMLPKernel(mlp)
     xs = torch.as_tensor(plan.data.x_train, dtype=dt)
     ys = Targets(plan.data.y_train, mlp.loss, mlp.n_outputs, "cpu", dt)
     lr = torch.tensor([float(model.optimizer.learning_rate)], dtype=torch.float64)
