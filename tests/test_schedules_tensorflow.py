@@ -124,3 +124,14 @@ def test_exact_up_to_the_largest_exact_step(dtype: str, top: int, mode: str):
     got = run([tf.constant(t, dtype=dtype) for t in steps])
     for k, t, g in zip(periods, steps, got, strict=True):
         np.testing.assert_array_equal(g.numpy(), exact_floor(t, k), f"{mode} k={k}")
+
+
+def test_python_functions_without_a_table_are_refused_on_tensorflow_tensors():
+    from lrlab.schedules import custom, recurrence
+
+    with pytest.raises(TypeError, match=r"cannot be traced \(tensorflow\)"):
+        custom(lambda t: 0.1)(tf.constant([0, 1, 2]))
+    with pytest.raises(TypeError, match="recurrence: pass horizon=N to use it under tensorflow"):
+        recurrence(lambda e, lr: lr * 0.5, init=0.1)(tf.constant([0, 1, 2]))
+    table = recurrence(lambda e, lr: lr * 0.5, init=0.1, horizon=3)(tf.constant([0, 1, 2]))
+    np.testing.assert_allclose(np.asarray(table), [0.1, 0.05, 0.025])

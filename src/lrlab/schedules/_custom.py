@@ -100,10 +100,11 @@ class Custom(_FunctionField, Schedule):
                 # a function that ignores the step (``lambda t: 0.1``): one value per step still
                 return out if out.shape == t.shape else np.broadcast_to(out, t.shape).copy()
             return out if getattr(out, "shape", None) == t.shape else out + ops.full_like(t, 0.0)
-        if ops.kind == "jax":
+        if ops.kind in ("jax", "tensorflow"):  # traced steps: no Python float to call fn on
             raise TypeError(
-                "custom: fn runs on Python floats (vectorized=False), which cannot be traced; "
-                "use vectorized=True with an array function, or recurrence(..., horizon=N)"
+                f"custom: fn runs on Python floats (vectorized=False), which cannot be traced "
+                f"({ops.kind}); use vectorized=True with an array function, or "
+                "recurrence(..., horizon=N)"
             )
         host = t.detach().cpu().numpy() if ops.kind == "torch" else t
         flat = np.fromiter((float(self.fn(float(x))) for x in host.ravel()), np.float64, host.size)
@@ -180,9 +181,10 @@ class Recurrence(_FunctionField, Schedule):
     def _eval(self, t: Array, ops: Ops) -> Array:
         if self.horizon is not None:
             n = self.horizon
-        elif ops.kind == "jax":
+        elif ops.kind in ("jax", "tensorflow"):
             raise TypeError(
-                "recurrence: pass horizon=N to use it under jax (the table is built before tracing)"
+                f"recurrence: pass horizon=N to use it under {ops.kind} (the table is built "
+                "before tracing)"
             )
         else:
             size = t.numel() if ops.kind == "torch" else t.size
