@@ -46,7 +46,7 @@ import numpy as np
 
 from .._checks import number_in
 from .._text import format_value, render_table
-from ._store_summary import flatten
+from ._store_summary import AGGREGATED, flatten
 from .stats import (
     MeanCI,
     area_under_curve,
@@ -67,16 +67,8 @@ __all__ = [
     "swept_variables",
 ]
 
-#: the final and best metrics a summary gives a mean and interval for
-METRICS = (
-    "final_val_accuracy",
-    "final_val_loss",
-    "final_accuracy",
-    "final_loss",
-    "best_val_accuracy",
-    "best_val_loss",
-)
-_SPEED = ("epochs_to_threshold", "auc", "volatility")
+#: the final and best metrics a summary gives a mean and interval for (the store's summary columns)
+METRICS = AGGREGATED
 
 
 @dataclasses.dataclass(frozen=True)
