@@ -8,7 +8,7 @@ import itertools
 
 import pytest
 
-from lrlab.cli import _Progress
+from lrlab._cli_base import ProgressDisplay
 from lrlab.lab.spec import Study
 from lrlab.lab.study import Progress, run_study
 
@@ -51,7 +51,7 @@ def test_a_bar_on_a_terminal(monkeypatch):
     pytest.importorskip("rich")
     term = FakeTerminal()
     monkeypatch.setattr("sys.stderr", term)
-    with _Progress("study", quiet=False) as show:
+    with ProgressDisplay("study", quiet=False) as show:
         show(Progress(0, 8, 0, cohorts=2))
         show(Progress(0, 8, 0, cohort_size=4, cohorts=2, epoch=2, epochs=4, elapsed=1.0))
     text = term.getvalue()
@@ -59,7 +59,7 @@ def test_a_bar_on_a_terminal(monkeypatch):
 
 
 def test_plain_lines_elsewhere_and_nothing_when_quiet(capsys):
-    with _Progress("study", quiet=False) as show:  # pytest's stderr is no terminal
+    with ProgressDisplay("study", quiet=False) as show:  # pytest's stderr is no terminal
         show(Progress(0, 8, 0, cohorts=2))
         show(Progress(0, 8, 0, cohort_size=4, cohorts=2, epoch=2, epochs=4))  # not printed
         show(Progress(4, 8, 0, cohort_size=4, seconds=1.0, cohorts_done=1, cohorts=2))
@@ -67,6 +67,6 @@ def test_plain_lines_elsewhere_and_nothing_when_quiet(capsys):
         "study: 8 trials to run in 2 cohort(s) (0 already done)",
         "[1/2] 4/8 trials; cohort of 4 1.0 s",
     ]
-    with _Progress("study", quiet=True) as show:
+    with ProgressDisplay("study", quiet=True) as show:
         show(Progress(0, 8, 0, cohorts=2))
     assert capsys.readouterr().err == ""
