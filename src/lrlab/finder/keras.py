@@ -363,18 +363,9 @@ def find_lr(
     for a count) draws **fresh initial weights** from the model's initialiser (not your model's
     current weights) and has its own batch order. ``validation_data`` is the held-out split;
     without it the candidates are compared on a pass over the training data (which measures
-    fitting only). Limits: a ``Sequential`` or functional model with one 2-D input and one
-    output made only of an ``Input`` and ``Dense`` layers (with biases, no regularizers or
-    constraints, trainable, float32 or float64); every hidden ``Dense`` with the same activation
-    among relu, tanh, sigmoid and linear; the last with softmax (loss categorical or sparse
-    categorical cross-entropy), sigmoid with one unit (binary cross-entropy) or linear (mean
-    squared error), ``from_logits=False``, no label smoothing, no ``loss_weights``; kernel
-    initialisers ``HeUniform``, ``GlorotUniform`` or ``RandomNormal(0, 0.05)``, the same in every
-    layer, and zero biases; the optimizer one of Keras' ``SGD``, ``Adam``, ``AdamW``,
-    ``RMSprop``, ``Adagrad``, ``Adadelta`` without ``amsgrad``, clipping, EMA, gradient
-    accumulation, loss scaling or weight-decay exclusions; ``x`` one 2-D array, ``y`` class
-    labels or one-hot rows (softmax), 0/1 (sigmoid) or real values (linear). Anything else is
-    rejected with the reason before the test runs. Metrics do not matter.
+    fitting only). The model, loss, optimizer and data must be ones the engine trains (Dense
+    layers only, the usual losses and initialisers, Keras' own optimizers; docs/finder.md lists
+    the limits); anything else is rejected with the reason before the test runs.
 
     Args:
         model: A compiled Keras model.
