@@ -65,6 +65,12 @@ def _other_backends() -> list[str]:
     return [b for b in BACKENDS if b != current]
 
 
+def _asked(backend: str) -> bool:
+    """``LRLAB_KERAS_BACKENDS=tensorflow,jax`` limits the subprocesses (unset: every other one)."""
+    asked = os.environ.get("LRLAB_KERAS_BACKENDS")
+    return asked is None or backend in {b.strip() for b in asked.split(",")}
+
+
 def test_this_process_runs_the_keras_tests_on_its_backend():
     """The subprocesses below cover exactly the backends this process does not."""
     backend = _current_backend()
@@ -99,7 +105,7 @@ def runs(
         *KERAS_DOCS,
     ]
     for backend in _other_backends():
-        if importlib.util.find_spec(BACKENDS[backend]) is None:
+        if importlib.util.find_spec(BACKENDS[backend]) is None or not _asked(backend):
             continue
         env = dict(os.environ, KERAS_BACKEND=backend, JAX_PLATFORMS="cpu")
         env["TF_CPP_MIN_LOG_LEVEL"] = "2"
@@ -119,6 +125,8 @@ def test_keras_subset_on_backend(backend: str, runs: dict[str, tuple[list[str], 
     """``pytest -k 'keras or tensorflow or adapters'`` over the Keras tests and doctests, in a
     process with ``KERAS_BACKEND=backend``."""
     pytest.importorskip("keras")
+    if not _asked(backend):
+        pytest.skip(f"not asked for: LRLAB_KERAS_BACKENDS={os.environ['LRLAB_KERAS_BACKENDS']!r}")
     if backend not in runs:
         pytest.skip(f"the {backend} backend needs {BACKENDS[backend]!r}, which is not installed")
     cmd, proc, log = runs[backend]
