@@ -5,8 +5,9 @@
 
 Example:
     >>> from lrlab.demos import names, path
-    >>> names()
-    ['blobs_lr', 'blobs_momentum', 'blobs_plateau', 'ionosphere_decay']
+    >>> names()  # doctest: +NORMALIZE_WHITESPACE
+    ['blobs_decay', 'blobs_lr', 'blobs_lr_momentum', 'blobs_momentum', 'blobs_optimizers',
+     'blobs_plateau', 'ionosphere_decay', 'ionosphere_effects']
     >>> path("blobs_lr").name
     'blobs_lr.toml'
 """

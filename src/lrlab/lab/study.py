@@ -22,8 +22,8 @@ Example:
     ...     "grid": {"lr": [0.1, 0.01]}, "seeds": [0, 1]})
     >>> store = Store(pathlib.Path(tempfile.mkdtemp()) / "lrlab.sqlite")
     >>> summary = run_study(study, store)
-    >>> summary.ran, summary.cohorts, summary.skipped
-    (4, 1, 0)
+    >>> summary.ran, summary.cohorts, summary.skipped  # a cohort per seed
+    (4, 2, 0)
     >>> run_study(study, store).skipped   # a re-run skips what is done
     4
     >>> store.close()
