@@ -8,6 +8,9 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# transformers (the Hugging Face trainer tests) must not load its TensorFlow side just because
+# TensorFlow is installed for the Keras tests: older releases then need the tf-keras package
+os.environ.setdefault("USE_TF", "0")
 
 _NEEDS = {
     "torch": [
