@@ -62,6 +62,7 @@ __all__ = [
     "ConfigResult",
     "StudyResults",
     "study_results",
+    "study_spec",
     "summarize_study",
     "swept_value",
     "swept_variables",
@@ -429,14 +430,15 @@ def study_results(
     """
     records = [r for r in store.records(study) if r.get("status") == "done"]
     histories = {r["trial_id"]: store.history(r["trial_id"]) for r in records}
-    spec = next((s.get("spec") for s in store.studies() if s["name"] == study), None)
     return summarize_study(
-        records,
-        histories,
-        sort=sort,
-        level=level,
-        spec=spec if isinstance(spec, Mapping) else None,
+        records, histories, sort=sort, level=level, spec=study_spec(store, study)
     )
+
+
+def study_spec(store: Any, study: str) -> Mapping[str, Any] | None:
+    """The study file of ``study`` as the store keeps it (``None`` if it has none)."""
+    spec = next((s.get("spec") for s in store.studies() if s["name"] == study), None)
+    return spec if isinstance(spec, Mapping) else None
 
 
 def _sort_column(sort: str | None, done: Sequence[Mapping[str, Any]]) -> str:

@@ -12,12 +12,11 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ..lab.store import Store, flatten, write_csv
-from ..lab.summary import swept_value, swept_variables
+from ..lab.summary import study_spec, swept_value, swept_variables
 
 __all__ = ["export_csv", "export_json", "export_tensorboard"]
 
@@ -72,7 +71,7 @@ def export_tensorboard(store: Store, study: str, logdir: str | Path) -> list[Pat
             "TensorBoard export needs tensorboardX: pip install 'lrlab[tensorboard]'"
         ) from None
     records = [r for r in _records(store, study) if r["status"] == "done"]
-    varying = swept_variables(records, _spec(store, study))
+    varying = swept_variables(records, study_spec(store, study))
     root = Path(logdir) / _safe(study)
     written: list[Path] = []
     for r in records:
@@ -88,11 +87,6 @@ def export_tensorboard(store: Store, study: str, logdir: str | Path) -> list[Pat
             writer.add_text("config", json.dumps(r["config"], indent=1).replace("\n", "  \n"))
         written.append(run_dir)
     return written
-
-
-def _spec(store: Store, study: str) -> Mapping[str, Any] | None:
-    spec = next((s.get("spec") for s in store.studies() if s["name"] == study), None)
-    return spec if isinstance(spec, Mapping) else None
 
 
 def _atomic_write(path: Path, write: Any) -> None:

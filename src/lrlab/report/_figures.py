@@ -30,6 +30,7 @@ import numpy as np
 
 from ..lab.stats import mean_ci, t_quantile
 from ..lab.store import Store
+from ..lab.summary import study_spec
 from ..lab.summary import swept_value as _value
 from ..lab.summary import swept_variables as _varying
 
@@ -100,8 +101,7 @@ def _load(store: Store, study: str) -> tuple[list[_Config], list[str]]:
         c.records.append(r)
         c.histories.append(store.history(r["trial_id"]))
     out = list(configs.values())
-    spec = next((s["spec"] for s in store.studies() if s["name"] == study), None)
-    varying = _varying([c.records[0] for c in out], spec if isinstance(spec, dict) else None)
+    varying = _varying([c.records[0] for c in out], study_spec(store, study))
     for c in out:
         first = c.records[0]
         c.values = {k: _value(first, k) for k in varying}
