@@ -19,7 +19,7 @@ _NEEDS = {
         "src/lrlab/lab/engine/_torch.py",
         "src/lrlab/lab/engine/_torch_kernels.py",
     ],
-    "keras": ["src/lrlab/integrations/keras.py", "src/lrlab/keras.py", "src/lrlab/finder/keras.py"],
+    "keras": ["src/lrlab/integrations/keras", "src/lrlab/keras.py"],
     "optax": ["src/lrlab/integrations/optax.py", "src/lrlab/optax.py"],
     "tensorboardX": ["src/lrlab/report/_export.py"],
     "matplotlib": ["docs/report.md"],

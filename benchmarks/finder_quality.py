@@ -3,10 +3,10 @@
 For every problem (data, model, optimizer, batch size, epoch budget), every range-test setting
 (steps, smoothing) and every seed:
 
-1. the range test (``lrlab.finder.lab.find_lr``, all seeds in one population: member ``s``
+1. the range test (``lrlab.lab.range_test.find_lr``, all seeds in one population: member ``s``
    starts from the initial weights of seed ``s`` and has its own batch order) gives each rule's
    suggestion and the run's window; over all seeds it gives the repeated window, and
-   ``lrlab.finder.lab.validate`` trains x1/3, x1 and x3 that window's centre (or the median
+   ``lrlab.lab.validation.validate`` trains x1/3, x1 and x3 that window's centre (or the median
    ``valley``) for 5 epochs on 3 other seeds and keeps the best ("validated");
 2. one population trains, at a constant rate for the problem's whole epoch budget, every rate of
    a log-spaced grid over 1e-5..10 with every seed, and every pick with its own seed (initial
@@ -48,11 +48,12 @@ import numpy as np
 import torch
 
 from lrlab.finder import RULES
-from lrlab.finder.lab import find_lr, validate, validation_center
 from lrlab.lab.data import Dataset, blobs, digits, from_arrays, ionosphere
 from lrlab.lab.models import MLP
 from lrlab.lab.optim import SGD, Adam, PopulationOptimizer
 from lrlab.lab.population import train_population
+from lrlab.lab.range_test import find_lr
+from lrlab.lab.validation import validate, validation_center
 from lrlab.schedules import constant
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -134,7 +135,7 @@ def range_test(
 ) -> dict[str, Any]:
     """Every pick per seed from one population range test, plus the validated pick.
 
-    ``finder`` goes to :func:`lrlab.finder.lab.find_lr` (``num_steps``, ``smoothing``, ...).
+    ``finder`` goes to :func:`lrlab.lab.range_test.find_lr` (``num_steps``, ``smoothing``, ...).
     """
     rep = find_lr(
         problem.data,

@@ -20,13 +20,13 @@ from lrlab.finder import (
     Recorder,
     Suggestion,
     Suggestions,
+    combine_runs,
     ramp,
     recommend_window,
     run,
     run_repeated,
     smooth,
     suggest,
-    summarize,
 )
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -463,10 +463,10 @@ def test_window_is_capped_by_the_smallest_bracketed_half_divergence():
 
 def test_summarize_checks_its_input():
     with pytest.raises(ValueError, match="empty"):
-        summarize([])
+        combine_runs([])
     res = run(_curve_step(), ramp(1e-6, 1.0, 61), 61)
     with pytest.raises(ValueError, match="seeds"):
-        summarize([res], seeds=[1, 2])
+        combine_runs([res], seeds=[1, 2])
 
 
 # -- plots ----------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
-"""Tests for lrlab.finder.keras: the per-batch loss recovered from Keras' running mean against the
-true batch losses, the callback inside a user's fit, exact restore, repeats, and a real run on
-Ionosphere."""
+"""Tests for lrlab.keras.find_lr and LRFinder: the per-batch loss recovered from Keras' running
+mean against the true batch losses, the callback inside a user's fit, exact restore, repeats, and
+a real run on Ionosphere."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ keras = pytest.importorskip("keras")
 from keras import ops  # noqa: E402
 
 from lrlab.finder import FinderResult, RepeatedResult, ramp  # noqa: E402
-from lrlab.finder.keras import LRFinder, batch_loss, find_lr  # noqa: E402
+from lrlab.keras import LRFinder, batch_loss, find_lr  # noqa: E402
 from lrlab.lab.data import ionosphere  # noqa: E402
 
 # Keras' torch backend trips NumPy 2's __array__(copy=...) deprecation on every read of a variable.

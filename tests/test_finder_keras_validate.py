@@ -1,4 +1,4 @@
-"""Tests for lrlab.finder.keras.find_lr(..., validate=True): the translation of a Dense Keras model
+"""Tests for lrlab.keras.find_lr(..., validate=True): the translation of a Dense Keras model
 and its optimizer to lrlab's population engine (checked against Keras' own fit on the same
 initial weights), the validation table it returns, and every refusal, which comes before any
 training."""
@@ -19,11 +19,11 @@ keras = pytest.importorskip("keras")
 import torch  # noqa: E402
 from keras import ops  # noqa: E402
 
-from lrlab.finder.keras import find_lr  # noqa: E402
-from lrlab.finder.lab import ValidatedRepeatedResult, ValidatedResult  # noqa: E402
+from lrlab.keras import find_lr  # noqa: E402
 from lrlab.lab import optim as lo  # noqa: E402
 from lrlab.lab.engine import Targets, TorchMLPKernel  # noqa: E402
 from lrlab.lab.models import MLP  # noqa: E402
+from lrlab.lab.validation import ValidatedRepeatedResult, ValidatedResult  # noqa: E402
 
 # Keras' torch backend trips NumPy 2's __array__(copy=...) deprecation on every read of a variable.
 pytestmark = pytest.mark.filterwarnings(
@@ -75,9 +75,9 @@ def _values(model):
 
 
 def _plan(model, x, y, validation_data=None):
-    from lrlab.finder._keras_validate import _ValidationPlan
+    from lrlab.integrations.keras._validate import KerasValidationPlan
 
-    return _ValidationPlan(model, x, y, validation_data, "valley", (1.0,), 1, 1, 0)
+    return KerasValidationPlan(model, x, y, validation_data, "valley", (1.0,), 1, 1, 0)
 
 
 # -- validate=True --------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""Tests for lrlab.finder.lab (the population range test and validation), the torch adapter's
-``validate=True``, and a smoke run of benchmarks/finder_quality.py on a tiny budget."""
+"""Tests for lrlab.lab.range_test and lrlab.lab.validation (the population range test and
+validation), the torch adapter's ``validate=True``, and a smoke run of benchmarks/finder_quality.py
+on a tiny budget."""
 
 from __future__ import annotations
 
@@ -14,18 +15,18 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from lrlab.finder import FinderResult, RepeatedResult, ramp, run  # noqa: E402
-from lrlab.finder.lab import (  # noqa: E402
+from lrlab.lab.data import blobs, from_arrays  # noqa: E402
+from lrlab.lab.models import MLP, TorchModule  # noqa: E402
+from lrlab.lab.optim import SGD, Adam  # noqa: E402
+from lrlab.lab.range_test import find_lr  # noqa: E402
+from lrlab.lab.validation import (  # noqa: E402
     Candidate,
     ValidatedRepeatedResult,
     ValidatedResult,
     Validation,
-    find_lr,
     validate,
     validation_center,
 )
-from lrlab.lab.data import blobs, from_arrays  # noqa: E402
-from lrlab.lab.models import MLP, TorchModule  # noqa: E402
-from lrlab.lab.optim import SGD, Adam  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -44,9 +44,8 @@ MIXED_TESTS = [
 #: the Keras doctests: the guide and the modules whose examples build Keras objects
 KERAS_DOCS = [
     "docs/keras.md",
-    "src/lrlab/integrations/keras.py",
+    "src/lrlab/integrations/keras",
     "src/lrlab/keras.py",
-    "src/lrlab/finder/keras.py",
 ]
 #: ``-k`` is case-insensitive and matches file names too: every test of the Keras files, every
 #: doctest of the Keras modules, the Keras tests and cases of the mixed files, and the parity

@@ -276,7 +276,7 @@ def test_blobs_refuses_huge_sizes_before_allocating(kw, match):
 
 
 def test_blobs_size_limit_is_inclusive():
-    from lrlab.lab.data._checks import check_elements
+    from lrlab.lab.data._limits import check_elements
 
     assert check_elements("blobs", ("n_samples", MAX), ("n_features", 1)) == MAX
     assert check_elements("blobs", ("n_samples", 2**13), ("n_features", 2**13)) == MAX

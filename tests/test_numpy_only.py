@@ -146,7 +146,7 @@ def test_auto_picks_the_numpy_engine_for_any_mlp_without_torch(tmp_path):
 def test_the_range_test_and_its_validation_run_with_numpy_alone(tmp_path):
     out = _run(
         f"""
-        from lrlab.finder.lab import find_lr
+        from lrlab.lab.range_test import find_lr
         from lrlab.lab.data import blobs
         from lrlab.lab.models import MLP
         from lrlab.lab.optim import SGD

@@ -85,13 +85,19 @@ def number_in(
     return x
 
 
-def integer(owner: str, name: str, value: Any, *, lo: int | None = None) -> int:
-    """Check an integer (bools refused) ``>= lo`` when ``lo`` is given; return it as ``int``."""
+def integer(
+    owner: str, name: str, value: Any, *, lo: int | None = None, hi: int | None = None
+) -> int:
+    """Check an integer (bools refused) ``>= lo`` and ``<= hi`` when given; return it as
+    ``int``. Below ``lo`` (or no integer) the error reads "must be an integer >= lo"; above
+    ``hi``, "must be at most hi"."""
     rule = "an integer" if lo is None else f"an integer >= {lo}"
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise fail(owner, name, rule, value)
     if lo is not None and value < lo:
         raise fail(owner, name, rule, value)
+    if hi is not None and value > hi:
+        raise fail(owner, name, f"at most {hi}", value)
     return int(value)
 
 
@@ -117,6 +123,38 @@ def choice(
         text = "one of " + ", ".join(repr(o) for o in options) if rule is None else rule
         raise fail(owner, name, text, value)
     return value
+
+
+def either(owner: str, name: str, value: Any, options: Sequence[str]) -> str:
+    """Check that ``value`` is one of the strings ``options``; the error lists them as
+    ``"'a', 'b' or 'c'"`` (the wording of the data loaders and the control state machines)."""
+    rule = ", ".join(repr(o) for o in options[:-1]) + f" or {options[-1]!r}"
+    if len(options) == 1:
+        rule = repr(options[0])
+    return str(choice(owner, name, value, options, kind=str, rule=rule))
+
+
+def fraction(owner: str, name: str, value: Any, *, allow_zero: bool = False) -> float:
+    """Check a number in ``(0, 1)`` (``[0, 1)`` with ``allow_zero``); return it as ``float``.
+    An int too large for a float is refused with the same error."""
+    lo_open = not allow_zero
+    try:
+        return number_in(
+            owner, name, value, lo=0.0, hi=1.0, lo_open=lo_open, hi_open=True, outside="a number in"
+        )
+    except OverflowError:
+        raise fail(owner, name, f"a number in {interval(0.0, 1.0, lo_open, True)}", value) from None
+
+
+def float_dtype(owner: str, dtype: Any) -> np.dtype[Any]:
+    """Check a float32 or float64 dtype (any spelling NumPy takes); return it as a NumPy dtype."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"{owner}: dtype must be float32 or float64, got {dtype!r}")
+    return dt
 
 
 def flag(owner: str, name: str, value: Any) -> bool:

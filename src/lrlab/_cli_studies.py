@@ -291,7 +291,7 @@ def _find_setup(args: argparse.Namespace) -> tuple[Any, Any, Any, int, str]:
 
 def cmd_find(args: argparse.Namespace) -> int:
     """The learning-rate range test of an MLP on a dataset: every rule side by side."""
-    from .finder.lab import find_lr
+    from .lab.range_test import find_lr
 
     if args.study is not None and (args.hidden != "50" or args.momentum is not None):
         raise UsageError(

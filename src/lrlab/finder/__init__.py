@@ -9,11 +9,11 @@ Three separate parts (DESIGN, core concept 5):
 * the **analysis** is pure functions of ``(lrs, losses)``: :func:`smooth`, the rules
   :func:`steepest`, :func:`valley`, :func:`minimum_div10` and :func:`turn_up_index`, and
   :func:`suggest`, which reports all of them side by side with flags that say when a number
-  should not be trusted; :func:`run_repeated` / :func:`summarize` over several seeds give a
+  should not be trusted; :func:`run_repeated` / :func:`combine_runs` over several seeds give a
   median, a spread and a recommended :class:`Window`.
 
 The framework adapters, which restore the model and optimizer exactly, build on this core from
-above: ``lrlab.torch.find_lr`` and ``lrlab.finder.keras.find_lr``. This package imports no
+above: ``lrlab.torch.find_lr`` and ``lrlab.keras.find_lr``. This package imports no
 framework.
 
 Example:
@@ -48,7 +48,7 @@ from ._analysis import (
 from ._driver import Recorder, run
 from ._plot import plot_repeated, plot_result
 from ._ramp import ramp
-from ._repeats import RepeatedResult, RuleSummary, run_repeated, summarize
+from ._repeats import RepeatedResult, RuleSummary, combine_runs, run_repeated
 from ._result import FinderResult, StopReason
 from ._rules import TURN_UP, minimum_div10, smooth, steepest, turn_up_index, valley
 from ._window import Window, log_median, recommend_window
@@ -69,6 +69,7 @@ __all__ = [
     "Suggestion",
     "Suggestions",
     "Window",
+    "combine_runs",
     "log_median",
     "minimum_div10",
     "plot_repeated",
@@ -80,7 +81,6 @@ __all__ = [
     "smooth",
     "steepest",
     "suggest",
-    "summarize",
     "turn_up_index",
     "valley",
 ]

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._checks import curve, integer, real
-from ._rules import TURN_UP, minimum_div10, smooth, steepest, turn_up_index, valley
+from .._checks import integer, number
+from ._rules import TURN_UP, check_curve, minimum_div10, smooth, steepest, turn_up_index, valley
 
 if TYPE_CHECKING:
     from ._window import Window
@@ -237,15 +237,15 @@ def suggest(
         (True, True)
     """
     owner = "suggest"
-    x, raw = curve(owner, lrs, losses)
-    beta = real(owner, "smoothing", smoothing, lo=0.0, hi=1.0, hi_open=True)
+    x, raw = check_curve(owner, lrs, losses)
+    beta = number(owner, "smoothing", smoothing, lo=0.0, hi=1.0, hi_open=True)
     n = x.size
-    start = n // 10 if skip_start is None else integer(owner, "skip_start", skip_start)
+    start = n // 10 if skip_start is None else integer(owner, "skip_start", skip_start, lo=0)
     start = min(start, n)
     sm = smooth(raw, beta) if beta > 0 else raw.copy()
     bad = ~(np.isfinite(raw[start:]) & np.isfinite(sm[start:]))
     finite_end = start + int(np.argmax(bad)) if bad.any() else n  # first non-finite from start
-    stop = min(max(start, n - integer(owner, "skip_end", skip_end)), finite_end)
+    stop = min(max(start, n - integer(owner, "skip_end", skip_end, lo=0)), finite_end)
     xw, sw, rw = x[start:stop], sm[start:stop], raw[start:stop]
     npts = stop - start
 

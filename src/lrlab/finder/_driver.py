@@ -14,7 +14,7 @@ import numpy as np
 
 from lrlab.schedules import Schedule
 
-from ._checks import integer, real
+from .._checks import integer, number
 from ._result import FinderResult, StopReason
 
 __all__ = ["LRSource", "Recorder", "run"]
@@ -100,13 +100,13 @@ class Recorder:
     ) -> None:
         owner = "finder"
         self.num_steps = integer(owner, "num_steps", num_steps, lo=1)
-        self.smoothing = real(owner, "smoothing", smoothing, lo=0.0, hi=1.0, hi_open=True)
+        self.smoothing = number(owner, "smoothing", smoothing, lo=0.0, hi=1.0, hi_open=True)
         if diverge_factor is not None:
-            diverge_factor = real(
+            diverge_factor = number(
                 owner, "diverge_factor", diverge_factor, lo=1.0, lo_open=True, allow_inf=True
             )
         self.diverge_factor = diverge_factor
-        self.min_steps = integer(owner, "min_steps", min_steps)
+        self.min_steps = integer(owner, "min_steps", min_steps, lo=0)
         if isinstance(schedule, Schedule):
             self.schedule_text = repr(schedule)
         elif callable(schedule):

@@ -6,7 +6,7 @@ from typing import Literal
 
 from lrlab.schedules import Schedule, constant, exponential, join, linear
 
-from ._checks import choice, integer, real
+from .._checks import choice, integer, number
 
 __all__ = ["ramp"]
 
@@ -54,12 +54,12 @@ def ramp(
         array([0.1, 0.2, 0.3, 0.4, 0.5])
     """
     owner = "ramp"
-    start = real(owner, "start_lr", start_lr, lo=0.0, lo_open=True)
-    end = real(owner, "end_lr", end_lr, lo=0.0, lo_open=True)
+    start = number(owner, "start_lr", start_lr, lo=0.0, lo_open=True)
+    end = number(owner, "end_lr", end_lr, lo=0.0, lo_open=True)
     if end <= start:
         raise ValueError(f"{owner}: end_lr must be > start_lr={start!r}, got {end_lr!r}")
     n = integer(owner, "num_steps", num_steps, lo=2)
-    mode = choice(owner, "mode", mode, ("exp", "linear"))  # type: ignore[assignment]
+    mode = choice(owner, "mode", mode, ("exp", "linear"), kind=str)  # type: ignore[assignment]
     if mode == "exp":
         return exponential(init=start, decay_rate=end / start, decay_steps=n - 1, end=end)
     return join([linear(init=start, end=end, steps=n - 1), constant(end)], boundaries=[n - 1])

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._checks import integer
 from ._analysis import DEFAULT_SKIP_END, RULES, Suggestions
-from ._checks import integer
 from ._driver import LRSource, run
 from ._result import FinderResult
 from ._window import Window, log_median, recommend_window
@@ -19,7 +19,7 @@ from ._window import Window, log_median, recommend_window
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["RepeatedResult", "RuleSummary", "run_repeated", "summarize"]
+__all__ = ["RepeatedResult", "RuleSummary", "combine_runs", "run_repeated"]
 
 
 @dataclass(frozen=True)
@@ -38,10 +38,10 @@ class RuleSummary:
         flag_counts: How many runs raised each flag for this rule.
 
     Example:
-        >>> from lrlab.finder import ramp, run, summarize
+        >>> from lrlab.finder import ramp, run, combine_runs
         >>> runs = [run(lambda lr, k=k: 1 / (1 + 10**k * lr) + lr**2, ramp(1e-4, 10.0, 50), 50)
         ...         for k in (1, 2, 3)]
-        >>> v = summarize(runs).suggestions["valley"]
+        >>> v = combine_runs(runs).suggestions["valley"]
         >>> len(v.lrs), v.min <= v.median <= v.max
         (3, True)
     """
@@ -103,10 +103,10 @@ class RepeatedResult:
         window: The recommended :class:`Window` (see :func:`recommend_window`), or ``None``.
 
     Example:
-        >>> from lrlab.finder import ramp, run, summarize
+        >>> from lrlab.finder import ramp, run, combine_runs
         >>> runs = [run(lambda lr, k=k: 1 / (1 + 10**k * lr) + lr**2, ramp(1e-4, 10.0, 50), 50)
         ...         for k in (1, 2, 3)]
-        >>> rep = summarize(runs)
+        >>> rep = combine_runs(runs)
         >>> rep.seeds, sorted(rep.suggestions) == sorted(rep.runs[0])
         ((0, 1, 2), True)
     """
@@ -162,7 +162,7 @@ class RepeatedResult:
         return json.dumps(self.to_dict())
 
 
-def summarize(
+def combine_runs(
     results: Sequence[FinderResult],
     seeds: Sequence[int] | None = None,
     *,
@@ -186,21 +186,21 @@ def summarize(
 
     Example:
         >>> import numpy as np
-        >>> from lrlab.finder import ramp, run, summarize
+        >>> from lrlab.finder import ramp, run, combine_runs
         >>> def make(seed):
         ...     rng = np.random.default_rng(seed)
         ...     return lambda lr: 1 / (1 + 100 * lr) + 50 * lr**2 + 0.01 * rng.normal()
-        >>> rep = summarize([run(make(s), ramp(1e-4, 1.0, 60), 60) for s in range(3)])
+        >>> rep = combine_runs([run(make(s), ramp(1e-4, 1.0, 60), 60) for s in range(3)])
         >>> rep.suggestions["valley"].ratio >= 1
         True
     """
     results = tuple(results)
     if not results:
-        raise ValueError("summarize: results must not be empty")
+        raise ValueError("combine_runs: results must not be empty")
     seeds = tuple(range(len(results))) if seeds is None else tuple(int(s) for s in seeds)
     if len(seeds) != len(results):
         raise ValueError(
-            f"summarize: seeds must have one entry per result ({len(results)}), got {len(seeds)}"
+            f"combine_runs: seeds must have one entry per result ({len(results)}), got {len(seeds)}"
         )
     runs = tuple(r.suggest(skip_start=skip_start, skip_end=skip_end) for r in results)
     summaries = {rule: _summary(rule, runs) for rule in RULES}
@@ -252,4 +252,4 @@ def run_repeated(
     first = integer("run_repeated", "seed", seed, lo=-(2**63))
     seeds = [first + i for i in range(n)]
     results = [run(make_step_fn(s), schedule, num_steps, **run_kwargs) for s in seeds]
-    return summarize(results, seeds, skip_start=skip_start, skip_end=skip_end)
+    return combine_runs(results, seeds, skip_start=skip_start, skip_end=skip_end)

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from .._checks import choice
 from ._analysis import DEFAULT_SKIP_END, Suggestions, suggest
-from ._checks import choice
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -88,7 +88,7 @@ class FinderResult:
             :class:`Suggestions`; their indices refer to ``lrs`` (``"train"``) or to
             ``eval_steps`` (``"eval"``).
         """
-        choice("FinderResult.suggest", "source", source, ("train", "eval"))
+        choice("FinderResult.suggest", "source", source, ("train", "eval"), kind=str)
         if source == "eval":
             return suggest(
                 self.lrs[self.eval_steps],
@@ -154,7 +154,8 @@ class FinderResult:
                     "stop_reason",
                     data["stop_reason"],
                     ("completed", "diverged", "non-finite"),
-                ),  # type: ignore[arg-type]
+                    kind=str,
+                ),
                 num_steps=int(data["num_steps"]),
                 smoothing=float(data["smoothing"]),
                 diverge_factor=data.get("diverge_factor"),

@@ -7,10 +7,12 @@ and Lightning do (their recorders store the smoothed loss and their rules read i
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._checks import curve, real
+from .._checks import number
 
 __all__ = [
     "TURN_UP",
@@ -25,6 +27,31 @@ __all__ = [
 #: smaller of its descent and its minimum's size (see :func:`turn_up_index`); used by
 #: ``half_divergence`` and the ``no_divergence`` flag.
 TURN_UP = 0.1
+
+
+def check_curve(owner: str, lrs: Any, losses: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Check a range-test curve: 1-D, same length, learning rates finite, > 0 and increasing.
+
+    Losses may hold NaN or inf (the analysis trims a non-finite tail).
+    """
+    x = np.asarray(lrs, dtype=np.float64)
+    y = np.asarray(losses, dtype=np.float64)
+    if x.ndim != 1 or y.ndim != 1:
+        raise ValueError(f"{owner}: lrs and losses must be 1-D, got shapes {x.shape} and {y.shape}")
+    if x.shape != y.shape:
+        raise ValueError(
+            f"{owner}: lrs and losses must have the same length, got {x.size} and {y.size}"
+        )
+    if x.size and (not np.all(np.isfinite(x)) or np.any(x <= 0)):
+        bad = x[~(np.isfinite(x) & (x > 0))][0]
+        raise ValueError(f"{owner}: learning rates must be finite and > 0, got {bad!r}")
+    if x.size > 1 and np.any(np.diff(x) <= 0):
+        i = int(np.argmax(np.diff(x) <= 0))
+        raise ValueError(
+            f"{owner}: learning rates must increase strictly, got lrs[{i}]={x[i]!r} and "
+            f"lrs[{i + 1}]={x[i + 1]!r}"
+        )
+    return x, y
 
 
 def smooth(losses: ArrayLike, beta: float = 0.98) -> np.ndarray:
@@ -49,7 +76,7 @@ def smooth(losses: ArrayLike, beta: float = 0.98) -> np.ndarray:
         >>> smooth([1.0, 0.0], beta=0.5)  # avg: 0.5, 0.25; corrected by 1/0.5, 1/0.75
         array([1.        , 0.33333333])
     """
-    b = real("smooth", "beta", beta, lo=0.0, hi=1.0, hi_open=True)
+    b = number("smooth", "beta", beta, lo=0.0, hi=1.0, hi_open=True)
     y = np.asarray(losses, dtype=np.float64)
     if y.ndim != 1:
         raise ValueError(f"smooth: losses must be 1-D, got shape {y.shape}")
@@ -85,7 +112,7 @@ def steepest(lrs: ArrayLike, losses: ArrayLike) -> tuple[float, int]:
         >>> steepest([1e-3, 1e-2, 1e-1, 1.0], [1.0, 0.9, 0.5, 0.4])
         (0.01, 1)
     """
-    x, y = curve("steepest", lrs, losses)
+    x, y = check_curve("steepest", lrs, losses)
     if x.size < 2:
         raise ValueError(f"steepest: needs at least 2 points, got {x.size}")
     g = np.diff(y) / np.diff(np.log(x))
@@ -121,7 +148,7 @@ def valley(lrs: ArrayLike, losses: ArrayLike) -> tuple[float, int]:
         >>> valley([1, 2, 3, 4, 5, 6, 7], [5.0, 4.0, 3.0, 2.0, 1.0, 0.5, 2.0])
         (3.0, 2)
     """
-    x, y = curve("valley", lrs, losses)
+    x, y = check_curve("valley", lrs, losses)
     n = y.size
     if n < 1:
         raise ValueError("valley: needs at least 1 point, got 0")
@@ -156,7 +183,7 @@ def minimum_div10(lrs: ArrayLike, losses: ArrayLike) -> tuple[float, int]:
         >>> minimum_div10([0.01, 0.1, 1.0], [1.0, 0.5, 3.0])
         (0.01, 1)
     """
-    x, y = curve("minimum_div10", lrs, losses)
+    x, y = check_curve("minimum_div10", lrs, losses)
     if y.size < 1:
         raise ValueError("minimum_div10: needs at least 1 point, got 0")
     i = int(np.argmin(y))
@@ -195,7 +222,7 @@ def turn_up_index(losses: ArrayLike, fraction: float = TURN_UP) -> int | None:
         >>> turn_up_index([1.0, 0.5, 0.2]) is None
         True
     """
-    f = real("turn_up_index", "fraction", fraction, lo=0.0)
+    f = number("turn_up_index", "fraction", fraction, lo=0.0)
     y = np.asarray(losses, dtype=np.float64)
     if y.ndim != 1:
         raise ValueError(f"turn_up_index: losses must be 1-D, got shape {y.shape}")

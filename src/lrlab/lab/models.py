@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from .._checks import integer
+
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
 INITS = ("he_uniform", "glorot_uniform", "normal", "torch")
 OUTPUTS = {  # output activation -> the loss it pairs with
@@ -30,12 +32,6 @@ OUTPUTS = {  # output activation -> the loss it pairs with
     "sigmoid": "binary_crossentropy",
     "linear": "mse",
 }
-
-
-def _check_int(owner: str, name: str, value: Any, lo: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
-        raise ValueError(f"{owner}: {name} must be an integer >= {lo}, got {value!r}")
-    return int(value)
 
 
 @dataclass(frozen=True)
@@ -68,13 +64,13 @@ class MLP:
 
     def __post_init__(self) -> None:
         owner = "MLP"
-        object.__setattr__(self, "n_inputs", _check_int(owner, "n_inputs", self.n_inputs))
-        object.__setattr__(self, "n_outputs", _check_int(owner, "n_outputs", self.n_outputs))
+        object.__setattr__(self, "n_inputs", integer(owner, "n_inputs", self.n_inputs, lo=1))
+        object.__setattr__(self, "n_outputs", integer(owner, "n_outputs", self.n_outputs, lo=1))
         if isinstance(self.hidden, (int, np.integer)):
             object.__setattr__(self, "hidden", (self.hidden,))
         if not isinstance(self.hidden, (tuple, list)):
             raise ValueError(f"MLP: hidden must be a list of layer widths, got {self.hidden!r}")
-        widths = tuple(_check_int(owner, f"hidden[{i}]", h) for i, h in enumerate(self.hidden))
+        widths = tuple(integer(owner, f"hidden[{i}]", h, lo=1) for i, h in enumerate(self.hidden))
         object.__setattr__(self, "hidden", widths)
         for name, options in (
             ("activation", ACTIVATIONS),
@@ -176,7 +172,7 @@ class TorchModule:
     def __post_init__(self) -> None:
         if not callable(self.factory):
             raise ValueError(f"TorchModule: factory must be callable, got {self.factory!r}")
-        _check_int("TorchModule", "n_outputs", self.n_outputs)
+        integer("TorchModule", "n_outputs", self.n_outputs, lo=1)
         if self.output not in OUTPUTS:
             raise ValueError(
                 f"TorchModule: output must be one of {', '.join(OUTPUTS)}, got {self.output!r}"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import copy
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
@@ -21,9 +21,11 @@ from lrlab.finder import FinderResult, RepeatedResult, ramp, run, run_repeated
 from lrlab.schedules import Schedule
 
 from ._data import check_pair, count_rows, cycle, is_pair, once, to_device
-from ._validate import ValidationPlan
 
 __all__ = ["find_lr", "preserved"]
+
+if TYPE_CHECKING:
+    from ._validate import TorchValidationPlan
 
 
 def _clone(v: Any) -> Any:
@@ -204,7 +206,7 @@ def find_lr(
       own generator of that seed. Your global random state is not advanced.
     * **Restore**: everything :func:`preserved` lists, also when the run raises; between
       repeats too, so every repeat starts from the same state.
-    * **Validation** (``validate=True``): after the test, :func:`lrlab.finder.lab.validate`
+    * **Validation** (``validate=True``): after the test, :func:`lrlab.lab.validation.validate`
       trains ``factor * centre`` for each of ``validate_factors`` for ``validate_epochs``
       passes over ``data`` on lrlab's population engine, every member starting from your
       model's weights, and ``result.validation`` holds the table. The loss, optimizer and model
@@ -264,8 +266,11 @@ def find_lr(
     batch_size = integer("find_lr", "batch_size", batch_size, lo=1)
     accumulation_steps = integer("find_lr", "accumulation_steps", accumulation_steps, lo=1)
     repeats = integer("find_lr", "repeats", repeats, lo=1)
-    plan = (
-        ValidationPlan(
+    plan = None
+    if validate:  # the lab (and its translation of the model) is imported only then
+        from ._validate import TorchValidationPlan
+
+        plan = TorchValidationPlan(
             model,
             optimizer,
             loss_fn,
@@ -275,9 +280,6 @@ def find_lr(
             validate_seeds,
             seed,
         )
-        if validate
-        else None
-    )
     schedule = ramp(start_lr, end_lr, num_steps, mode)
     dev = torch.device(device) if device is not None else _model_device(model)
     steps = _TorchSteps(
@@ -292,7 +294,7 @@ def find_lr(
         "eval_every": eval_every,
     }
     result = steps.run(schedule, num_steps, repeats, seed, plan, kwargs)
-    return result if plan is None else plan.run(result, batch_size, dev)
+    return result if plan is None else plan.run(result, batch_size)
 
 
 def _check_inputs(
@@ -348,7 +350,7 @@ class _TorchSteps:
         num_steps: int,
         repeats: int,
         seed: int,
-        plan: ValidationPlan | None,
+        plan: TorchValidationPlan | None,
         options: dict[str, Any],
     ) -> FinderResult | RepeatedResult:
         """The test (``repeats`` runs from seed ``seed``) under a forked torch random state;

@@ -2,26 +2,23 @@
 to lrlab's population engine (a :class:`~lrlab.lab.models.TorchModule`, an :mod:`lrlab.lab.optim`
 optimizer, NumPy arrays), checked before the range test and validated after it.
 
-Importing this module imports torch, not :mod:`lrlab.lab` (that happens when validation is
-asked for).
+Imported by :func:`lrlab.torch.find_lr` only when validation is asked for.
 """
 
 from __future__ import annotations
 
 import copy
 import types
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
-from lrlab.finder import FinderResult, RepeatedResult
+from lrlab.lab.models import TorchModule
+from lrlab.lab.optim import PopulationOptimizer
+from lrlab.lab.validation import ValidationPlan, validation_settings
 
 from ._data import once
-
-if TYPE_CHECKING:
-    from lrlab.lab.models import TorchModule
-    from lrlab.lab.optim import PopulationOptimizer
 
 
 # -- validate=True: the candidates on lrlab's population engine ----------------------------------
@@ -158,8 +155,9 @@ def _targets(name: str, y: np.ndarray, output: str, n_out: int) -> np.ndarray:
     return out
 
 
-class ValidationPlan:
-    """``validate=True``: everything checked before the range test, run after it."""
+class TorchValidationPlan(ValidationPlan):
+    """``validate=True`` for a torch model: the optimizer and the loss translated and checked
+    before the range test, the data read (:meth:`load`) while it runs, :meth:`run` after it."""
 
     def __init__(
         self,
@@ -172,15 +170,11 @@ class ValidationPlan:
         seeds: Any,
         seed: int,
     ) -> None:
-        from lrlab.finder.lab import validation_settings
-        from lrlab.lab.models import TorchModule
-
-        owner = "find_lr"
-        self.settings = validation_settings(owner, around, factors, epochs, seeds, seed)
-        self.output = _loss_output(loss_fn)
-        self.optimizer = _lab_optimizer(optimizer)
+        settings = validation_settings("find_lr", around, factors, epochs, seeds, seed)
         first = next(iter(model.parameters()), None)
-        self.dtype = "float64" if first is not None and first.dtype == torch.float64 else "float32"
+        dtype = "float64" if first is not None and first.dtype == torch.float64 else "float32"
+        super().__init__(settings, None, _lab_optimizer(optimizer), dtype)
+        self.output = _loss_output(loss_fn)
         base = copy.deepcopy(model)  # the model's state before the test, never trained
 
         def factory() -> torch.nn.Module:
@@ -191,13 +185,9 @@ class ValidationPlan:
             TorchModule(factory, 1, self.output).build([0])
         except ValueError as e:
             raise ValueError(f"find_lr: validate=True: {e}") from None
-        self.spec: TorchModule | None = None
-        self.data: Any = None
 
     def load(self, data: Any, val_data: Any, batch_size: int, dev: torch.device) -> None:
-        """Materialise the data and check it against the model's outputs."""
-        from lrlab.lab.models import TorchModule
-
+        """Materialise the data, check it against the model's outputs, and set the device."""
         x, y = _arrays("data", data, batch_size)
         probe = copy.deepcopy(self.base).eval()
         first = next(iter(probe.parameters()), None)
@@ -222,22 +212,5 @@ class ValidationPlan:
         self.data = types.SimpleNamespace(
             x_train=x, y_train=_targets("data", y, self.output, n_out), x_test=xv, y_test=yv
         )
-        self.spec = TorchModule(self.factory, n_out, self.output)
-
-    def run(
-        self, result: FinderResult | RepeatedResult, batch_size: int, dev: torch.device
-    ) -> FinderResult | RepeatedResult:
-        """Validate around ``result``'s suggestion; ``result`` with ``.validation``."""
-        from lrlab.finder.lab import validated
-
-        assert self.spec is not None
-        return validated(
-            self.settings,
-            result,
-            self.data,
-            self.spec,
-            self.optimizer,
-            batch_size=batch_size,
-            dtype=self.dtype,
-            device=dev,
-        )
+        self.model = TorchModule(self.factory, n_out, self.output)
+        self.device = dev

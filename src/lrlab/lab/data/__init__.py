@@ -25,10 +25,10 @@ Example:
 
 from ._blobs import MAX_BLOB_CENTERS, blobs
 from ._builtin import IONOSPHERE_SHA256, digits, ionosphere
-from ._checks import MAX_ELEMENTS
 from ._dataset import Dataset
 from ._download import MAX_DOWNLOAD_BYTES, ChecksumError, DownloadError, cache_dir, fetch
 from ._idx import parse_idx, to_idx
+from ._limits import MAX_ELEMENTS
 from ._mnist import FASHION_MNIST, MNIST, IdxSource, fashion_mnist, mnist
 from ._registry import available, load
 from ._user import MAX_INFERRED_CLASSES, from_arrays, from_csv

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from ..._checks import is_real
-from ._checks import MAX_ELEMENTS, check_elements, check_float_dtype, check_int, check_size
+from ..._checks import float_dtype, integer, is_real
 from ._dataset import Dataset
+from ._limits import MAX_ELEMENTS, check_elements
 
 __all__ = ["MAX_BLOB_CENTERS", "blobs"]
 
@@ -28,7 +28,7 @@ def _counts(n_samples: int | Sequence[int]) -> list[int] | None:
     no size beyond :data:`MAX_ELEMENTS` is ever allocated.
     """
     if isinstance(n_samples, (int, np.integer)) and not isinstance(n_samples, bool):
-        check_size(_OWNER, "n_samples", n_samples, 1, MAX_ELEMENTS)
+        integer(_OWNER, "n_samples", n_samples, lo=1, hi=MAX_ELEMENTS)
         return None
     if isinstance(n_samples, (str, bytes)) or not isinstance(n_samples, Sequence):
         raise ValueError(
@@ -41,7 +41,8 @@ def _counts(n_samples: int | Sequence[int]) -> list[int] | None:
             "(one per center) are allowed"
         )
     counts = [
-        check_size(_OWNER, f"n_samples[{i}]", n, 1, MAX_ELEMENTS) for i, n in enumerate(n_samples)
+        integer(_OWNER, f"n_samples[{i}]", n, lo=1, hi=MAX_ELEMENTS)
+        for i, n in enumerate(n_samples)
     ]
     if sum(counts) > MAX_ELEMENTS:
         raise ValueError(
@@ -117,9 +118,9 @@ def blobs(
         array([ 0.4872, -0.4316])
     """
     given_counts = _counts(n_samples)
-    n_features = check_size(_OWNER, "n_features", n_features, 1, MAX_ELEMENTS)
-    seed = check_int(_OWNER, "random_state", random_state, minimum=0)
-    dt = check_float_dtype(_OWNER, dtype)
+    n_features = integer(_OWNER, "n_features", n_features, lo=1, hi=MAX_ELEMENTS)
+    seed = integer(_OWNER, "random_state", random_state, lo=0)
+    dt = float_dtype(_OWNER, dtype)
     if not isinstance(shuffle, bool):
         raise ValueError(f"{_OWNER}: shuffle must be True or False, got {shuffle!r}")
     try:
@@ -133,7 +134,7 @@ def blobs(
 
     drawn = isinstance(centers, (int, np.integer)) and not isinstance(centers, bool)
     if drawn:
-        n_centers = check_size(_OWNER, "centers", centers, 2, MAX_BLOB_CENTERS)
+        n_centers = integer(_OWNER, "centers", centers, lo=2, hi=MAX_BLOB_CENTERS)
         check_elements(_OWNER, ("centers", n_centers), ("n_features", n_features))
     else:
         try:
@@ -164,7 +165,7 @@ def blobs(
         counts = given_counts
     total = sum(counts)
     check_elements(_OWNER, ("n_samples", total), ("n_features", n_features))
-    n_train = check_int(_OWNER, "n_train", n_train, minimum=1)
+    n_train = integer(_OWNER, "n_train", n_train, lo=1)
     if n_train > total:
         raise ValueError(f"{_OWNER}: n_train must be at most n_samples={total}, got {n_train}")
 

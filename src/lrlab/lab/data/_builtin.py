@@ -9,7 +9,7 @@ from importlib import resources
 import numpy as np
 from numpy.typing import DTypeLike
 
-from ._checks import check_choice, check_float_dtype, check_fraction, check_int, check_seed
+from ..._checks import either, float_dtype, fraction, integer
 from ._dataset import Dataset
 from ._download import ChecksumError
 from ._split import split_indices
@@ -91,9 +91,9 @@ def ionosphere(
         200
     """
     owner = "ionosphere"
-    check_choice(owner, "split", split, ("keras", "shuffled", "classic"))
-    seed = check_seed(owner, "seed", seed)
-    dt = check_float_dtype(owner, dtype)
+    either(owner, "split", split, ("keras", "shuffled", "classic"))
+    seed = integer(owner, "seed", seed, lo=0)
+    dt = float_dtype(owner, dtype)
     if split == "classic":
         if validation_split is not None:
             raise ValueError(
@@ -101,7 +101,7 @@ def ionosphere(
                 f"test), got validation_split={validation_split!r}"
             )
     else:
-        validation_split = check_fraction(
+        validation_split = fraction(
             owner, "validation_split", 0.33 if validation_split is None else validation_split
         )
     x, y = _ionosphere_rows(owner)
@@ -177,11 +177,11 @@ def digits(
         (1000, 797, 1.0)
     """
     owner = "digits"
-    n_train = check_int(owner, "n_train", n_train, minimum=1)
+    n_train = integer(owner, "n_train", n_train, lo=1)
     if n_train > _DIGITS_ROWS:  # checked before scikit-learn is imported and the data read
         raise ValueError(f"{owner}: n_train must be at most {_DIGITS_ROWS}, got {n_train}")
-    seed = check_seed(owner, "seed", seed)
-    dt = check_float_dtype(owner, dtype)
+    seed = integer(owner, "seed", seed, lo=0)
+    dt = float_dtype(owner, dtype)
     if not isinstance(stratify, bool):
         raise ValueError(f"{owner}: stratify must be True or False, got {stratify!r}")
     try:

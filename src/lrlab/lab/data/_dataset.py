@@ -9,7 +9,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
-from ._checks import check_choice, check_float_dtype, check_int
+from ..._checks import either, float_dtype, integer
 
 __all__ = ["TASKS", "Dataset", "Task"]
 
@@ -73,7 +73,7 @@ class Dataset:
         owner = "Dataset"
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"{owner}: name must be a non-empty string, got {self.name!r}")
-        check_choice(owner, "task", self.task, TASKS)
+        either(owner, "task", self.task, TASKS)
         for part in ("x_train", "x_test"):
             x = getattr(self, part)
             if not isinstance(x, np.ndarray) or x.ndim < 2:
@@ -131,7 +131,7 @@ class Dataset:
 
     def _check_classification(self, owner: str) -> None:
         self._check_lengths(owner)
-        n = check_int(owner, "n_classes", self.n_classes, minimum=2)
+        n = integer(owner, "n_classes", self.n_classes, lo=2)
         if (self.task == "binary") != (n == 2):
             want = "'binary'" if n == 2 else "'multiclass'"
             raise ValueError(
@@ -212,7 +212,7 @@ class Dataset:
         """
         if self.n_classes is None:
             raise ValueError(f"Dataset.one_hot: {self.name!r} is a regression dataset")
-        dt = self.x_train.dtype if dtype is None else check_float_dtype("Dataset.one_hot", dtype)
+        dt = self.x_train.dtype if dtype is None else float_dtype("Dataset.one_hot", dtype)
         eye = np.eye(self.n_classes, dtype=dt)
         return eye[self.y_train], eye[self.y_test]
 
@@ -242,7 +242,7 @@ class Dataset:
             array([[-1.,  0.],
                    [ 1.,  0.]])
         """
-        check_choice("Dataset.standardized", "fit_on", fit_on, ("train", "all"))
+        either("Dataset.standardized", "fit_on", fit_on, ("train", "all"))
         fit = self.x_train if fit_on == "train" else np.concatenate([self.x_train, self.x_test])
         fit = fit.astype(np.float64)
         constant = np.all(fit == fit[:1], axis=0)
@@ -271,8 +271,8 @@ class Dataset:
             sizes.
         """
         owner = "Dataset.subset"
-        kt = self.n_train if n_train is None else check_int(owner, "n_train", n_train, minimum=1)
-        ke = self.n_test if n_test is None else check_int(owner, "n_test", n_test, minimum=0)
+        kt = self.n_train if n_train is None else integer(owner, "n_train", n_train, lo=1)
+        ke = self.n_test if n_test is None else integer(owner, "n_test", n_test, lo=0)
         if kt > self.n_train:
             raise ValueError(
                 f"{owner}: n_train must be at most {self.n_train} (the training size), got {kt}"

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import DTypeLike
 
-from ._checks import check_float_dtype
+from ..._checks import float_dtype
 from ._dataset import Dataset
 from ._download import DownloadError, fetch
 from ._download import cache_dir as resolve_cache_dir
@@ -144,7 +144,7 @@ def _load(
     timeout: float,
 ) -> Dataset:
     owner = source.name
-    dt = check_float_dtype(owner, dtype)
+    dt = float_dtype(owner, dtype)
     for flag, value in (("download", download), ("flatten", flatten)):
         if not isinstance(value, bool):
             raise ValueError(f"{owner}: {flag} must be True or False, got {value!r}")

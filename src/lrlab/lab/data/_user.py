@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-from ._checks import check_choice, check_float_dtype, check_fraction, check_seed
+from ..._checks import either, float_dtype, fraction, integer
 from ._dataset import Dataset
 from ._split import n_test_rows, split_indices
 
@@ -151,10 +151,10 @@ def from_arrays(
         'regression'
     """
     owner = "from_arrays"
-    dt = check_float_dtype(owner, dtype)
-    seed = check_seed(owner, "seed", seed)
+    dt = float_dtype(owner, dtype)
+    seed = integer(owner, "seed", seed, lo=0)
     if task is not None:
-        check_choice(owner, "task", task, _TASKS)
+        either(owner, "task", task, _TASKS)
     if stratify is not None and not isinstance(stratify, bool):
         raise ValueError(f"{owner}: stratify must be True, False or None, got {stratify!r}")
     xa = _as_x(owner, "x_train", x_train, dt)
@@ -206,7 +206,7 @@ def from_arrays(
         x_train_out, x_test_out = xa, xb
         split = f"given: {len(xa)} train, {len(xb)} test"
     else:
-        frac = check_fraction(
+        frac = fraction(
             owner,
             "test_fraction",
             DEFAULT_TEST_FRACTION if test_fraction is None else test_fraction,
@@ -293,11 +293,11 @@ def from_csv(
     """
     owner = "from_csv"
     # the arguments from_arrays checks again, here before the file is read
-    check_fraction(owner, "test_fraction", test_fraction, allow_zero=True)
-    check_seed(owner, "seed", seed)
-    check_float_dtype(owner, dtype)
+    fraction(owner, "test_fraction", test_fraction, allow_zero=True)
+    integer(owner, "seed", seed, lo=0)
+    float_dtype(owner, dtype)
     if task is not None:
-        check_choice(owner, "task", task, _TASKS)
+        either(owner, "task", task, _TASKS)
     file = Path(path)
     if not file.is_file():
         raise ValueError(f"{owner}: path {str(path)!r} is not a file")

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from lrlab._checks import integer
 from lrlab.schedules import Schedule as LrlabSchedule
 from lrlab.schedules import from_dict, parse
 
@@ -32,12 +33,6 @@ def _to_float(value: Any) -> float:
     ``convert_to_numpy``, which on torch goes through ``np.array(tensor)`` and makes NumPy 2 warn.
     """
     return float(value)
-
-
-def _check_int(owner: str, name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{owner}: {name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _function_names(data: Any) -> list[str]:
@@ -159,7 +154,7 @@ class _KerasScheduleImpl:
             raise ValueError(f"KerasSchedule: scale must be a finite number >= 0, got {scale!r}")
         self.schedule = schedule
         self.horizon = (
-            None if horizon is None else _check_int("KerasSchedule", "horizon", horizon, 1)
+            None if horizon is None else integer("KerasSchedule", "horizon", horizon, lo=1)
         )
         self.scale = keras.Variable(
             float(scale), dtype="float32", trainable=False, name="lrlab_plateau_scale"
@@ -244,9 +239,3 @@ class _KerasScheduleImpl:
         if self.horizon is not None:
             extra += f", horizon={self.horizon}"
         return f"KerasSchedule({self.schedule!r}{extra})"
-
-
-# Present the implementation as part of the public module, as before it moved here: its
-# doctests are collected under lrlab/integrations/keras.py (skipped by conftest.py when Keras
-# is not installed) with the same ids.
-_KerasScheduleImpl.__module__ = "lrlab.integrations.keras"

@@ -13,10 +13,11 @@ from typing import Any
 
 import numpy as np
 
+from lrlab._checks import integer
 from lrlab.schedules import Schedule as LrlabSchedule
 from lrlab.schedules import parse
 
-from ._keras_schedule import _check_int, _keras, _to_float
+from ._schedule import _keras, _to_float
 
 
 # -- callback helpers ---------------------------------------------------------------------------
@@ -132,7 +133,7 @@ class _SchedulerImpl:
                 f"got {schedule!r}"
             )
         if steps_per_epoch is not None:
-            steps_per_epoch = _check_int(owner, "steps_per_epoch", steps_per_epoch, 1)
+            steps_per_epoch = integer(owner, "steps_per_epoch", steps_per_epoch, lo=1)
             if per == "batch":
                 raise ValueError(
                     f"{owner}: steps_per_epoch is for an epoch-indexed schedule (per='epoch'); "
@@ -304,10 +305,3 @@ class _LoggerImpl:
 
 def _unwrap(values: dict[str, float]) -> Any:
     return values["learning_rate"] if list(values) == ["learning_rate"] else dict(values)
-
-
-# Present the implementation as part of the public module, as before it moved here: its
-# doctests are collected under lrlab/integrations/keras.py (skipped by conftest.py when Keras
-# is not installed) with the same ids.
-_SchedulerImpl.__module__ = "lrlab.integrations.keras"
-_LoggerImpl.__module__ = "lrlab.integrations.keras"

@@ -8,164 +8,42 @@ CPU), each with its own initial weights and, by default, its own batch order. Ev
 follows the same ramp and feeds its own :class:`~lrlab.finder.Recorder`; a member that stops
 (diverged or non-finite) is frozen (learning rate 0, weights zeroed) while the others go on.
 
-:func:`validate` trains a few learning rates around a suggestion for a few epochs, several seeds
-each, and reports the final loss / accuracy of each as mean ± sd: evidence rather than one
-number. ``find_lr(..., validate=True)`` attaches it to the result as ``result.validation``.
+:func:`~lrlab.lab.validation.validate` trains a few learning rates around a suggestion for a few
+epochs, several seeds each, and reports the final loss / accuracy of each as mean ± sd: evidence
+rather than one number. ``find_lr(..., validate=True)`` attaches it to the result as
+``result.validation``; :func:`validate` and the validated results live in
+:mod:`lrlab.lab.validation`.
 
 Importing this module does not import torch; the torch engine imports it where it trains.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
 
-from lrlab.lab.engine import DTYPES, auto_engine, make_engine, run_cohort
-from lrlab.lab.models import MLP, TorchModule
-from lrlab.lab.optim import PopulationOptimizer
-
-from ._checks import choice, integer
-from ._driver import Recorder
-from ._ramp import ramp
-from ._repeats import RepeatedResult, summarize
-from ._result import FinderResult
-from ._validation import (
+from .._checks import choice, integer
+from ..finder import FinderResult, Recorder, RepeatedResult, combine_runs, ramp
+from .engine import DTYPES, auto_engine, make_engine, run_cohort
+from .models import MLP, TorchModule
+from .optim import PopulationOptimizer
+from .validation import (
     DEFAULT_FACTORS,
-    Candidate,
-    Settings,
-    Validation,
     _check_common,
     _check_shared,
     _seed_list,
     validate,
     validation_center,
     validation_settings,
+    with_validation,
 )
 
-__all__ = [
-    "DEFAULT_FACTORS",
-    "Candidate",
-    "Settings",
-    "ValidatedRepeatedResult",
-    "ValidatedResult",
-    "Validation",
-    "find_lr",
-    "validate",
-    "validated",
-    "validation_center",
-    "validation_settings",
-    "with_validation",
-]
+__all__ = ["find_lr"]
 
 
 _validate = validate  # find_lr's ``validate`` argument shadows the function
-
-
-# -- results with their validation ----------------------------------------------------------------
-@dataclasses.dataclass(frozen=True, eq=False, repr=False)
-class ValidatedResult(FinderResult):
-    """A :class:`~lrlab.finder.FinderResult` with the :class:`Validation` of its suggestion.
-
-    Example:
-        >>> from lrlab.finder.lab import ValidatedResult
-        >>> [f.name for f in dataclasses.fields(ValidatedResult)][-1]
-        'validation'
-    """
-
-    validation: Validation | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """:meth:`FinderResult.to_dict` plus ``"validation"``."""
-        out = super().to_dict()
-        out["validation"] = None if self.validation is None else self.validation.to_dict()
-        return out
-
-
-@dataclasses.dataclass(frozen=True, eq=False, repr=False)
-class ValidatedRepeatedResult(RepeatedResult):
-    """A :class:`~lrlab.finder.RepeatedResult` with the :class:`Validation` of its suggestion.
-
-    Example:
-        >>> from lrlab.finder.lab import ValidatedRepeatedResult
-        >>> [f.name for f in dataclasses.fields(ValidatedRepeatedResult)][-1]
-        'validation'
-    """
-
-    validation: Validation | None = None
-
-    def __repr__(self) -> str:
-        text = super().__repr__()
-        if self.validation is not None:
-            text += f"\nvalidated best: {self.validation.best_lr:.3g} (print .validation)"
-        return text
-
-    def to_dict(self) -> dict[str, Any]:
-        """:meth:`RepeatedResult.to_dict` plus ``"validation"``."""
-        out = super().to_dict()
-        out["validation"] = None if self.validation is None else self.validation.to_dict()
-        return out
-
-
-def with_validation(
-    result: FinderResult | RepeatedResult, validation: Validation
-) -> ValidatedResult | ValidatedRepeatedResult:
-    """``result`` as a :class:`ValidatedResult` / :class:`ValidatedRepeatedResult`."""
-    cls = ValidatedRepeatedResult if isinstance(result, RepeatedResult) else ValidatedResult
-    base = RepeatedResult if isinstance(result, RepeatedResult) else FinderResult
-    values = {f.name: getattr(result, f.name) for f in dataclasses.fields(base)}
-    return cls(**values, validation=validation)  # type: ignore[arg-type]
-
-
-def validated(
-    settings: Settings,
-    result: FinderResult | RepeatedResult,
-    data: Any,
-    model: MLP | TorchModule,
-    optimizer: PopulationOptimizer,
-    *,
-    batch_size: int,
-    dtype: str,
-    device: Any = None,
-) -> ValidatedResult | ValidatedRepeatedResult:
-    """An adapter's ``validate=True``: train around ``result``'s suggestion (each seed with its
-    own batch order) as ``settings`` (from :func:`validation_settings`) say, and return
-    ``result`` with the :class:`Validation` attached (:func:`with_validation`).
-
-    Example:
-        >>> from lrlab.finder.lab import find_lr, validated, validation_settings
-        >>> from lrlab.lab.data import blobs
-        >>> from lrlab.lab.models import MLP
-        >>> from lrlab.lab.optim import SGD
-        >>> data, net, opt = blobs(), MLP(2, (8,), 3), SGD(momentum=0.9)
-        >>> result = find_lr(data, net, opt, batch_size=32, num_steps=40)
-        >>> settings = validation_settings("find_lr", "valley", (0.5, 2.0), 1, 2, first_seed=0)
-        >>> [c.factor for c in validated(settings, result, data, net, opt, batch_size=32,
-        ...                              dtype="float32").validation.candidates]
-        [0.5, 2.0]
-    """
-    center, note = validation_center(result, settings.around)
-    val = validate(
-        data,
-        model,
-        optimizer,
-        center,
-        batch_size=batch_size,
-        factors=settings.factors,
-        epochs=settings.epochs,
-        seeds=settings.seeds,
-        batch_orders="per_seed",
-        dtype=dtype,
-        device=device,
-        around=note,
-    )
-    return with_validation(result, val)
-
-
-_validated = validated  # the names the framework adapters import
-_settings = validation_settings
 
 
 # -- the range test -------------------------------------------------------------------------------
@@ -248,7 +126,7 @@ def find_lr(
         ``validate=True`` the subclass with ``.validation``.
 
     Example:
-        >>> from lrlab.finder.lab import find_lr
+        >>> from lrlab.lab.range_test import find_lr
         >>> from lrlab.lab.data import ionosphere
         >>> from lrlab.lab.models import MLP
         >>> from lrlab.lab.optim import SGD
@@ -291,7 +169,7 @@ def find_lr(
     _run_ramp(owner, data, model, optimizer, recs, seed_list, lrs, *where)
     results = [r.result() for r in recs]
     one = len(seed_list) == 1
-    out: FinderResult | RepeatedResult = results[0] if one else summarize(results, seed_list)
+    out: FinderResult | RepeatedResult = results[0] if one else combine_runs(results, seed_list)
     if not validate:
         return out
     center, note = validation_center(out, around)

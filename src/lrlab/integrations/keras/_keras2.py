@@ -1,61 +1,19 @@
-"""Keras 3 integration: lrlab schedules, plateau control and Keras 2 migration in Keras' idiom.
-
-* :class:`KerasSchedule` (alias :data:`Schedule`) — a real
-  ``keras.optimizers.schedules.LearningRateSchedule`` that evaluates an lrlab schedule on the
-  optimizer's ``iterations`` inside every update, times a plateau multiplier ``scale`` (a
-  non-trainable ``keras.Variable``, 1 at the start). It saves and reloads with ``.keras`` files.
-* :class:`LearningRateScheduler` — Keras' callback of that name, which also takes lrlab
-  schedules (per epoch, per epoch applied per batch with ``steps_per_epoch``, or per batch).
-* :class:`ReduceLROnPlateau` — Keras' callback of that name (it subclasses it), that also works
-  when the optimizer holds a :class:`KerasSchedule`: it then multiplies the schedule instead of
-  raising ``TypeError`` as Keras' own does.
-* :class:`LearningRateLogger` — records the rate each epoch (and each batch) actually trained
-  with, plateau included, in ``history.history["learning_rate"]``.
-* :func:`keras2_optimizer` — builds the Keras 3 optimizer that Keras 2 code such as
-  ``SGD(lr=0.1, momentum=0.8, decay=0.002)`` meant (Keras 3 rejects ``lr`` and silently ignores
-  ``decay``).
-
-Importing this module never imports Keras (so ``import lrlab`` and the doctest collection work
-without a configured ``KERAS_BACKEND``). The Keras classes are created on first use of any of
-these names, or at import time if ``keras`` is already imported; that is also when
-``KerasSchedule`` is registered with Keras as ``"lrlab>KerasSchedule"`` for ``load_model``.
-
-Example:
-    >>> import os
-    >>> _ = os.environ.setdefault("KERAS_BACKEND", "torch")
-    >>> import keras
-    >>> from lrlab.schedules import cosine, warmup
-    >>> from lrlab.integrations.keras import KerasSchedule
-    >>> lr = KerasSchedule(warmup(cosine(init=0.1, decay_steps=90), steps=10))
-    >>> opt = keras.optimizers.SGD(learning_rate=lr, momentum=0.9)
-    >>> round(float(opt.learning_rate), 6)  # iterations == 0: the first update's rate
-    0.0
-    >>> [round(float(lr(k)), 6) for k in (5, 10, 55, 100)]
-    [0.05, 0.1, 0.05, 0.0]
-"""
+"""Keras 2 migration: :func:`keras2_optimizer` builds the Keras 3 optimizer that Keras 2 code
+such as ``SGD(lr=0.1, momentum=0.8, decay=0.002)`` meant."""
 
 from __future__ import annotations
 
 import inspect
 import math
-import sys
 import warnings
-from collections.abc import Callable  # noqa: F401  (see below)
 from typing import Any
 
 import numpy as np
 
-from lrlab.schedules import Schedule as LrlabSchedule  # noqa: F401  (see below)
+from lrlab._checks import integer
 from lrlab.schedules import keras2_decay, lint
 
-# The implementation lives in private siblings, by concept; this module builds the Keras
-# classes from them on first use (below) and holds the Keras 2 migration. Those classes present
-# themselves as this module's (``__module__``), so the names in their annotations are imported
-# here too, for typing.get_type_hints.
-from ._keras_callbacks import _LoggerImpl, _SchedulerImpl
-from ._keras_callbacks import _optimizers as _optimizers  # still reachable here: tests use it
-from ._keras_plateau import _PlateauImpl
-from ._keras_schedule import _check_int, _keras, _KerasScheduleImpl
+from ._schedule import _keras
 
 #: Keras 2 optimizer name -> (Keras 3 class name, Keras 2 default ``lr`` or ``None`` where Keras 2
 #: releases disagree: standalone Keras 2.2 used Adagrad 0.01, Adadelta 1.0, Adamax 0.002;
@@ -68,17 +26,6 @@ KERAS2_OPTIMIZERS: dict[str, tuple[str, float | None]] = {
     "adadelta": ("Adadelta", None),
     "adamax": ("Adamax", None),
 }
-
-_KERAS_NAMES = (
-    "KerasSchedule",
-    "Schedule",
-    "LearningRateScheduler",
-    "ReduceLROnPlateau",
-    "LearningRateLogger",
-)
-_BUILT: dict[str, type] = {}
-
-__all__ = ["KERAS2_OPTIMIZERS", *_KERAS_NAMES, "keras2_optimizer"]
 
 
 # -- Keras 2 migration --------------------------------------------------------------------------
@@ -168,9 +115,9 @@ def keras2_optimizer(
         ):
             raise ValueError(f"{owner}: {arg} must be a finite number >= 0, got {value!r}")
     if epochs is not None:
-        epochs = _check_int(owner, "epochs", epochs, 1)
+        epochs = integer(owner, "epochs", epochs, lo=1)
     if steps_per_epoch is not None:
-        steps_per_epoch = _check_int(owner, "steps_per_epoch", steps_per_epoch, 1)
+        steps_per_epoch = integer(owner, "steps_per_epoch", steps_per_epoch, lo=1)
     if kwargs.get("epsilon", 0.0) is None:
         del kwargs["epsilon"]
     cls = getattr(keras.optimizers, class_name)
@@ -188,7 +135,9 @@ def keras2_optimizer(
         _warn_per_epoch_decay(float(lr), float(decay), epochs, steps_per_epoch)
     learning_rate: Any = float(lr)
     if decay > 0:
-        learning_rate = _build()["KerasSchedule"](keras2_decay(lr=float(lr), decay=float(decay)))
+        from ._classes import build  # the Keras classes import this module's siblings
+
+        learning_rate = build()["KerasSchedule"](keras2_decay(lr=float(lr), decay=float(decay)))
     return cls(learning_rate=learning_rate, **kwargs)
 
 
@@ -216,51 +165,3 @@ def _warn_per_epoch_decay(
             "decay = lr / (epochs * steps_per_epoch) (pass steps_per_epoch= to see the effect)"
         )
     warnings.warn(f"keras2_optimizer: {detail}", UserWarning, stacklevel=3)
-
-
-# -- lazy construction of the Keras classes ----------------------------------------------------
-def _build() -> dict[str, type]:
-    """Create the Keras subclasses (importing keras) once, and register ``KerasSchedule``."""
-    if _BUILT:
-        return _BUILT
-    keras = _keras()
-
-    def make(impl: type, base: type, name: str) -> type:
-        cls = type(name, (impl, base), {"__module__": __name__, "__doc__": impl.__doc__})
-        cls.__qualname__ = name
-        return cls
-
-    schedule_cls = make(
-        _KerasScheduleImpl, keras.optimizers.schedules.LearningRateSchedule, "KerasSchedule"
-    )
-    schedule_cls = keras.saving.register_keras_serializable(package="lrlab")(schedule_cls)
-    built = {
-        "KerasSchedule": schedule_cls,
-        "Schedule": schedule_cls,
-        "LearningRateScheduler": make(
-            _SchedulerImpl, keras.callbacks.Callback, "LearningRateScheduler"
-        ),
-        "ReduceLROnPlateau": make(
-            _PlateauImpl, keras.callbacks.ReduceLROnPlateau, "ReduceLROnPlateau"
-        ),
-        "LearningRateLogger": make(_LoggerImpl, keras.callbacks.Callback, "LearningRateLogger"),
-    }
-    _BUILT.update(built)
-    globals().update(built)
-    return _BUILT
-
-
-def __getattr__(name: str) -> Any:
-    if name in _KERAS_NAMES:
-        return _build()[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    # Only what exists: tools that walk dir() and getattr every name (pytest's collection does)
-    # must not import Keras before a backend is chosen.
-    return sorted(globals())
-
-
-if "keras" in sys.modules:  # keras is configured already: register KerasSchedule for load_model
-    _build()

@@ -1,10 +1,13 @@
 """A short validation run of a range-test suggestion: :func:`validate` trains a few learning
 rates around it for a few epochs, several seeds each, and reports each as a :class:`Candidate`
 of a :class:`Validation` (final loss / accuracy, mean ± sd); :func:`validation_center` picks the
-rate to validate around. Also the argument checks that :func:`lrlab.finder.lab.find_lr` shares.
+rate to validate around; :func:`validated` and :func:`with_validation` attach the table to a
+range-test result (:class:`ValidatedResult`, :class:`ValidatedRepeatedResult`), as the range
+tests' ``validate=True`` does (:func:`lrlab.lab.range_test.find_lr`, :func:`lrlab.torch.find_lr`,
+:func:`lrlab.keras.find_lr`). Also the argument checks the population range test shares.
 
-Private: import the public names from :mod:`lrlab.finder.lab`. It trains through
-:func:`lrlab.lab.population.train_population`, with NumPy alone for small MLP cohorts.
+It trains through :func:`lrlab.lab.population.train_population`, with NumPy alone for small MLP
+cohorts.
 """
 
 from __future__ import annotations
@@ -16,15 +19,28 @@ from typing import Any, Literal
 
 import numpy as np
 
-from lrlab.lab.models import MLP, TorchModule
-from lrlab.lab.optim import PopulationOptimizer
-from lrlab.lab.population import DTYPES, train_population
-from lrlab.schedules import constant
+from .._checks import choice, integer
+from .._checks import number as real
+from ..finder import RULES, FinderResult, RepeatedResult
+from ..schedules import constant
+from .models import MLP, TorchModule
+from .optim import PopulationOptimizer
+from .population import DTYPES, train_population
 
-from ._analysis import RULES
-from ._checks import choice, integer, real
-from ._repeats import RepeatedResult
-from ._result import FinderResult
+__all__ = [
+    "DEFAULT_FACTORS",
+    "Candidate",
+    "Settings",
+    "ValidatedRepeatedResult",
+    "ValidatedResult",
+    "Validation",
+    "ValidationPlan",
+    "validate",
+    "validated",
+    "validation_center",
+    "validation_settings",
+    "with_validation",
+]
 
 #: The learning rates :func:`validate` tries, as multiples of the centre.
 DEFAULT_FACTORS = (1 / 3, 1.0, 3.0)
@@ -121,7 +137,7 @@ def validation_settings(
         first_seed: The first seed when ``seeds`` is a count.
 
     Example:
-        >>> from lrlab.finder.lab import validation_settings
+        >>> from lrlab.lab.validation import validation_settings
         >>> validation_settings("find_lr", "valley", (0.5, 2.0), 3, 2, first_seed=7)
         Settings(around='valley', factors=(0.5, 2.0), epochs=3, seeds=(7, 8))
     """
@@ -345,7 +361,7 @@ def validate(
         A :class:`Validation`; ``str()`` of it is a table.
 
     Example:
-        >>> from lrlab.finder.lab import validate
+        >>> from lrlab.lab.validation import validate
         >>> from lrlab.lab.data import blobs
         >>> from lrlab.lab.models import MLP
         >>> from lrlab.lab.optim import SGD
@@ -435,7 +451,7 @@ def validation_center(
 
     Example:
         >>> from lrlab.finder import ramp, run
-        >>> from lrlab.finder.lab import validation_center
+        >>> from lrlab.lab.validation import validation_center
         >>> res = run(lambda lr: 1 / (1 + 100 * lr) + 50 * lr**2, ramp(1e-4, 1.0, 60), 60)
         >>> lr, note = validation_center(res, "valley")
         >>> lr == res.suggest().valley.lr, note
@@ -467,7 +483,159 @@ def validation_center(
     return float(lr), rule
 
 
-# Present them as part of the public module, where they lived before: their types print and
-# pickle as lrlab.finder.lab.Candidate / lrlab.finder.lab.Validation.
-Candidate.__module__ = "lrlab.finder.lab"
-Validation.__module__ = "lrlab.finder.lab"
+# -- results with their validation ----------------------------------------------------------------
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class ValidatedResult(FinderResult):
+    """A :class:`~lrlab.finder.FinderResult` with the :class:`Validation` of its suggestion.
+
+    Example:
+        >>> from lrlab.lab.validation import ValidatedResult
+        >>> [f.name for f in dataclasses.fields(ValidatedResult)][-1]
+        'validation'
+    """
+
+    validation: Validation | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """:meth:`FinderResult.to_dict` plus ``"validation"``."""
+        out = super().to_dict()
+        out["validation"] = None if self.validation is None else self.validation.to_dict()
+        return out
+
+
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class ValidatedRepeatedResult(RepeatedResult):
+    """A :class:`~lrlab.finder.RepeatedResult` with the :class:`Validation` of its suggestion.
+
+    Example:
+        >>> from lrlab.lab.validation import ValidatedRepeatedResult
+        >>> [f.name for f in dataclasses.fields(ValidatedRepeatedResult)][-1]
+        'validation'
+    """
+
+    validation: Validation | None = None
+
+    def __repr__(self) -> str:
+        text = super().__repr__()
+        if self.validation is not None:
+            text += f"\nvalidated best: {self.validation.best_lr:.3g} (print .validation)"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        """:meth:`RepeatedResult.to_dict` plus ``"validation"``."""
+        out = super().to_dict()
+        out["validation"] = None if self.validation is None else self.validation.to_dict()
+        return out
+
+
+def with_validation(
+    result: FinderResult | RepeatedResult, validation: Validation
+) -> ValidatedResult | ValidatedRepeatedResult:
+    """``result`` as a :class:`ValidatedResult` / :class:`ValidatedRepeatedResult`."""
+    cls = ValidatedRepeatedResult if isinstance(result, RepeatedResult) else ValidatedResult
+    base = RepeatedResult if isinstance(result, RepeatedResult) else FinderResult
+    values = {f.name: getattr(result, f.name) for f in dataclasses.fields(base)}
+    return cls(**values, validation=validation)  # type: ignore[arg-type]
+
+
+def validated(
+    settings: Settings,
+    result: FinderResult | RepeatedResult,
+    data: Any,
+    model: MLP | TorchModule,
+    optimizer: PopulationOptimizer,
+    *,
+    batch_size: int,
+    dtype: str,
+    device: Any = None,
+) -> ValidatedResult | ValidatedRepeatedResult:
+    """An adapter's ``validate=True``: train around ``result``'s suggestion (each seed with its
+    own batch order) as ``settings`` (from :func:`validation_settings`) say, and return
+    ``result`` with the :class:`Validation` attached (:func:`with_validation`).
+
+    Example:
+        >>> from lrlab.lab.range_test import find_lr
+        >>> from lrlab.lab.validation import validated, validation_settings
+        >>> from lrlab.lab.data import blobs
+        >>> from lrlab.lab.models import MLP
+        >>> from lrlab.lab.optim import SGD
+        >>> data, net, opt = blobs(), MLP(2, (8,), 3), SGD(momentum=0.9)
+        >>> result = find_lr(data, net, opt, batch_size=32, num_steps=40)
+        >>> settings = validation_settings("find_lr", "valley", (0.5, 2.0), 1, 2, first_seed=0)
+        >>> [c.factor for c in validated(settings, result, data, net, opt, batch_size=32,
+        ...                              dtype="float32").validation.candidates]
+        [0.5, 2.0]
+    """
+    center, note = validation_center(result, settings.around)
+    val = validate(
+        data,
+        model,
+        optimizer,
+        center,
+        batch_size=batch_size,
+        factors=settings.factors,
+        epochs=settings.epochs,
+        seeds=settings.seeds,
+        batch_orders="per_seed",
+        dtype=dtype,
+        device=device,
+        around=note,
+    )
+    return with_validation(result, val)
+
+
+class ValidationPlan:
+    """A framework adapter's ``validate=True``: its settings (checked before the range test),
+    the user's model and optimizer translated to the lab (an :class:`~lrlab.lab.models.MLP` or
+    :class:`~lrlab.lab.models.TorchModule` and an :mod:`lrlab.lab.optim` optimizer), and the
+    data; :meth:`run` validates around the range test's suggestion with :func:`validated`.
+
+    ``lrlab.torch.find_lr`` and ``lrlab.keras.find_lr`` build one each (subclasses that do the
+    translation); the data and the device may be set after construction, once the adapter has
+    read them.
+
+    Example:
+        >>> from lrlab.lab.data import blobs
+        >>> from lrlab.lab.models import MLP
+        >>> from lrlab.lab.optim import SGD
+        >>> from lrlab.lab.range_test import find_lr
+        >>> data, net, opt = blobs(), MLP(2, (8,), 3), SGD()
+        >>> settings = validation_settings("find_lr", 0.1, (0.5, 2.0), 1, 2, first_seed=0)
+        >>> plan = ValidationPlan(settings, net, opt, "float32", data)
+        >>> result = find_lr(data, net, opt, batch_size=32, num_steps=20)
+        >>> [c.lr for c in plan.run(result, batch_size=32).validation.candidates]
+        [0.05, 0.2]
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        model: MLP | TorchModule | None,
+        optimizer: PopulationOptimizer,
+        dtype: str,
+        data: Any = None,
+        device: Any = None,
+    ) -> None:
+        self.settings = settings
+        self.model = model
+        self.optimizer = optimizer
+        self.dtype = dtype
+        self.data = data
+        self.device = device
+
+    def run(
+        self, result: FinderResult | RepeatedResult, batch_size: int
+    ) -> ValidatedResult | ValidatedRepeatedResult:
+        """``result`` with the :class:`Validation` of its suggestion (:func:`validated`)."""
+        if self.model is None or self.data is None:
+            raise RuntimeError("ValidationPlan.run: the model and the data are not set yet")
+        return validated(
+            self.settings,
+            result,
+            self.data,
+            self.model,
+            self.optimizer,
+            batch_size=batch_size,
+            dtype=self.dtype,
+            device=self.device,
+        )

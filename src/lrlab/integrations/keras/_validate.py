@@ -3,8 +3,8 @@ loss and data translated to lrlab's population engine (an :class:`~lrlab.lab.mod
 :mod:`lrlab.lab.optim` optimizer with ``form="keras"``, NumPy arrays), checked before the range
 test and validated after it.
 
-Private: used by :mod:`lrlab.finder.keras`. Importing this module imports neither Keras nor
-:mod:`lrlab.lab` (both happen when validation is asked for).
+Private: used by :func:`lrlab.keras.find_lr`. Importing this module does not import Keras (that
+happens when validation is asked for).
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._repeats import RepeatedResult
-from ._result import FinderResult
+from lrlab.lab.validation import ValidationPlan, validation_settings
 
 if TYPE_CHECKING:
     from lrlab.lab.models import MLP
@@ -410,8 +409,9 @@ def _targets(name: str, y: Any, output: str, n_out: int) -> np.ndarray:
     return out
 
 
-class _ValidationPlan:
-    """``validate=True``: everything checked before the range test, run after it."""
+class KerasValidationPlan(ValidationPlan):
+    """``validate=True`` for a compiled Keras model: the model, its optimizer and the data
+    translated and checked before the range test; :meth:`run` after it."""
 
     def __init__(
         self,
@@ -425,13 +425,9 @@ class _ValidationPlan:
         seeds: Any,
         seed: int,
     ) -> None:
-        from . import lab
-
-        owner = "find_lr"
-        self.settings = lab._settings(owner, around, factors, epochs, seeds, seed)
-        self.model, self.dtype = _mlp(model)
-        self.optimizer = _lab_optimizer(model.optimizer)
-        m = self.model
+        settings = validation_settings("find_lr", around, factors, epochs, seeds, seed)
+        m, dtype = _mlp(model)
+        super().__init__(settings, m, _lab_optimizer(model.optimizer), dtype)
         xt = _inputs("x", x, m.n_inputs)
         yt = _targets("y", y, m.output, m.n_outputs)
         if len(yt) != len(xt):
@@ -450,19 +446,3 @@ class _ValidationPlan:
                     f"{_OWNER}: validation_data has {len(xv)} input rows but {len(yv)} targets"
                 )
         self.data = types.SimpleNamespace(x_train=xt, y_train=yt, x_test=xv, y_test=yv)
-
-    def run(
-        self, result: FinderResult | RepeatedResult, batch_size: int
-    ) -> FinderResult | RepeatedResult:
-        """Validate around ``result``'s suggestion; ``result`` with ``.validation``."""
-        from .lab import _validated
-
-        return _validated(
-            self.settings,
-            result,
-            self.data,
-            self.model,
-            self.optimizer,
-            batch_size=batch_size,
-            dtype=self.dtype,
-        )

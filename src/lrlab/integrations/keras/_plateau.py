@@ -16,8 +16,8 @@ import numpy as np
 
 from lrlab.control import Plateau, PlateauState
 
-from ._keras_callbacks import _holder, _log_key, _optimizers
-from ._keras_schedule import _keras, _KerasScheduleImpl, _to_float
+from ._callbacks import _holder, _log_key, _optimizers
+from ._schedule import _keras, _KerasScheduleImpl, _to_float
 
 
 # -- ReduceLROnPlateau --------------------------------------------------------------------------
@@ -207,9 +207,3 @@ class _PlateauImpl:
 
 def _is_lrlab_schedule(holder: Any) -> bool:
     return isinstance(holder, _KerasScheduleImpl)
-
-
-# Present the implementation as part of the public module, as before it moved here: its
-# doctests are collected under lrlab/integrations/keras.py (skipped by conftest.py when Keras
-# is not installed) with the same ids.
-_PlateauImpl.__module__ = "lrlab.integrations.keras"

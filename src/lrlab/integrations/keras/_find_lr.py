@@ -1,7 +1,7 @@
 """The range test for Keras 3: ``find_lr(model, x, y)`` and an ``LRFinder`` callback for ``fit``.
 
 Keras is imported when you first use something from this module, not when it is imported (so
-``import lrlab.finder.keras`` is cheap, and the backend is whatever ``KERAS_BACKEND`` says when
+``import lrlab.keras`` is cheap, and the backend is whatever ``KERAS_BACKEND`` says when
 you first call it). The model's weights and the optimizer's variables come back exactly as they
 were.
 
@@ -26,17 +26,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from ._checks import integer
-from ._driver import Recorder
-from ._keras_validate import _ValidationPlan
-from ._ramp import ramp
-from ._repeats import RepeatedResult, summarize
-from ._result import FinderResult
+from lrlab._checks import integer
+from lrlab.finder import FinderResult, Recorder, RepeatedResult, combine_runs, ramp
 
 if TYPE_CHECKING:
     import keras
-
-__all__ = ["LRFinder", "batch_loss", "find_lr"]  # noqa: F822 (LRFinder: module __getattr__)
 
 
 def batch_loss(mean: float, prev_mean: float, count: float, prev_count: float) -> float:
@@ -55,7 +49,7 @@ def batch_loss(mean: float, prev_mean: float, count: float, prev_count: float) -
         The batch's own loss.
 
     Example:
-        >>> from lrlab.finder.keras import batch_loss
+        >>> from lrlab.keras import batch_loss
         >>> batch_loss(mean=1.5, prev_mean=1.0, count=2, prev_count=1)  # batches 1.0 and 2.0
         2.0
         >>> batch_loss(mean=1.2, prev_mean=1.0, count=40, prev_count=32)  # a short last batch
@@ -167,141 +161,125 @@ def _evaluate(model: Any, data: Any, batch_size: int) -> float:
     return total / n
 
 
-def _callback_class() -> type:
-    import keras
+class _LRFinderImpl:
+    """A Keras 3 callback that runs the range test inside ``model.fit``.
 
-    class LRFinder(keras.callbacks.Callback):
-        """A Keras 3 callback that runs the range test inside ``model.fit``.
+    Each batch trains at the rate of :func:`~lrlab.finder.ramp`; the batch loss (recovered
+    from Keras' running mean, see :func:`batch_loss`) goes to a
+    :class:`~lrlab.finder.Recorder`, which smooths it and stops the fit
+    (``model.stop_training``) on divergence, a non-finite loss, or after ``num_steps``
+    batches. At the end of the fit the weights and optimizer variables are restored (unless
+    ``restore=False``) and :attr:`result` holds the :class:`~lrlab.finder.FinderResult`.
+    Give ``fit`` enough epochs for ``num_steps`` batches. If the fit raises, nothing is
+    restored: use :func:`find_lr`, which restores in every case.
 
-        Each batch trains at the rate of :func:`~lrlab.finder.ramp`; the batch loss (recovered
-        from Keras' running mean, see :func:`batch_loss`) goes to a
-        :class:`~lrlab.finder.Recorder`, which smooths it and stops the fit
-        (``model.stop_training``) on divergence, a non-finite loss, or after ``num_steps``
-        batches. At the end of the fit the weights and optimizer variables are restored (unless
-        ``restore=False``) and :attr:`result` holds the :class:`~lrlab.finder.FinderResult`.
-        Give ``fit`` enough epochs for ``num_steps`` batches. If the fit raises, nothing is
-        restored: use :func:`find_lr`, which restores in every case.
+    Args:
+        start_lr: First rate of the ramp.
+        end_lr: Last rate of the ramp.
+        num_steps: Batches in the ramp.
+        mode: ``"exp"`` or ``"linear"``.
+        smoothing: ``beta`` of the loss smoothing.
+        diverge_factor: Stop factor (see :class:`~lrlab.finder.Recorder`); ``None``: never.
+        min_steps: First step at which the divergence stop may fire.
+        validation_data: Optional ``(x, y)`` evaluated every ``eval_every`` batches with
+            ``model.compute_loss`` on ``predict_on_batch`` outputs (Keras metrics are not
+            touched).
+        eval_every: Evaluation period in batches (default 1 with ``validation_data``).
+        eval_batch_size: Batch size of the evaluation.
+        restore: Restore weights and optimizer variables at the end of the fit.
+    """
 
-        Args:
-            start_lr: First rate of the ramp.
-            end_lr: Last rate of the ramp.
-            num_steps: Batches in the ramp.
-            mode: ``"exp"`` or ``"linear"``.
-            smoothing: ``beta`` of the loss smoothing.
-            diverge_factor: Stop factor (see :class:`~lrlab.finder.Recorder`); ``None``: never.
-            min_steps: First step at which the divergence stop may fire.
-            validation_data: Optional ``(x, y)`` evaluated every ``eval_every`` batches with
-                ``model.compute_loss`` on ``predict_on_batch`` outputs (Keras metrics are not
-                touched).
-            eval_every: Evaluation period in batches (default 1 with ``validation_data``).
-            eval_batch_size: Batch size of the evaluation.
-            restore: Restore weights and optimizer variables at the end of the fit.
-        """
+    def __init__(
+        self,
+        start_lr: float = 1e-7,
+        end_lr: float = 10.0,
+        num_steps: int = 100,
+        *,
+        mode: Literal["exp", "linear"] = "exp",
+        smoothing: float = 0.98,
+        diverge_factor: float | None = 4.0,
+        min_steps: int = 1,
+        validation_data: tuple[Any, Any] | None = None,
+        eval_every: int | None = None,
+        eval_batch_size: int = 256,
+        restore: bool = True,
+    ) -> None:
+        super().__init__()
+        self.schedule = ramp(start_lr, end_lr, num_steps, mode)
+        self.num_steps = num_steps
+        self._options = {
+            "smoothing": smoothing,
+            "diverge_factor": diverge_factor,
+            "min_steps": min_steps,
+        }
+        Recorder(self.schedule, num_steps, **self._options)  # check the options now
+        if eval_every is not None and validation_data is None:
+            raise ValueError(f"LRFinder: eval_every={eval_every!r} needs validation_data")
+        self.validation_data = validation_data
+        self.eval_every = (
+            1 if eval_every is None else integer("LRFinder", "eval_every", eval_every, lo=1)
+        )
+        self.eval_batch_size = integer("LRFinder", "eval_batch_size", eval_batch_size, lo=1)
+        self.restore = restore
+        self.result: FinderResult | None = None
+        self._recorder: Recorder | None = None
 
-        def __init__(
-            self,
-            start_lr: float = 1e-7,
-            end_lr: float = 10.0,
-            num_steps: int = 100,
-            *,
-            mode: Literal["exp", "linear"] = "exp",
-            smoothing: float = 0.98,
-            diverge_factor: float | None = 4.0,
-            min_steps: int = 1,
-            validation_data: tuple[Any, Any] | None = None,
-            eval_every: int | None = None,
-            eval_batch_size: int = 256,
-            restore: bool = True,
-        ) -> None:
-            super().__init__()
-            self.schedule = ramp(start_lr, end_lr, num_steps, mode)
-            self.num_steps = num_steps
-            self._options = {
-                "smoothing": smoothing,
-                "diverge_factor": diverge_factor,
-                "min_steps": min_steps,
-            }
-            Recorder(self.schedule, num_steps, **self._options)  # check the options now
-            if eval_every is not None and validation_data is None:
-                raise ValueError(f"LRFinder: eval_every={eval_every!r} needs validation_data")
-            self.validation_data = validation_data
-            self.eval_every = (
-                1 if eval_every is None else integer("LRFinder", "eval_every", eval_every, lo=1)
+    def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
+        self._recorder = Recorder(self.schedule, self.num_steps, **self._options)
+        self._state = _State(self.model)
+        self._holder = [0.0]
+        self._prev = (0.0, 0.0)
+        self.result = None
+
+    def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        self._prev = (0.0, 0.0)  # Keras resets its metrics at each epoch
+
+    def on_train_batch_begin(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
+        rec = self._recorder
+        if rec is not None and not rec.done:
+            _set_lr(self.model.optimizer, rec.lr, self._holder)
+
+    def _count(self, prev_count: float) -> float:
+        tracker = getattr(self.model, "_loss_tracker", None)
+        count = getattr(tracker, "count", None)
+        if count is None:
+            return prev_count + 1.0
+        from keras import ops
+
+        return float(ops.convert_to_numpy(count))
+
+    def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
+        rec = self._recorder
+        if rec is None or rec.done:
+            self.model.stop_training = True
+            return
+        if not logs or "loss" not in logs:
+            raise ValueError(
+                f"LRFinder: the batch logs have no 'loss' (keys: {sorted(logs or {})})"
             )
-            self.eval_batch_size = integer("LRFinder", "eval_batch_size", eval_batch_size, lo=1)
-            self.restore = restore
-            self.result: FinderResult | None = None
-            self._recorder: Recorder | None = None
+        prev_count, prev_mean = self._prev
+        mean = float(logs["loss"])
+        count = self._count(prev_count)
+        self._prev = (count, mean)
+        rec.record(batch_loss(mean, prev_mean, count, prev_count))
+        if (
+            self.validation_data is not None
+            and rec.step % self.eval_every == 0
+            and rec.stop_reason in (None, "completed")
+        ):
+            rec.record_eval(_evaluate(self.model, self.validation_data, self.eval_batch_size))
+        if rec.done:
+            self.model.stop_training = True
 
-        def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
-            self._recorder = Recorder(self.schedule, self.num_steps, **self._options)
-            self._state = _State(self.model)
-            self._holder = [0.0]
-            self._prev = (0.0, 0.0)
-            self.result = None
-
-        def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
-            self._prev = (0.0, 0.0)  # Keras resets its metrics at each epoch
-
-        def on_train_batch_begin(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
-            rec = self._recorder
-            if rec is not None and not rec.done:
-                _set_lr(self.model.optimizer, rec.lr, self._holder)
-
-        def _count(self, prev_count: float) -> float:
-            tracker = getattr(self.model, "_loss_tracker", None)
-            count = getattr(tracker, "count", None)
-            if count is None:
-                return prev_count + 1.0
-            from keras import ops
-
-            return float(ops.convert_to_numpy(count))
-
-        def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
-            rec = self._recorder
-            if rec is None or rec.done:
-                self.model.stop_training = True
-                return
-            if not logs or "loss" not in logs:
-                raise ValueError(
-                    f"LRFinder: the batch logs have no 'loss' (keys: {sorted(logs or {})})"
-                )
-            prev_count, prev_mean = self._prev
-            mean = float(logs["loss"])
-            count = self._count(prev_count)
-            self._prev = (count, mean)
-            rec.record(batch_loss(mean, prev_mean, count, prev_count))
-            if (
-                self.validation_data is not None
-                and rec.step % self.eval_every == 0
-                and rec.stop_reason in (None, "completed")
-            ):
-                rec.record_eval(_evaluate(self.model, self.validation_data, self.eval_batch_size))
-            if rec.done:
-                self.model.stop_training = True
-
-        def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
-            if self._recorder is not None:
-                self.result = self._recorder.result()
-            if self.restore:
-                self._state.restore()
-            else:
-                opt = self.model.optimizer
-                if opt._learning_rate is not self._state.lr_object:
-                    opt.learning_rate = self._state.lr_object
-
-    return LRFinder
-
-
-_CLASS: list[type] = []
-
-
-def __getattr__(name: str) -> Any:
-    if name == "LRFinder":
-        if not _CLASS:
-            _CLASS.append(_callback_class())
-        return _CLASS[0]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
+        if self._recorder is not None:
+            self.result = self._recorder.result()
+        if self.restore:
+            self._state.restore()
+        else:
+            opt = self.model.optimizer
+            if opt._learning_rate is not self._state.lr_object:
+                opt.learning_rate = self._state.lr_object
 
 
 def _prepare(model: Any, x: Any, y: Any, batch_size: int) -> None:
@@ -352,11 +330,11 @@ def find_lr(
     is restored between repeats, at the end, and when the run raises. ``model.history`` and
     ``model.stop_training`` are put back too. Keras' own global seeds are not touched.
 
-    **Validation** (``validate=True``): after the test, :func:`lrlab.finder.lab.validate` trains
+    **Validation** (``validate=True``): after the test, :func:`lrlab.lab.validation.validate` trains
     ``factor * centre`` for each of ``validate_factors`` (centre from
-    :func:`lrlab.finder.lab.validation_center` with ``validate_around``) for ``validate_epochs``
+    :func:`lrlab.lab.validation.validation_center` with ``validate_around``) for ``validate_epochs``
     passes over ``x``, at a constant rate, on lrlab's population engine (on the CPU), and the
-    result (a :class:`~lrlab.finder.lab.ValidatedResult` / ``ValidatedRepeatedResult``) carries
+    result (a :class:`~lrlab.lab.validation.ValidatedResult` / ``ValidatedRepeatedResult``) carries
     the table as ``result.validation``. The model is translated to an
     :class:`~lrlab.lab.models.MLP` and its optimizer to the :mod:`lrlab.lab.optim` one with
     ``form="keras"`` and the same hyperparameters. Each validation seed (``seed, seed + 1, ...``
@@ -409,7 +387,9 @@ def find_lr(
         )
     if not isinstance(validate, bool):
         raise ValueError(f"{owner}: validate must be True or False, got {validate!r}")
-    finder_cls = __getattr__("LRFinder")
+    from ._classes import build
+
+    finder_cls = build()["LRFinder"]
     make = [
         finder_cls(
             start_lr,
@@ -426,8 +406,11 @@ def find_lr(
         for _ in range(repeats)
     ]
     _prepare(model, x, y, batch_size)
-    plan = (
-        _ValidationPlan(
+    plan = None
+    if validate:  # the lab (and its translation of the model) is imported only then
+        from ._validate import KerasValidationPlan
+
+        plan = KerasValidationPlan(
             model,
             x,
             y,
@@ -438,9 +421,6 @@ def find_lr(
             validate_seeds,
             seed,
         )
-        if validate
-        else None
-    )
     state = _State(model)
     results: list[FinderResult] = []
     seeds: Sequence[int] = [seed + r for r in range(repeats)]
@@ -460,5 +440,5 @@ def find_lr(
             results.append(finder.result)
     finally:
         state.restore()
-    result = results[0] if repeats == 1 else summarize(results, seeds)
+    result = results[0] if repeats == 1 else combine_runs(results, seeds)
     return result if plan is None else plan.run(result, batch_size)
