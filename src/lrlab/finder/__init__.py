@@ -34,24 +34,35 @@ Example:
     ['half_divergence', 'minimum_div10', 'steepest', 'valley']
 """
 
-from ._analysis import (
-    DEFAULT_SKIP_END,
-    FLAGS,
-    FLAT_DROP,
-    MIN_POINTS,
-    NOISE_RATIO,
-    RULES,
-    Suggestion,
-    Suggestions,
-    suggest,
-)
-from ._driver import Recorder, run
-from ._plot import plot_repeated, plot_result
-from ._ramp import ramp
-from ._repeats import RepeatedResult, RuleSummary, combine_runs, run_repeated
-from ._result import FinderResult, StopReason
-from ._rules import TURN_UP, minimum_div10, smooth, steepest, turn_up_index, valley
-from ._window import Window, log_median, recommend_window
+from ._analysis import DEFAULT_SKIP_END as DEFAULT_SKIP_END
+from ._analysis import FLAGS as FLAGS
+from ._analysis import FLAT_DROP as FLAT_DROP
+from ._analysis import MIN_POINTS as MIN_POINTS
+from ._analysis import NOISE_RATIO as NOISE_RATIO
+from ._analysis import RULES as RULES
+from ._analysis import Suggestion as Suggestion
+from ._analysis import Suggestions as Suggestions
+from ._analysis import suggest as suggest
+from ._driver import Recorder as Recorder
+from ._driver import run as run
+from ._plot import plot_repeated as plot_repeated
+from ._plot import plot_result as plot_result
+from ._ramp import ramp as ramp
+from ._repeats import RepeatedResult as RepeatedResult
+from ._repeats import RuleSummary as RuleSummary
+from ._repeats import combine_runs as combine_runs
+from ._repeats import run_repeated as run_repeated
+from ._result import FinderResult as FinderResult
+from ._result import StopReason as StopReason
+from ._rules import TURN_UP as TURN_UP
+from ._rules import minimum_div10 as minimum_div10
+from ._rules import smooth as smooth
+from ._rules import steepest as steepest
+from ._rules import turn_up_index as turn_up_index
+from ._rules import valley as valley
+from ._window import Window as Window
+from ._window import log_median as log_median
+from ._window import recommend_window as recommend_window
 
 __all__ = [
     "DEFAULT_SKIP_END",

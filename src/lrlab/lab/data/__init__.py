@@ -23,15 +23,30 @@ Example:
     ('binary', 235, 116, True)
 """
 
-from ._blobs import MAX_BLOB_CENTERS, blobs
-from ._builtin import IONOSPHERE_SHA256, digits, ionosphere
-from ._dataset import Dataset
-from ._download import MAX_DOWNLOAD_BYTES, ChecksumError, DownloadError, cache_dir, fetch
-from ._idx import parse_idx, to_idx
-from ._limits import MAX_ELEMENTS
-from ._mnist import FASHION_MNIST, MNIST, IdxSource, fashion_mnist, mnist
-from ._registry import available, load
-from ._user import MAX_INFERRED_CLASSES, from_arrays, from_csv
+from ._blobs import MAX_BLOB_CENTERS as MAX_BLOB_CENTERS
+from ._blobs import blobs as blobs
+from ._builtin import IONOSPHERE_SHA256 as IONOSPHERE_SHA256
+from ._builtin import digits as digits
+from ._builtin import ionosphere as ionosphere
+from ._dataset import Dataset as Dataset
+from ._download import MAX_DOWNLOAD_BYTES as MAX_DOWNLOAD_BYTES
+from ._download import ChecksumError as ChecksumError
+from ._download import DownloadError as DownloadError
+from ._download import cache_dir as cache_dir
+from ._download import fetch as fetch
+from ._idx import parse_idx as parse_idx
+from ._idx import to_idx as to_idx
+from ._limits import MAX_ELEMENTS as MAX_ELEMENTS
+from ._mnist import FASHION_MNIST as FASHION_MNIST
+from ._mnist import MNIST as MNIST
+from ._mnist import IdxSource as IdxSource
+from ._mnist import fashion_mnist as fashion_mnist
+from ._mnist import mnist as mnist
+from ._registry import available as available
+from ._registry import load as load
+from ._user import MAX_INFERRED_CLASSES as MAX_INFERRED_CLASSES
+from ._user import from_arrays as from_arrays
+from ._user import from_csv as from_csv
 
 __all__ = [
     "FASHION_MNIST",

@@ -30,17 +30,20 @@ Conventions shared by every optimizer:
   Keras' own defaults explicitly when you want them (see ``docs/optimizers.md``).
 """
 
-from ._adagrad import Adadelta, Adagrad
-from ._adam import Adam, AdamW
+from ._adagrad import Adadelta as Adadelta
+from ._adagrad import Adagrad as Adagrad
+from ._adam import Adam as Adam
+from ._adam import AdamW as AdamW
 from ._base import Coef as Coef
 from ._base import Flag as Flag
 from ._base import Form as Form
 from ._base import Hyper as Hyper
-from ._base import PopulationOptimizer
+from ._base import PopulationOptimizer as PopulationOptimizer
 from ._base import Value as Value
-from ._registry import OPTIMIZERS, optimizer_from_config
-from ._rmsprop import RMSprop
-from ._sgd import SGD
+from ._registry import OPTIMIZERS as OPTIMIZERS
+from ._registry import optimizer_from_config as optimizer_from_config
+from ._rmsprop import RMSprop as RMSprop
+from ._sgd import SGD as SGD
 
 __all__ = [
     "OPTIMIZERS",
