@@ -609,11 +609,11 @@ def test_per_member_values_accept_numpy_and_tensors():
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda: SGD(momentum=-0.1), r"SGD: momentum must be in \[0, inf\], got -0.1"),
+        (lambda: SGD(momentum=-0.1), r"SGD: momentum must be in \[0, inf\), got -0.1"),
         (lambda: SGD(momentum=[0.9, -1]), r"momentum \(member 1\) must be in .*got -1"),
         (lambda: SGD(momentum="0.9"), "momentum must be a number or a non-empty sequence"),
         (lambda: SGD(momentum=[]), "momentum must be a number or a non-empty sequence"),
-        (lambda: SGD(momentum=[0.9, None]), r"momentum \(member 1\) must be a number, got None"),
+        (lambda: SGD(momentum=[0.9, None]), r"momentum \(member 1\) must be a number in .*None"),
         (lambda: SGD(nesterov=True), "nesterov requires momentum > 0 .* member 0"),
         (
             lambda: SGD(momentum=[0.9, 0.9], nesterov=[True, True], dampening=[0, 0.1]),

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
+from ..._checks import either, number_in
+
 if TYPE_CHECKING:  # torch is imported where a tensor is updated, never by NumPy's updates
     import torch
     from torch import Tensor
@@ -58,13 +60,7 @@ def _number(
     owner: str, name: str, x: object, low: float, high: float, *, high_open: bool = False
 ) -> float:
     """``x`` as a float in ``[low, high]`` (``[low, high)`` if ``high_open``), else ValueError."""
-    right = ")" if high_open else "]"
-    if isinstance(x, bool) or not isinstance(x, numbers.Real):
-        raise ValueError(f"{owner}: {name} must be a number, got {x!r}")
-    v = float(x)
-    if not (low <= v and (v < high if high_open else v <= high)) or v != v:
-        raise ValueError(f"{owner}: {name} must be in [{low:g}, {high:g}{right}, got {x!r}")
-    return v
+    return number_in(owner, name, x, lo=low, hi=high, hi_open=high_open)
 
 
 def _hyper(
@@ -98,13 +94,6 @@ def _flag(owner: str, name: str, value: object) -> bool | tuple[bool, ...]:
         if not isinstance(v, bool):
             raise ValueError(f"{owner}: {name} (member {i}) must be a bool, got {v!r}")
     return tuple(value)
-
-
-def _choice(owner: str, name: str, value: object, choices: tuple[str, ...]) -> None:
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(
-            f"{owner}: {name} must be {' or '.join(map(repr, choices))}, got {value!r}"
-        )
 
 
 # -- coefficient plumbing ------------------------------------------------------------------------
@@ -284,7 +273,7 @@ class PopulationOptimizer:
 
     # -- shared machinery ------------------------------------------------------------------------
     def __post_init__(self) -> None:
-        _choice(type(self).__name__, "form", self.form, ("torch", "keras"))
+        either(type(self).__name__, "form", self.form, ("torch", "keras"))
         self._normalise()
         object.__setattr__(self, "_cache", {})
         lengths = {label: len(v) for label, _, v in self._items() if isinstance(v, tuple)}
