@@ -11,6 +11,12 @@ when it advances) and ``plateau_scale_g`` is the multiplier of an optional
 :class:`lrlab.control.Plateau` (1 without one). The optimizer's own ``lr`` is overwritten, never
 used.
 
+So that a step costs no more than a torch scheduler's own, the schedule is evaluated with its
+vectorised form on blocks of 512 steps (block ``b`` holds steps ``512 * b`` to
+``512 * b + 511``, whatever step the run started or resumed at) and each step reads its rate
+from its block. The rate is the float ``s(np.arange(n))[k]`` of the schedule's lr table, bit
+for bit (see :class:`_Rates`).
+
 Example:
     >>> import torch
     >>> from lrlab.schedules import cosine
@@ -41,13 +47,19 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from lrlab.control import Plateau, PlateauState
-from lrlab.schedules import Schedule, by_epoch
+from lrlab.schedules import Custom, Recurrence, Schedule, by_epoch
 
 __all__ = ["LrlabScheduler"]
 
 _OWNER = "LrlabScheduler"
 #: version of the :meth:`LrlabScheduler.state_dict` layout
 _FORMAT = 1
+#: steps per block of rates: one vectorised evaluation serves this many steps
+_BLOCK = 512
+#: float64 holds every integer below this: a block's steps are exact only up to here
+_EXACT = 2**53
+_INF = math.inf
+_Tensor = torch.Tensor
 
 
 class LrlabScheduler(LRScheduler):
@@ -179,6 +191,14 @@ class LrlabScheduler(LRScheduler):
         self.plateau: Plateau | None = plateau
         self.plateau_state: PlateauState | None = None if plateau is None else plateau.init(n)
         self._momentum_keys: list[str] = keys
+        # the rates of self.schedules / self.momentum, rebuilt if either attribute is replaced
+        self._lr_rates: tuple[_Rates, ...] = ()
+        self._lr_rates_of: Any = None
+        self._momentum_rates: tuple[_Rates, ...] = ()
+        self._momentum_rates_of: Any = None
+        # the plateau multipliers of self.plateau_state (a state is never changed in place)
+        self._plateau_of: Any = None
+        self._plateau_list: list[float] = [1.0] * n
         # LRScheduler.__init__ records initial_lr, wraps optimizer.step and calls self.step()
         # once (the initial step): last_epoch goes from -1 to 0 and step 0's rates are applied.
         super().__init__(optimizer)
@@ -220,6 +240,11 @@ class LrlabScheduler(LRScheduler):
             >>> sched.get_last_lr()
             [0.25]
         """
+        if metric is None and epoch is None:  # the per-batch call: nothing else to decide
+            self._step_count += 1
+            self.last_epoch += 1
+            self._apply()
+            return
         value = None
         if metric is not None:
             if self.plateau is None:
@@ -259,11 +284,15 @@ class LrlabScheduler(LRScheduler):
             >>> LrlabScheduler(opt, constant(0.2), scales=[0.5]).get_lr()
             [0.1]
         """
-        plateau = self._plateau_scales()
-        return [
-            _value(s, self.last_epoch, "schedule", g) * c * p
-            for g, (s, c, p) in enumerate(zip(self.schedules, self.scales, plateau))
-        ]
+        k = self.last_epoch
+        scales, plateau = self.scales, self._plateau_scales()
+        out = []
+        for g, rates in enumerate(self._rates_lr()):
+            v = rates.values[k - rates.lo] if rates.lo <= k < rates.hi else rates.at(k)
+            if not 0.0 <= v < _INF:  # also NaN
+                raise _invalid("schedule", g, v, k)
+            out.append(v * scales[g] * plateau[g])
+        return out
 
     def _get_closed_form_lr(self) -> list[float]:
         """torch's closed-form hook: the same as :meth:`get_lr` (every lrlab schedule is)."""
@@ -390,16 +419,36 @@ class LrlabScheduler(LRScheduler):
 
     # -- internals -----------------------------------------------------------------------------
     def _plateau_scales(self) -> list[float]:
-        if self.plateau_state is None:
-            return [1.0] * len(self.schedules)
-        return [float(v) for v in self.plateau_state.scale]
+        """The plateau multiplier of each group (all 1 without a plateau)."""
+        state = self.plateau_state
+        if state is not self._plateau_of:
+            n = len(self.schedules)
+            scales = [1.0] * n if state is None else [float(v) for v in state.scale]
+            self._plateau_of, self._plateau_list = state, scales
+        return self._plateau_list
+
+    def _rates_lr(self) -> tuple[_Rates, ...]:
+        """The :class:`_Rates` of ``self.schedules``, one per group (rebuilt if it is replaced)."""
+        if self._lr_rates_of is not self.schedules:
+            self._lr_rates, self._lr_rates_of = _rates_of(self.schedules), self.schedules
+        return self._lr_rates
+
+    def _rates_momentum(self) -> tuple[_Rates, ...]:
+        """The :class:`_Rates` of ``self.momentum`` (empty without momentum schedules)."""
+        if self._momentum_rates_of is not self.momentum:
+            moms = self.momentum or ()
+            self._momentum_rates, self._momentum_rates_of = _rates_of(moms), self.momentum
+        return self._momentum_rates
 
     def _unscaled(self, k: int) -> list[float]:
         """``schedule_g(k) * scales[g]``: the rate before the plateau multiplier."""
-        return [
-            _value(s, k, "schedule", g) * c
-            for g, (s, c) in enumerate(zip(self.schedules, self.scales))
-        ]
+        out = []
+        for g, (rates, c) in enumerate(zip(self._rates_lr(), self.scales)):
+            v = rates.at(k)
+            if not 0.0 <= v < _INF:
+                raise _invalid("schedule", g, v, k)
+            out.append(v * c)
+        return out
 
     def _apply(self) -> None:
         """Write the rates (and momenta) of ``last_epoch`` into the optimizer's param groups."""
@@ -409,12 +458,22 @@ class LrlabScheduler(LRScheduler):
                 f"{_OWNER}: the optimizer has {len(groups)} param groups but the scheduler was "
                 f"built for {len(self.schedules)}; build a new scheduler after add_param_group"
             )
-        k = self.last_epoch
-        for group, lr in zip(groups, self.get_lr()):
-            _set(group, "lr", lr)
+        lrs: list[Any] = self.get_lr()
+        tensors = False
+        for group, lr in zip(groups, lrs):
+            current = group["lr"]
+            if isinstance(current, _Tensor):  # capturable / fused optimizers: in place
+                current.fill_(lr)
+                tensors = True
+            else:
+                group["lr"] = lr
         if self.momentum is not None:
-            for g, (group, s, key) in enumerate(zip(groups, self.momentum, self._momentum_keys)):
-                m = _value(s, k, "momentum", g)
+            k = self.last_epoch
+            rates = self._rates_momentum()
+            for g, (group, r, key) in enumerate(zip(groups, rates, self._momentum_keys)):
+                m = r.at(k)
+                if not 0.0 <= m < _INF:
+                    raise _invalid("momentum", g, m, k)
                 if key == "betas":
                     betas = group["betas"]
                     if isinstance(betas[0], torch.Tensor):
@@ -423,10 +482,10 @@ class LrlabScheduler(LRScheduler):
                         group["betas"] = (m, *betas[1:])
                 else:
                     _set(group, "momentum", m)
-        self._last_lr = [
-            group["lr"].clone() if isinstance(group["lr"], torch.Tensor) else group["lr"]
-            for group in groups
-        ]
+        # get_last_lr(): the rates as written; a tensor rate as a copy, never the group's own
+        if tensors:
+            lrs = [g["lr"].clone() if isinstance(g["lr"], _Tensor) else g["lr"] for g in groups]
+        self._last_lr = lrs
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -496,17 +555,84 @@ def _metric_value(metric: Any) -> float:
         ) from None
 
 
-def _value(s: Schedule, k: int, name: str, g: int) -> float:
-    """``s(k)`` as a float; a non-finite or negative rate is an error, never applied.
+class _Rates:
+    """One schedule's values, served step by step from blocks of its vectorised form.
 
-    It is evaluated on a one-element array, so it equals ``s(np.arange(n))[k]`` bit for bit (the
-    lr tables of ``lrlab.lab``): NumPy's scalar path can differ from its SIMD array path in the
-    last bit (e.g. for ``**``).
+    ``at(k)`` is ``s(np.arange(lo, lo + 512, dtype=np.float64))[k - lo]`` with
+    ``lo = k - k % 512``: the same evaluation, of the same block at the same position, however
+    step ``k`` is reached (one ``step()`` after another, ``step(epoch=k)``, a resumed checkpoint),
+    so a resumed run gets the rates of an uninterrupted one bit for bit. It is also the float of
+    the lr table ``s(np.arange(n))[k]`` and of the one-element evaluation
+    ``s(np.array([k], dtype=np.float64))[0]``: NumPy's elementwise functions compute each element
+    from that element alone. Not of ``s(k)`` on a Python int, which NumPy evaluates with its
+    scalar arithmetic: its ``**`` (C's ``pow``) can differ from the array ``**`` (SIMD) in the
+    last bit.
+
+    One step at a time, on a one-element array (``block == 1``), are evaluated: schedules with a
+    user's function (``custom``, whose function may not be elementwise; ``recurrence`` without
+    ``horizon``, whose function a block would call for epochs ahead of the run), schedule classes
+    defined outside lrlab, and steps from ``2**53`` on, where float64 no longer holds every
+    integer. A block's floating-point warnings (overflow at a step far ahead) are not shown: a
+    rate that is not finite, or negative, still raises at its own step.
+
+    Example:
+        >>> from lrlab.schedules import cosine
+        >>> s = cosine(init=0.1, decay_steps=1000)
+        >>> rates = _Rates(s)
+        >>> rates.at(700) == s(np.arange(1000)).tolist()[700], (rates.lo, rates.hi)
+        (True, (512, 1024))
     """
-    v = float(s(np.array([k], dtype=np.float64))[0])
-    if not math.isfinite(v) or v < 0:
-        raise ValueError(f"{_OWNER}: {name}[{g}] gave {v!r} at step {k}; it must be finite, >= 0")
-    return v
+
+    __slots__ = ("block", "hi", "lo", "schedule", "values")
+
+    def __init__(self, schedule: Schedule, block: int = _BLOCK) -> None:
+        self.schedule = schedule
+        self.block: int = block if _elementwise(schedule) else 1
+        self.lo: int = 0
+        self.hi: int = 0  # values holds steps lo .. hi - 1
+        self.values: list[float] = []
+
+    def at(self, k: int) -> float:
+        """The schedule's value at step ``k`` (not checked: may be negative, inf or NaN)."""
+        if self.lo <= k < self.hi:
+            return self.values[k - self.lo]
+        b = self.block
+        lo = k - k % b if k >= 0 else k
+        if b > 1 and k >= 0 and lo + b <= _EXACT:
+            with np.errstate(all="ignore"):
+                values = self.schedule(np.arange(lo, lo + b, dtype=np.float64)).tolist()
+        else:
+            lo, values = k, self.schedule(np.array([k], dtype=np.float64)).tolist()
+        self.lo, self.hi, self.values = lo, lo + len(values), values
+        return values[k - lo]
+
+
+def _elementwise(s: Schedule) -> bool:
+    """Whether ``s``'s vectorised form may be evaluated ahead, in blocks (see :class:`_Rates`)."""
+    for node in s.walk():
+        if type(node) is Recurrence:  # its table is built up to horizon first in any case
+            if node.horizon is None:
+                return False
+        elif type(node) is Custom or not type(node).__module__.startswith("lrlab.schedules."):
+            return False  # a user's function, or a class (or subclass) from elsewhere
+    return True
+
+
+def _rates_of(schedules: Sequence[Schedule]) -> tuple[_Rates, ...]:
+    """One :class:`_Rates` per schedule; a schedule object given twice shares one."""
+    made: dict[int, _Rates] = {}
+    out = []
+    for s in schedules:
+        rates = made.get(id(s))
+        if rates is None:
+            rates = made[id(s)] = _Rates(s)
+        out.append(rates)
+    return tuple(out)
+
+
+def _invalid(name: str, g: int, v: float, k: int) -> ValueError:
+    """The error for a rate (or momentum) that is not finite, or negative: never applied."""
+    return ValueError(f"{_OWNER}: {name}[{g}] gave {v!r} at step {k}; it must be finite, >= 0")
 
 
 def _set(group: dict[str, Any], key: str, value: float) -> None:
