@@ -109,6 +109,79 @@ def test_golden_keras(keras_model, metrics, kwargs):
         assert frozen == state
 
 
+@pytest.mark.parametrize(("metrics", "kwargs"), [pytest.param(m, k, id=i) for i, m, k in CASES])
+def test_golden_keras_restore_best_weights(metrics, kwargs):
+    """The epoch whose weights Keras restores is the last one step() reports improved; none
+    (the last weights kept) when no epoch was monitored."""
+    keras = pytest.importorskip("keras")
+    kwargs = {"mode": "min", **kwargs}
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False)])
+    cb = keras.callbacks.EarlyStopping(monitor="val_loss", restore_best_weights=True, **kwargs)
+    stopper = EarlyStopping(restore_best_weights=True, **kwargs)
+    model.stop_training = False
+    cb.set_model(model)
+    cb.on_train_begin()
+    state, ours = stopper.init(), None
+    for epoch, m in enumerate(metrics):
+        model.set_weights([np.full((1, 1), epoch, dtype="float32")])  # weights = the epoch
+        cb.on_epoch_end(epoch, {"val_loss": m})
+        state, improved = stopper.step(state, m)
+        assert isinstance(improved, bool)
+        if improved:
+            ours = epoch
+        if model.stop_training:
+            break
+    last = epoch
+    cb.on_train_end()
+    restored = int(model.get_weights()[0][0, 0])
+    assert restored == (last if ours is None else ours)
+    assert ours is None or ours == state.best_epoch
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "epochs", "restored"),
+    [
+        # training that ends before start_from_epoch: Keras' best_weights is None, no restore
+        (dict(start_from_epoch=5), 4, None),
+        (dict(start_from_epoch=3), 5, 3),  # the first monitored epoch counts, none before
+        # a baseline never beaten still restores the best epoch
+        (dict(patience=10, baseline=-1.0), 6, 3),
+        # min_delta: 0.48 -> 0.47 is not an improvement of 0.05, the best stays at epoch 3
+        (dict(patience=10, min_delta=0.05), 6, 3),
+    ],
+)
+def test_restore_rule_with_start_from_epoch_baseline_and_min_delta(kwargs, epochs, restored):
+    metrics = [1.0, 0.8, 0.6, 0.5, 0.48, 0.47][:epochs]
+    if "min_delta" not in kwargs:
+        metrics = [1.0, 0.8, 0.6, 0.5, 0.7, 0.9][:epochs]
+    stopper = EarlyStopping(restore_best_weights=True, **kwargs)
+    state, best = stopper.init(), None
+    for epoch, m in enumerate(metrics):
+        state, improved = stopper.step(state, m)
+        best = epoch if improved else best
+    assert best == restored
+
+
+def test_step_is_vectorised_and_agrees_with_update():
+    stopper = EarlyStopping(patience=2, start_from_epoch=1)
+    state = stopper.init(3)
+    seen = []
+    for metric in ([1.0, 1.0, 1.0], [0.5, 2.0, math.nan], [0.4, 2.5, 0.1], [0.45, 1.0, 0.2]):
+        new, improved = stopper.step(state, metric)
+        assert new == stopper.update(state, metric)
+        seen.append(improved.tolist())
+        state = new
+    # epoch 0 unmonitored; epoch 1 the first monitored (NaN never counts)
+    assert seen == [
+        [False, False, False],
+        [True, True, False],
+        [True, False, True],
+        [False, True, False],
+    ]
+    state = stopper.update(state, [9.0, 9.0, 9.0])  # member 0 and 2 stop (wait 2)
+    assert stopper.step(state, [0.0, 0.0, 0.0])[1].tolist() == [False, True, False]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "metrics", "stopped_epoch"),
     [
@@ -277,6 +350,10 @@ def test_load_state_dict_validates():
         (dict(baseline="0.5"), r"baseline must be a number in \(-inf, inf\), got '0.5'"),
         (dict(start_from_epoch=-3), r"start_from_epoch must be an integer >= 0, got -3"),
         (dict(convention="torch"), r"convention must be 'keras', got 'torch'"),
+        (
+            dict(restore_best_weights="yes"),
+            r"EarlyStopping: restore_best_weights must be True or False, got 'yes'",
+        ),
     ],
 )
 def test_validation(kwargs, message):

@@ -91,6 +91,19 @@ class EarlyStopping:
     A NaN metric is never an improvement. (Keras itself would adopt a NaN first metric as its
     ``best``; lrlab does not.)
 
+    ``restore_best_weights`` is Keras' flag of the same name. The controller holds no weights;
+    it is the trainer that restores them (:func:`~lrlab.lab.population.train_population`, a
+    study's ``[early_stopping]``), with the rule of Keras 3.15's ``on_epoch_end`` /
+    ``on_train_end``: the weights are copied after every epoch that :meth:`step` reports as
+    improved (the epochs that set ``best`` and ``best_epoch``, the first monitored one
+    included), and at the end of training, stopped early or not, a member that has such a copy
+    gets it back. So: epochs before ``start_from_epoch`` are never restored (training that ends
+    before it keeps its last weights, as Keras' ``best_weights`` is still ``None``); the
+    ``baseline`` plays no part (the best epoch is restored even when it never beat the
+    baseline); ``min_delta`` does (an epoch that improves by less is not a best). One
+    difference: Keras also takes the weights of the first monitored epoch when its metric is
+    NaN; lrlab never counts NaN, and a NaN loss marks the member diverged anyway.
+
     Args:
         mode: ``"min"`` (a loss) or ``"max"`` (an accuracy).
         patience: Epochs without improvement tolerated; the stop comes on the ``patience``-th
@@ -100,6 +113,8 @@ class EarlyStopping:
             so training stops ``patience`` epochs after the start of monitoring.
         start_from_epoch: Epochs ignored at the start (a warm-up with no monitoring).
         convention: ``"keras"``, the only one (torch has no early stopping).
+        restore_best_weights: At the end of training, give each member the weights of its
+            best epoch (see above); ``True`` or ``False``.
 
     Returns:
         A frozen controller; its :meth:`init` and :meth:`update` produce
@@ -120,6 +135,7 @@ class EarlyStopping:
     baseline: float | None = None
     start_from_epoch: int = 0
     convention: Literal["keras"] = "keras"
+    restore_best_weights: bool = False
 
     def __post_init__(self) -> None:
         def put(name: str, value: object) -> None:
@@ -132,6 +148,12 @@ class EarlyStopping:
         if self.baseline is not None:
             put("baseline", check_float(_OWNER, "baseline", self.baseline))
         put("start_from_epoch", check_int(_OWNER, "start_from_epoch", self.start_from_epoch))
+        if not isinstance(self.restore_best_weights, (bool, np.bool_)):
+            raise ValueError(
+                f"{_OWNER}: restore_best_weights must be True or False, "
+                f"got {self.restore_best_weights!r}"
+            )
+        put("restore_best_weights", bool(self.restore_best_weights))
 
     @property
     def _worst(self) -> float:
@@ -184,6 +206,32 @@ class EarlyStopping:
             >>> stopper.update(state, [0.5, 2.0]).stopped
             array([False,  True])
         """
+        return self.step(state, metric)[0]
+
+    def step(
+        self, state: EarlyStoppingState, metric: ArrayLike
+    ) -> tuple[EarlyStoppingState, Field]:
+        """:meth:`update`, and whether this epoch improved: where Keras' ``best`` and
+        ``best_epoch`` change, and where Keras with ``restore_best_weights`` copies the weights.
+
+        Args:
+            state: The current state.
+            metric: This epoch's metric, as for :meth:`update`.
+
+        Returns:
+            ``(new_state, improved)``: ``improved`` is a bool for one run, a ``[C]`` bool array
+            for a population; ``False`` for members already stopped, epochs before
+            ``start_from_epoch`` and NaN metrics.
+
+        Example:
+            >>> stopper = EarlyStopping(patience=5, min_delta=0.1)
+            >>> state, kept = stopper.init(), []
+            >>> for loss in [1.0, 0.95, 0.8, 0.85]:
+            ...     state, improved = stopper.step(state, loss)
+            ...     kept.append(improved)
+            >>> kept, state.best_epoch
+            ([True, False, True, False], 2)
+        """
         owner = f"{_OWNER}.update"
         a = values(owner, "metric", metric, state_shape(state))
         best = field(state.best, np.float64)
@@ -203,7 +251,7 @@ class EarlyStopping:
         wait = np.where(monitored, np.where(resets, 0, wait + 1), wait)
         stop = monitored & ~improved & (wait >= self.patience) & (epoch > 0)
 
-        return EarlyStoppingState(
+        new = EarlyStoppingState(
             best=finish(np.where(improved, a, best)),
             best_epoch=finish(np.where(improved, epoch, best_epoch)),
             wait=finish(wait),
@@ -211,6 +259,7 @@ class EarlyStopping:
             stopped_epoch=finish(np.where(stop, epoch, stopped_epoch)),
             epoch=finish(np.where(stopped, epoch, epoch + 1)),
         )
+        return new, finish(improved)
 
     def _better(self, a: NDArray[np.float64], ref: NDArray[np.float64]) -> NDArray[np.bool_]:
         """Keras' ``monitor_op(a - min_delta, ref)``, in float32; NaN is never better."""
