@@ -108,3 +108,80 @@ def test_one_batch_order_per_member_on_both_engines():
         together, alone = runs
         np.testing.assert_allclose(together.params[1], alone.params[0], rtol=0, atol=1e-13)
         np.testing.assert_allclose(together.history["loss"][1], alone.history["loss"][0], 1e-13)
+
+
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+def test_params_of_some_members_and_load_params_write_only_theirs(kind):
+    if kind == "torch":
+        pytest.importorskip("torch")
+    x, y = _data()
+    engine = make_engine(kind, MLP(2, (4,), 3), 3, (x, y), None, batch_size=16, dtype="float32")
+    engine.init([0, 1, 2], SGD(momentum=0.9))
+    before = engine.params()
+    mask = np.array([True, False, True])
+    np.testing.assert_array_equal(engine.params(mask), before[mask])
+    engine.load_params(mask, np.stack([np.full(before.shape[1], 0.5), np.full(before.shape[1], 2)]))
+    after = engine.params()
+    assert (after[0] == 0.5).all() and (after[2] == 2).all()
+    np.testing.assert_array_equal(after[1], before[1])
+    # the kernels train the loaded weights: one step moves them
+    engine.start_epoch(np.arange(len(x)))
+    engine.step(0, np.full(3, 0.1, dtype=np.float32))
+    assert not np.array_equal(engine.params()[0], after[0])
+
+
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+def test_keep_best_copies_each_members_lowest_val_loss_epoch(kind):
+    if kind == "torch":
+        pytest.importorskip("torch")
+    x, y = _data()
+    net = MLP(2, (6,), 3)
+    # member 1's rate jumps at epoch 3: it diverges there and keeps its last finite best
+    rates = np.array([[0.3] * 20, [0.3] * 12 + [1e150] * 8])
+    engine = make_engine(kind, net, 2, (x, y), (x[:20], y[:20]), batch_size=16, dtype="float64")
+    engine.init([0, 1], SGD())
+    r = run_cohort(engine, rates, epochs=5, data_seed=2, keep_params=True, keep_best=True)
+    gone = int(r.diverged_epoch[1])
+    assert r.diverged.tolist() == [False, True] and gone >= 3
+    val = r.history["val_loss"]
+    assert r.best_epoch[0] == int(np.nanargmin(val[0]))
+    assert r.best_epoch[1] == int(np.nanargmin(val[1, :gone])) and r.best_epoch[1] < gone
+    assert not r.restored.any()  # keep_best alone restores nothing
+    np.testing.assert_array_equal(r.params[1], 0)  # the diverged member is frozen at 0
+    for i in range(2):  # the copy is the weights of that epoch: they score its val_loss
+        check = make_engine(kind, net, 1, (x, y), (x[:20], y[:20]), batch_size=16, dtype="float64")
+        check.init([0], SGD())
+        check.load_params(np.array([True]), r.best_params[i : i + 1])
+        loss = check.evaluate("test")[0][0]
+        assert loss == pytest.approx(val[i, r.best_epoch[i]], rel=1e-12)
+
+
+def test_restore_best_weights_loads_the_best_epoch_at_the_end_stopped_or_not():
+    from lrlab.control import EarlyStopping
+
+    x, y = _data()
+    net = MLP(2, (6,), 3)
+    rates = np.array([[0.5] * 40, [2.0] * 40, [0.01] * 40])
+    controls = Controls(
+        early_stopping=EarlyStopping(patience=3, min_delta=1e-3, restore_best_weights=True),
+        stop_monitor="val_loss",
+    )
+    engine = make_engine("numpy", net, 3, (x, y), (x[:20], y[:20]), batch_size=16, dtype="float64")
+    engine.init([0, 1, 2], SGD(momentum=0.9))
+    r = run_cohort(engine, rates, epochs=10, data_seed=1, controls=controls, keep_params=True)
+    assert r.restored.all() and r.best_params is None  # tracked for the restore only
+    final = engine.evaluate("test")[0]
+    for i in range(3):
+        assert final[i] == pytest.approx(r.history["val_loss"][i, r.best_epoch[i]], rel=1e-12)
+    # the same run without restoring ends on its last epoch's weights instead
+    plain = Controls(
+        early_stopping=EarlyStopping(patience=3, min_delta=1e-3), stop_monitor="val_loss"
+    )
+    engine.init([0, 1, 2], SGD(momentum=0.9))
+    q = run_cohort(engine, rates, epochs=10, data_seed=1, controls=plain, keep_params=True)
+    np.testing.assert_array_equal(q.history["val_loss"], r.history["val_loss"])
+    last = engine.evaluate("test")[0]
+    for i in range(3):
+        assert last[i] == pytest.approx(q.history["val_loss"][i, q.epochs_run[i] - 1], rel=1e-12)
+    moved = [r.best_epoch[i] != q.epochs_run[i] - 1 for i in range(3)]
+    assert any(moved), "the case must have a member whose best epoch is not its last"

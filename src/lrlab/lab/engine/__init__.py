@@ -46,6 +46,7 @@ from ._choice import device_kind as device_kind
 from ._choice import step_macs as step_macs
 from ._choice import step_work as step_work
 from ._loop import MONITORS as MONITORS
+from ._loop import BestWeights as BestWeights
 from ._loop import Controls as Controls
 from ._loop import PopulationResult as PopulationResult
 from ._loop import run_cohort as run_cohort
@@ -123,6 +124,7 @@ __all__ = [
     "NEEDS_TORCH",
     "NUMPY_MACS",
     "SMALL_WORK",
+    "BestWeights",
     "Controls",
     "Engine",
     "NumpyEngine",

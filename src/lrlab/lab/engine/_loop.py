@@ -32,7 +32,13 @@ class PopulationResult:
         diverged: ``[C]`` bool. ``diverged_epoch``: ``[C]``, -1 if never.
         stopped_epoch: ``[C]`` epoch at which early stopping ended the member, -1 if never.
         epochs_run: ``[C]`` epochs each member trained.
-        params: ``[C, P]`` final flat parameters (float64), if asked for.
+        params: ``[C, P]`` final flat parameters (float64), if asked for: after
+            ``restore_best_weights``, the restored ones.
+        best_params: ``[C, P]`` flat parameters (float64) of each member's best epoch (the rule
+            is :func:`run_cohort`'s), NaN rows for members without one; with ``keep_best``.
+        best_epoch: ``[C]`` 0-based epoch of ``best_params``, -1 where none (or not tracked).
+        restored: ``[C]`` bool: whether ``restore_best_weights`` gave the member its best
+            epoch's weights at the end.
         seconds: wall-clock time of the run.
     """
 
@@ -42,6 +48,9 @@ class PopulationResult:
     stopped_epoch: np.ndarray
     epochs_run: np.ndarray
     params: np.ndarray | None = None
+    best_params: np.ndarray | None = None
+    best_epoch: np.ndarray | None = None
+    restored: np.ndarray | None = None
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -71,6 +80,75 @@ class Controls:
     stop_monitor: str = "val_loss"
 
 
+class BestWeights:
+    """Each member's best epoch and a host copy of its weights then, for ``keep_best`` and
+    ``restore_best_weights``.
+
+    After each epoch, :meth:`update` copies the weights of the members whose metric improved,
+    for those members only (:meth:`Engine.params` with a mask). With early stopping, "improved"
+    is :meth:`~lrlab.control.EarlyStopping.step`'s (its monitor, ``mode``, ``min_delta`` and
+    ``start_from_epoch``: where Keras' ``best`` changes); without, it is a ``monitor`` value
+    strictly below the member's lowest so far, so ties keep the earliest epoch (the store's
+    ``best_epoch``). Only ``alive`` members count: an epoch in which a member diverges (its
+    weights or metrics not finite) is never its best, so a diverged member keeps its last
+    finite best. :meth:`restore` loads each member's copy back (:meth:`Engine.load_params`),
+    stopped early or not, diverged or not; a member without a best epoch (training that ended
+    before ``start_from_epoch``) keeps its last weights, as Keras does.
+
+    Attributes:
+        params: ``[C, P]`` float64 copies, NaN rows for members without a best epoch.
+        epoch: ``[C]`` their 0-based epochs, -1 where none.
+
+    Example:
+        >>> import numpy as np
+        >>> from lrlab.lab.engine import make_engine
+        >>> from lrlab.lab.models import MLP
+        >>> from lrlab.lab.optim import SGD
+        >>> x = np.random.default_rng(0).normal(size=(8, 2))
+        >>> engine = make_engine("numpy", MLP(2, (3,), 2), 2, (x, x[:, 0] > 0), None,
+        ...                      batch_size=4, dtype="float64")
+        >>> engine.init([0, 1], SGD())
+        >>> best = BestWeights(engine, "loss")
+        >>> alive = np.array([True, True])
+        >>> best.update(0, alive, {"loss": np.array([0.7, 0.9])})
+        >>> best.update(1, alive, {"loss": np.array([0.8, 0.6])})
+        >>> best.epoch.tolist(), best.restore().tolist()
+        ([0, 1], [True, True])
+    """
+
+    def __init__(self, engine: Engine, monitor: str) -> None:
+        C = engine.members
+        self.engine, self.monitor = engine, monitor
+        width = engine.params(np.zeros(C, dtype=bool)).shape[1]
+        self.params = np.full((C, width), np.nan)
+        self.epoch = np.full(C, -1)
+        self._value = np.full(C, np.inf)  # the lowest monitor value, without early stopping
+
+    def update(
+        self,
+        epoch: int,
+        alive: np.ndarray,
+        metrics: dict[str, np.ndarray],
+        improved: np.ndarray | None = None,
+    ) -> None:
+        """Copy the weights of the members whose epoch ``epoch`` improved: ``improved`` (early
+        stopping's, already masked by ``alive``) or, if ``None``, by ``metrics[monitor]``."""
+        if improved is None:
+            value = metrics[self.monitor]
+            improved = alive & np.isfinite(value) & (value < self._value)
+            self._value[improved] = value[improved]
+        if improved.any():
+            self.params[improved] = self.engine.params(improved)
+            self.epoch[improved] = epoch
+
+    def restore(self) -> np.ndarray:
+        """Load every member's best copy into the engine; ``[C]`` bool of those restored."""
+        restored = self.epoch >= 0
+        if restored.any():
+            self.engine.load_params(restored, self.params[restored])
+        return restored
+
+
 def run_cohort(
     engine: Engine,
     rates: np.ndarray,
@@ -82,6 +160,7 @@ def run_cohort(
     has_test: bool = True,
     eval_train: bool = False,
     keep_params: bool = False,
+    keep_best: bool = False,
     threads: int | None = None,
     on_epoch: Callable[[int, dict[str, np.ndarray]], None] | None = None,
     on_step: Callable[[int], np.ndarray] | None = None,
@@ -109,6 +188,8 @@ def run_cohort(
         epochs, data_seed, shuffle, eval_train, keep_params, threads, on_epoch: as for
             :func:`~lrlab.lab.population.train_population`; ``data_seed`` may also be one seed
             per member.
+        keep_best: Return each member's best-epoch weights and epoch (:class:`BestWeights`,
+            which early stopping's ``restore_best_weights`` loads back at the end).
         on_step: Called after each step with its index; see above.
         controls: The :class:`Controls` (plateau and early stopping with their monitors).
         has_test: Whether the engine has a test split.
@@ -132,6 +213,8 @@ def run_cohort(
     keys += ["val_loss", "val_accuracy"] if has_test else []
     keys += ["train_eval_loss", "train_eval_accuracy"] if eval_train else []
     history = {k: np.full((C, epochs), np.nan) for k in keys}
+    restore = early is not None and early.restore_best_weights
+    best = BestWeights(engine, "val_loss" if has_test else "loss") if keep_best or restore else None
     seeds = [data_seed] if isinstance(data_seed, (int, np.integer)) else list(data_seed)
     orders = [epoch_orders(N, int(seed), shuffle) for seed in seeds]
 
@@ -184,6 +267,7 @@ def run_cohort(
             for k, v in metrics.items():
                 history[k][active, epoch] = v[active]
             epochs_run[active] = epoch + 1
+            alive = active & ~newly  # the members whose epoch may be a best one
             active &= ~newly
 
             if plateau_state is not None and plateau is not None:
@@ -191,14 +275,19 @@ def run_cohort(
                 monitored = metrics[controls.plateau_monitor]
                 plateau_state = plateau.update(plateau_state, monitored, lr=base)
                 scale = np.asarray(plateau_state.scale).astype(dt)
+            improved = None
             if stop_state is not None and early is not None:
-                stop_state = early.update(stop_state, metrics[controls.stop_monitor])
+                stop_state, better = early.step(stop_state, metrics[controls.stop_monitor])
+                improved = alive & np.asarray(better, dtype=bool)
                 stop = active & np.asarray(stop_state.stopped, dtype=bool)
                 stopped_epoch[stop] = epoch
                 active &= ~stop
+            if best is not None:
+                best.update(epoch, alive, metrics, improved)
             if on_epoch is not None:
                 on_epoch(epoch, history)
 
+        restored = best.restore() if best is not None and restore else np.zeros(C, dtype=bool)
         return PopulationResult(
             history=history,
             diverged=diverged,
@@ -206,4 +295,7 @@ def run_cohort(
             stopped_epoch=stopped_epoch,
             epochs_run=epochs_run,
             params=engine.params() if keep_params else None,
+            best_params=best.params if best is not None and keep_best else None,
+            best_epoch=best.epoch if best is not None else None,
+            restored=restored,
         )

@@ -135,5 +135,9 @@ class NumpyEngine:
             if a.ndim == 2:
                 a[mask] = 0
 
-    def params(self) -> np.ndarray:
-        return self.theta.astype(np.float64)
+    def params(self, members: np.ndarray | None = None) -> np.ndarray:
+        theta = self.theta if members is None else self.theta[members]
+        return theta.astype(np.float64)
+
+    def load_params(self, members: np.ndarray, rows: np.ndarray) -> None:
+        self.theta[members] = rows  # in place: the kernels and the optimizer hold views of it

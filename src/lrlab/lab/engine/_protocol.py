@@ -19,8 +19,9 @@ class Engine(Protocol):
     :func:`~lrlab.lab.engine.run_cohort` drives an engine epoch by epoch: :meth:`init` once,
     then per epoch :meth:`start_epoch` with the epoch's row order, :meth:`step` for each batch,
     :meth:`epoch_totals`, :meth:`evaluate`, :meth:`finite` and, for members that diverged,
-    :meth:`freeze`. Every array an engine takes or returns is a host NumPy array; what it keeps
-    inside (NumPy arrays, torch tensors on a device) is its own.
+    :meth:`freeze`; :meth:`params` and :meth:`load_params` read and write members' weights
+    (best-epoch copies, ``restore_best_weights``). Every array an engine takes or returns is a
+    host NumPy array; what it keeps inside (NumPy arrays, torch tensors on a device) is its own.
 
     Attributes:
         model: The :class:`~lrlab.lab.models.MLP` or :class:`~lrlab.lab.models.TorchModule`.
@@ -70,8 +71,14 @@ class Engine(Protocol):
         """Zero the weights, gradient and optimizer state of the members in ``mask`` (``[C]``
         bool); with a learning rate of 0 from then on they stay at 0 and finite."""
 
-    def params(self) -> np.ndarray:
-        """The members' flat parameters ``[C, P]`` as a float64 copy."""
+    def params(self, members: np.ndarray | None = None) -> np.ndarray:
+        """The members' flat parameters ``[C, P]`` as a float64 copy; with ``members`` (a
+        ``[C]`` bool mask) only theirs, ``[k, P]`` in member order."""
+
+    def load_params(self, members: np.ndarray, rows: np.ndarray) -> None:
+        """Set the weights of the members in ``members`` (``[C]`` bool) to ``rows`` (``[k, P]``,
+        in member order, rounded to :attr:`dtype`); their gradient and optimizer state are
+        left as they are (the cohort loop loads weights once training has ended)."""
 
 
 @dataclass(frozen=True)

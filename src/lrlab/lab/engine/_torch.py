@@ -182,8 +182,17 @@ class TorchEngine:
             if t.dim() == 2 and t.is_floating_point():
                 t.index_fill_(0, rows, 0.0)
 
-    def params(self) -> np.ndarray:
-        return self.theta.detach().cpu().double().numpy()
+    def params(self, members: np.ndarray | None = None) -> np.ndarray:
+        theta = self.theta.detach()
+        if members is not None:
+            theta = theta[torch.as_tensor(np.flatnonzero(members), device=self.device)]
+        return theta.cpu().double().numpy()
+
+    def load_params(self, members: np.ndarray, rows: np.ndarray) -> None:
+        index = torch.as_tensor(np.flatnonzero(members), device=self.device)
+        values = torch.as_tensor(np.asarray(rows), device=self.device).to(self.theta.dtype)
+        with torch.no_grad():
+            self.theta.index_copy_(0, index, values)  # in place: the kernels hold views of it
 
 
 @contextlib.contextmanager
