@@ -134,8 +134,9 @@ def test_one_member_equals_the_idiomatic_torch_loop(task, model, engine):
         keep_params=True,
         engine=engine,
     )
+    # batch_order="per_seed" (the default): the member of seed 3 draws data_seed 7 + 3's order
     ref, ref_losses = _reference_loop(
-        data, model, sched, 3, epochs=4, batch_size=16, data_seed=7, momentum=0.9
+        data, model, sched, 3, epochs=4, batch_size=16, data_seed=7 + 3, momentum=0.9
     )
     np.testing.assert_allclose(r.params[0], ref, rtol=0, atol=1e-12)
     np.testing.assert_allclose(r.history["loss"][0], ref_losses, rtol=1e-12)
@@ -510,6 +511,7 @@ def test_unsupported_modules_fail_clearly(factory, message):
         ({"batch_size": 2.5}, "batch_size must be an integer >= 1, got 2.5"),
         ({"dtype": "float16"}, "dtype must be float32 or float64, got 'float16'"),
         ({"plateau": Plateau(), "plateau_monitor": "val_los"}, "plateau_monitor must be one of"),
+        ({"batch_order": "per_member"}, r"batch_order must be one of \['per_seed', 'shared'\], "),
     ],
 )
 def test_bad_arguments_name_the_field(kwargs, message):
@@ -625,3 +627,64 @@ def test_thread_setting_is_restored():
             Toy(), MLP(2, (3,), 3), SGD(), [constant(0.1)], [0], epochs=1, batch_size=8, threads=0
         )
     assert torch.get_num_threads() == before
+
+
+@pytest.mark.parametrize("batch_order", ["per_seed", "shared"])
+def test_batch_order_per_seed_by_default_as_in_studies_or_shared_by_name(batch_order, engine):
+    """per_seed (the default): the member of seed s draws data_seed + s's order, as a study's
+    train.batch_order = "per_seed" does; shared: every member draws data_seed's."""
+    data, model, sched = Toy(1), MLP(2, (5,), 3), constant(0.05)
+    order = {} if batch_order == "per_seed" else {"batch_order": "shared"}
+    r = train_population(
+        data,
+        model,
+        SGD(momentum=0.9),
+        [sched, sched],
+        [3, 5],
+        epochs=3,
+        batch_size=16,
+        data_seed=7,
+        dtype="float64",
+        keep_params=True,
+        engine=engine,
+        **order,
+    )
+    for i, seed in enumerate([3, 5]):
+        ref, _ = _reference_loop(
+            data,
+            model,
+            sched,
+            seed,
+            epochs=3,
+            batch_size=16,
+            data_seed=7 + seed if batch_order == "per_seed" else 7,
+            momentum=0.9,
+        )
+        np.testing.assert_allclose(r.params[i], ref, rtol=0, atol=1e-12)
+
+
+def test_keep_best_and_restore_best_weights_through_train_population(engine):
+    data = Toy(4)
+    model = MLP(2, (6,), 3)
+    scheds = [constant(0.5), constant(0.05), constant(1e100)]  # the last diverges at once
+    kw = {"epochs": 8, "batch_size": 16, "dtype": "float64", "engine": engine}
+    best = train_population(data, model, SGD(momentum=0.9), scheds, [0, 1, 2], keep_best=True, **kw)
+    val = best.history["val_loss"]
+    assert best.best_epoch[:2].tolist() == [int(np.nanargmin(v)) for v in val[:2]]
+    assert best.best_epoch[2] == -1 and np.isnan(best.best_params[2]).all()
+    stop = EarlyStopping(patience=2, restore_best_weights=True)
+    r = train_population(
+        data,
+        model,
+        SGD(momentum=0.9),
+        scheds,
+        [0, 1, 2],
+        early_stopping=stop,
+        keep_params=True,
+        **kw,
+    )
+    assert r.restored.tolist() == [True, True, False]
+    for i in range(2):  # the restored weights are those of the early-stopping best epoch
+        np.testing.assert_allclose(r.params[i], best.best_params[i], rtol=0, atol=0)
+        assert r.best_epoch[i] == int(np.nanargmin(r.history["val_loss"][i]))
+    np.testing.assert_array_equal(r.params[2], 0)  # nothing to restore: frozen at 0

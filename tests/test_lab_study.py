@@ -420,8 +420,7 @@ def test_by_default_a_seed_picks_its_batch_order_and_its_cohort(tmp_path):
                 [t.seed],
                 epochs=3,
                 batch_size=20,
-                data_seed=t.seed,  # data_seed 0 + the trial's seed
-                dtype="float64",
+                dtype="float64",  # per_seed by default too: data_seed 0 + the trial's seed
             )
             np.testing.assert_allclose(
                 store.history(t.id)["val_loss"], alone.history["val_loss"][0], rtol=1e-12

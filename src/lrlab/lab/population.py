@@ -1,11 +1,15 @@
 """Population training: a cohort of C models trained at once as one model with a member axis.
 
-All members share the data, the architecture, the batch size and the mini-batch order (one
-permutation per epoch from ``data_seed``, as ``fit(shuffle=True)`` draws it). Each member has its
-own initial weights (from its seed), its own optimizer hyperparameters (per-member tensors of the
-:mod:`lrlab.lab.optim` optimizer), its own learning rate from a precomputed table
-``[steps, C]`` evaluated from its :mod:`lrlab.schedules` schedule, times its
-:class:`~lrlab.control.Plateau` multiplier, and its own :class:`~lrlab.control.EarlyStopping`.
+All members share the data, the architecture and the batch size. The mini-batch order is one
+permutation per epoch, as ``fit(shuffle=True)`` draws it: by default (``batch_order="per_seed"``,
+as in studies) each member draws it from ``data_seed + seed``, its own seed, so seeds are
+independent replicates and members of one seed share an order; ``batch_order="shared"`` gives
+every member ``data_seed``'s order. Each member has its own initial weights (from its seed),
+its own optimizer hyperparameters (per-member tensors of the :mod:`lrlab.lab.optim`
+optimizer), its own learning rate from a precomputed table ``[steps, C]`` evaluated from its
+:mod:`lrlab.schedules` schedule, times its :class:`~lrlab.control.Plateau` multiplier, and its
+own :class:`~lrlab.control.EarlyStopping` (with ``restore_best_weights``, its best epoch's
+weights at the end).
 
 Members never interact: a member whose loss or weights become NaN/inf is marked diverged and
 frozen (weights and optimizer state zeroed, learning rate 0, metrics NaN from then on), and no
@@ -33,6 +37,9 @@ from .engine import auto_engine as auto_engine
 from .engine import step_macs as step_macs
 from .engine import step_work as step_work
 from .models import MLP, TorchModule
+
+#: how the members of a population draw their batch order (``batch_order``)
+BATCH_ORDERS = ("per_seed", "shared")
 
 
 def lr_table(schedules: Sequence[Schedule], total_steps: int) -> np.ndarray:
@@ -84,6 +91,57 @@ def _check_rates(rates: np.ndarray, schedules: Sequence[Schedule], dtype: str) -
         )
 
 
+def _check_sizes(members: int, schedules: Sequence[Schedule], epochs: Any, batch_size: Any) -> None:
+    """At least one member, one schedule each, ``epochs`` and ``batch_size`` integers >= 1."""
+    if members < 1:
+        raise ValueError("train_population: seeds must name at least one member, got []")
+    if len(schedules) != members:
+        raise ValueError(
+            f"train_population: schedules must have one entry per member ({members}), "
+            f"got {len(schedules)}"
+        )
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"train_population: {name} must be an integer >= 1, got {value!r}")
+
+
+def _check_engine(data: Any, model: Any, engine: str, device: Any) -> None:
+    """A training split that is not empty; ``engine="numpy"`` for an MLP on the CPU only."""
+    if len(data.x_train) == 0:
+        raise ValueError("train_population: the training split is empty")
+    if engine == "numpy" and (not isinstance(model, MLP) or device_kind(device) != "cpu"):
+        where = str(device) if device is not None else "cpu"
+        raise ValueError(
+            "train_population: engine='numpy' trains an MLP on the CPU only, got "
+            f"{type(model).__name__} on device {where!r}"
+        )
+
+
+def _check_monitors(has_test: bool, *controls: tuple[str, Any]) -> None:
+    """Refuse a monitor (``plateau_monitor``, ``stop_monitor``) that is not a metric the run
+    has, for a control that is set."""
+    for (mon, ctl), name in zip(controls, ("plateau_monitor", "stop_monitor"), strict=True):
+        if ctl is not None and (mon not in MONITORS or (mon.startswith("val_") and not has_test)):
+            allowed = [m for m in MONITORS if has_test or not m.startswith("val_")]
+            raise ValueError(f"train_population: {name} must be one of {allowed}, got {mon!r}")
+
+
+def batch_orders(batch_order: str, data_seed: int, seeds: Sequence[int]) -> int | list[int]:
+    """The ``data_seed`` of :func:`~lrlab.lab.engine.run_cohort` for ``batch_order``: one seed
+    (one order for all members) or one per member (``data_seed + seed``).
+
+    Example:
+        >>> batch_orders("per_seed", 10, [0, 1, 2]), batch_orders("per_seed", 10, [4, 4])
+        ([10, 11, 12], 14)
+        >>> batch_orders("shared", 10, [0, 1, 2])
+        10
+    """
+    if batch_order == "shared":
+        return int(data_seed)
+    orders = [int(data_seed) + int(s) for s in seeds]
+    return orders[0] if len(set(orders)) == 1 else orders  # one for all: the faster layout
+
+
 def train_population(
     data: Any,
     model: MLP | TorchModule,
@@ -94,6 +152,7 @@ def train_population(
     epochs: int,
     batch_size: int,
     data_seed: int = 0,
+    batch_order: str = "per_seed",
     shuffle: bool = True,
     plateau: Plateau | None = None,
     plateau_monitor: str = "val_loss",
@@ -103,6 +162,7 @@ def train_population(
     dtype: str = "float32",
     eval_train: bool = False,
     keep_params: bool = False,
+    keep_best: bool = False,
     threads: int | None = None,
     engine: str = "auto",
     on_epoch: Callable[[int, dict[str, np.ndarray]], None] | None = None,
@@ -120,14 +180,24 @@ def train_population(
         seeds: one initialisation seed per member.
         epochs: passes over the training split.
         batch_size: rows per update; the last batch of an epoch may be smaller (as in Keras).
-        data_seed: seeds the per-epoch shuffle shared by all members.
+        data_seed: seeds the per-epoch shuffle (see ``batch_order``).
+        batch_order: ``"per_seed"`` (default): member ``i`` draws its batches in the order of
+            ``data_seed + seeds[i]``, as a study's ``train.batch_order = "per_seed"`` does;
+            ``"shared"``: every member draws ``data_seed``'s order (a study's ``"shared"``).
         shuffle: shuffle the training rows every epoch.
         plateau: a :class:`~lrlab.control.Plateau` applied to every member, monitoring
             ``plateau_monitor`` at each epoch end; its multiplier scales the schedule.
-        early_stopping: an :class:`~lrlab.control.EarlyStopping` applied to every member.
+        early_stopping: an :class:`~lrlab.control.EarlyStopping` applied to every member; with
+            ``restore_best_weights=True`` each member ends with its best epoch's weights
+            (``params`` and the saved weights are those; the history is as trained, as Keras'
+            ``History``), with the rule of :func:`~lrlab.lab.engine.run_cohort`.
         device: ``"cpu"`` (default), ``"cuda"``, ... ``dtype``: ``"float32"`` or ``"float64"``.
         eval_train: also evaluate the whole training split after each epoch.
-        keep_params: return the final parameters.
+        keep_params: return the final parameters (``result.params``).
+        keep_best: return each member's best-epoch parameters and epoch
+            (``result.best_params``, ``result.best_epoch``): the early-stopping monitor's best
+            epoch if ``early_stopping`` is given, else the lowest ``val_loss`` (``loss`` without
+            a test split), earliest on ties; a diverged member's last finite best.
         threads: torch CPU threads while training; ``None`` picks 1 for small cohorts (whose
             ops are too small to split, and where a second thread only waits, badly so on a busy
             machine) and leaves torch's setting otherwise. The setting is restored afterwards.
@@ -165,42 +235,29 @@ def train_population(
         ...                      epochs=20, batch_size=16)
         >>> bool(r.history["val_accuracy"][0, -1] > r.history["val_accuracy"][1, -1])
         True
+        >>> r = train_population(Data, MLP(2, (8,), 2), SGD(), [constant(0.5)], seeds=[3],
+        ...                      epochs=5, batch_size=16, keep_best=True)
+        >>> int(r.best_epoch[0]) == int(np.nanargmin(r.history["val_loss"][0]))
+        True
     """
     t0 = time.perf_counter()
     C = len(seeds)
-    if C < 1:
-        raise ValueError("train_population: seeds must name at least one member, got []")
-    if len(schedules) != C:
-        raise ValueError(
-            f"train_population: schedules must have one entry per member ({C}), "
-            f"got {len(schedules)}"
-        )
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"train_population: {name} must be an integer >= 1, got {value!r}")
+    _check_sizes(C, schedules, epochs, batch_size)
+    for name, value, options in (
+        ("batch_order", batch_order, BATCH_ORDERS),
+        ("engine", engine, ENGINES),
+    ):
+        if value not in options:
+            raise ValueError(
+                f"train_population: {name} must be one of {list(options)}, got {value!r}"
+            )
     if dtype not in DTYPES:
         raise ValueError(f"train_population: dtype must be float32 or float64, got {dtype!r}")
     has_test = getattr(data, "x_test", None) is not None and len(data.x_test) > 0
-    for name, mon, ctl in (
-        ("plateau_monitor", plateau_monitor, plateau),
-        ("stop_monitor", stop_monitor, early_stopping),
-    ):
-        if ctl is not None and (mon not in MONITORS or (mon.startswith("val_") and not has_test)):
-            allowed = [m for m in MONITORS if has_test or not m.startswith("val_")]
-            raise ValueError(f"train_population: {name} must be one of {allowed}, got {mon!r}")
-
-    if engine not in ENGINES:
-        raise ValueError(f"train_population: engine must be one of {list(ENGINES)}, got {engine!r}")
+    _check_monitors(has_test, (plateau_monitor, plateau), (stop_monitor, early_stopping))
     check_threads(threads)
     _check_widths(data, model, has_test)
-    if len(data.x_train) == 0:
-        raise ValueError("train_population: the training split is empty")
-    if engine == "numpy" and (not isinstance(model, MLP) or device_kind(device) != "cpu"):
-        where = str(device) if device is not None else "cpu"
-        raise ValueError(
-            "train_population: engine='numpy' trains an MLP on the CPU only, got "
-            f"{type(model).__name__} on device {where!r}"
-        )
+    _check_engine(data, model, engine, device)
     kind = auto_engine(model, C, batch_size, device) if engine == "auto" else engine
     test = (data.x_test, data.y_test) if has_test else None
     eng = make_engine(
@@ -221,12 +278,13 @@ def train_population(
         eng,
         rates,
         epochs=epochs,
-        data_seed=data_seed,
+        data_seed=batch_orders(batch_order, data_seed, seeds),
         shuffle=shuffle,
         controls=Controls(plateau, plateau_monitor, early_stopping, stop_monitor),
         has_test=has_test,
         eval_train=eval_train,
         keep_params=keep_params,
+        keep_best=keep_best,
         threads=threads,
         on_epoch=on_epoch,
     )

@@ -377,6 +377,7 @@ def run_cohort(
             epochs=train["epochs"],
             batch_size=train["batch_size"],
             data_seed=_data_seed(sh),
+            batch_order="shared",  # _data_seed is the cohort's one order
             shuffle=train["shuffle"],
             device=cohort.device,
             dtype=train["dtype"],
