@@ -65,7 +65,7 @@ ERRORS = [
         ),
         "optimizer.momentum: unknown hyperparameter 'momentum'",
     ),
-    (spec(optimizer={"name": "adam", "eps": -1.0}), "optimizer.eps: must be in [0, inf], got -1.0"),
+    (spec(optimizer={"name": "adam", "eps": -1.0}), "optimizer.eps: must be in [0, inf), got -1.0"),
     (spec(model={"hidden": [8, 0]}), "model.hidden[1]: must be an integer >= 1, got 0"),
     (
         spec(model={"hidden": [8], "activaton": "relu"}),
@@ -189,6 +189,22 @@ ERRORS = [
     (spec(modle={"hidden": [8]}), "modle: unknown top-level field; did you mean 'model'?"),
     (spec(train=None), "train: missing; the study needs a [train] table"),
     (spec(train=[1, 2]), "train: must be a table, got [1, 2]"),
+    (
+        spec(train={"epochs": 2, "batch_size": 32, "keep": "bestest"}),
+        "train.keep: must be one of 'best', 'final', 'none', got 'bestest'; did you mean 'best'?",
+    ),
+    (
+        spec(train={"epochs": 2, "batch_size": 32, "keep": True}),
+        "train.keep: must be one of 'best', 'final', 'none', got True",
+    ),
+    (
+        spec(early_stopping={"restore_best_weights": "yes"}),
+        "early_stopping.restore_best_weights: must be true or false, got 'yes'",
+    ),
+    (
+        spec(grid={"lr": [0.1], "early_stopping.restore_best_weights": [True, 1]}),
+        'grid."early_stopping.restore_best_weights"[1]: must be true or false, got 1',
+    ),
 ]
 
 
@@ -364,6 +380,31 @@ def test_frozen_id():
     t = Study.from_dict(FROZEN).trials()[0]
     assert canonical_json(t.config) == FROZEN_JSON
     assert t.id == FROZEN_ID
+
+
+def test_keep_and_restore_best_weights_enter_the_config_only_when_set():
+    """Studies that keep no weights (and do not restore them) keep their configs and ids."""
+    plain = Study.from_dict({**FROZEN, "early_stopping": {"patience": 3}}).trials()[0]
+    assert "keep" not in plain.config["train"]
+    assert "restore_best_weights" not in plain.config["early_stopping"]
+    same = Study.from_dict(
+        {
+            **FROZEN,
+            "train": {**FROZEN["train"], "keep": "none"},
+            "early_stopping": {"patience": 3, "restore_best_weights": False},
+        }
+    ).trials()[0]
+    assert same.id == plain.id
+    kept = Study.from_dict(
+        {
+            **FROZEN,
+            "train": {**FROZEN["train"], "keep": "best"},
+            "early_stopping": {"patience": 3, "restore_best_weights": True},
+        }
+    ).trials()[0]
+    assert kept.config["train"]["keep"] == "best"
+    assert kept.config["early_stopping"]["restore_best_weights"] is True
+    assert kept.id != plain.id  # a trial that keeps weights trains again to save them
 
 
 def test_id_ignores_spelling_and_key_order():

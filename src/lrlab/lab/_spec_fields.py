@@ -55,7 +55,10 @@ _TRAIN = {
     "device": "cpu",
     "eval_train": False,
     "shuffle": True,
+    "keep": "none",
 }
+#: what ``train.keep`` may save of each trial's weights (see ``docs/studies.md``)
+KEEP = ("best", "final", "none")
 _OUTPUT_FOR_TASK = {"multiclass": "softmax", "binary": "sigmoid", "regression": "linear"}
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _BLAME = re.compile(r"([A-Za-z_]\w*)((?:\[\d+\])?) (.*)", re.S)
@@ -271,7 +274,7 @@ def _norm_train(raw: Mapping[str, Any], where: Callable[[str], str]) -> dict[str
         raise SpecError(
             where("device"), f"must be a device name such as 'cpu' or 'cuda', got {device!r}"
         )
-    return {
+    out = {
         "epochs": _int(raw["epochs"], where("epochs"), 1, MAX_TOTAL_STEPS),
         "batch_size": _int(raw["batch_size"], where("batch_size"), 1),
         "data_seed": _int(raw.get("data_seed", 0), where("data_seed"), 0, MAX_SEED),
@@ -284,6 +287,12 @@ def _norm_train(raw: Mapping[str, Any], where: Callable[[str], str]) -> dict[str
         "eval_train": _bool(raw.get("eval_train", False), where("eval_train")),
         "shuffle": _bool(raw.get("shuffle", True), where("shuffle")),
     }
+    # written only when weights are kept, so the configs (and ids) of other studies stay as
+    # they were; keeping weights is part of a trial, which trains again to save them
+    keep = _choice(raw.get("keep", "none"), KEEP, where("keep"))
+    if keep != "none":
+        out["keep"] = keep
+    return out
 
 
 def _norm_optimizer(raw: Mapping[str, Any], where: Callable[[str], str]) -> dict[str, Any]:
@@ -318,11 +327,17 @@ def _norm_control(cls: type, raw: Mapping[str, Any], where: Callable[[str], str]
     monitor = _choice(raw.get("monitor", "val_loss"), MONITORS, where("monitor"))
     kwargs = {k: v for k, v in raw.items() if k != "monitor"}
     kwargs.setdefault("mode", "max" if "accuracy" in monitor else "min")
+    if "restore_best_weights" in kwargs:
+        _bool(kwargs["restore_best_weights"], where("restore_best_weights"))
     try:
         obj = cls(**kwargs)
     except (ValueError, TypeError, OverflowError) as exc:
         raise _blame(exc, list(kwargs), where, where("monitor")) from None
-    return {"monitor": monitor, **_canon(dataclasses.asdict(obj))}
+    out = {"monitor": monitor, **_canon(dataclasses.asdict(obj))}
+    if out.get("restore_best_weights") is False:
+        # written only when set, so the configs (and ids) of other studies stay as they were
+        del out["restore_best_weights"]
+    return out
 
 
 _NORMALISERS: dict[str, Callable[[Mapping[str, Any], Callable[[str], str]], dict[str, Any]]] = {

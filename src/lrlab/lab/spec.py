@@ -54,6 +54,7 @@ from ._spec_fields import (
     _NORMALISERS,
     _TRAIN,
     COMPUTED,
+    KEEP,
     MAX_FILE_BYTES,
     MAX_NESTING,
     MAX_SEED,
@@ -80,6 +81,7 @@ WHOLE_TABLES = ("optimizer", "plateau", "early_stopping")
 
 __all__ = [
     "COMPUTED",
+    "KEEP",
     "MAX_FILE_BYTES",
     "MAX_NESTING",
     "MAX_SEED",

@@ -41,9 +41,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from ._progress import Progress as Progress
+from .models import MLP
 from .spec import SpecError, Study, Trial, canonical_json, config_id
 from .store import DIVERGED_NULL, Store, summarize
 from .summary import StudyResults, study_results
+from .weights import kept_weights, save_kept, weights_dir, weights_path
 
 __all__ = [
     "Cohort",
@@ -106,6 +108,9 @@ class StudySummary:
             and diverged.
         cohorts: Cohorts trained now. ``seconds``: wall time of the run.
         rows: :func:`~lrlab.lab.store.summarize` of the whole study (done trials).
+        weights: The folder of the kept weights (:func:`~lrlab.lab.weights.weights_dir`) if
+            the study keeps any (``train.keep``), else ``None``. ``kept``: how many of its
+            trials have a weights file there.
         results: The study's :class:`~lrlab.lab.summary.StudyResults`: means with 95%
             confidence intervals over seeds, paired differences from the best, counts of
             diverged and dead runs; ``str(summary)`` prints its table.
@@ -122,6 +127,14 @@ class StudySummary:
     seconds: float
     rows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     results: StudyResults | None = dataclasses.field(default=None, repr=False)
+    weights: str | None = None
+    kept: int = 0
+
+    def weights_line(self) -> str | None:
+        """Where the kept weights are (``train.keep``), in one line; ``None`` without it."""
+        if self.weights is None:
+            return None
+        return f"weights: {self.kept} trials kept in {self.weights} (train.keep)"
 
     def __str__(self) -> str:
         head = (
@@ -129,6 +142,9 @@ class StudySummary:
             f"already done, {self.failed} failed) in {self.seconds:.1f} s; results in "
             f"{self.store}"
         )
+        line = self.weights_line()
+        if line is not None:
+            head = f"{head}\n{line}"
         return head if self.results is None else f"{head}\n{self.results.table()}"
 
     def table(self) -> str:
@@ -343,7 +359,6 @@ def run_cohort(
     """
     from ..control import EarlyStopping, Plateau
     from ..schedules import parse
-    from .models import MLP
     from .population import train_population
 
     started = time.time()
@@ -368,6 +383,7 @@ def run_cohort(
                 controls[name] = cls(**{k: v for k, v in cfg.items() if k != "monitor"})
                 controls[mon] = cfg["monitor"]
         train = sh["train"]
+        keep = train.get("keep", "none")
         result = train_population(
             dataset,
             model,
@@ -382,6 +398,8 @@ def run_cohort(
             device=cohort.device,
             dtype=train["dtype"],
             eval_train=train["eval_train"],
+            keep_params=keep == "final",
+            keep_best=keep == "best",
             on_epoch=None if on_epoch is None else lambda e, _h: on_epoch(e + 1, train["epochs"]),
             **controls,
         )
@@ -413,6 +431,8 @@ def run_cohort(
                 **_summary(hist, member["diverged"]),
             }
         )
+        if keep != "none":
+            rows[-1]["weights"] = kept_weights(result, i, keep, sh, train["dtype"])
     return CohortResult(cohort.key, rows, seconds)
 
 
@@ -577,6 +597,7 @@ def run_study(
 
         runner = CohortRunner(study, epoch_report if progress is not None else None)
         for result in (executor or InProcessExecutor()).map(runner, cohorts):
+            save_kept(db, result.rows)  # before the trials are marked done
             db.write_trials(result.rows)
             n += 1
             ran += len(result.rows)
@@ -596,6 +617,8 @@ def run_study(
                 )
         rows = summarize(db.records(study.name))
         results = study_results(db, study.name)
+        keeping = [t for t in trials if t.config["train"].get("keep", "none") != "none"]
+        kept = sum(weights_path(db, t.id).is_file() for t in keeping)
         return StudySummary(
             study.name,
             str(db.path),
@@ -608,6 +631,8 @@ def run_study(
             time.perf_counter() - t0,
             rows,
             results,
+            str(weights_dir(db)) if keeping else None,
+            kept,
         )
     finally:
         if own:
