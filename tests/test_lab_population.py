@@ -688,3 +688,49 @@ def test_keep_best_and_restore_best_weights_through_train_population(engine):
         np.testing.assert_allclose(r.params[i], best.best_params[i], rtol=0, atol=0)
         assert r.best_epoch[i] == int(np.nanargmin(r.history["val_loss"][i]))
     np.testing.assert_array_equal(r.params[2], 0)  # nothing to restore: frozen at 0
+
+
+class _Wide(Toy):
+    """Toy with 20 inputs: the engines' wide-input layer 1 (WIDE_INPUT = 16)."""
+
+    def __init__(self) -> None:
+        super().__init__(5)
+        rng = np.random.default_rng(5)
+        self.x_train = np.hstack([self.x_train, rng.normal(size=(90, 18))])
+        self.x_test = np.hstack([self.x_test, rng.normal(size=(40, 18))])
+
+
+@pytest.mark.parametrize(
+    ("task", "model"),
+    [
+        ("multiclass", MLP(2, (7, 5), 3, activation="tanh")),
+        ("binary", MLP(2, (4,), 1, output="sigmoid", activation="sigmoid", init="normal")),
+        ("regression", MLP(2, (5,), 1, output="linear", activation="linear", init="torch")),
+        ("wide", MLP(20, (6,), 3)),
+    ],
+)
+def test_members_with_their_own_batch_orders_each_equal_the_torch_loop(task, model, engine):
+    """Each member's own order (batched over the members in one call per step) trains each
+    member exactly as the idiomatic loop does with that order."""
+    data = _Wide() if task == "wide" else Toy(1, task=task)
+    sched = exponential(init=0.05, decay_rate=0.9, decay_steps=10)
+    seeds = [3, 8, 11]
+    r = train_population(
+        data,
+        model,
+        SGD(momentum=0.9),
+        [sched] * 3,
+        seeds,
+        epochs=3,
+        batch_size=16,
+        data_seed=7,
+        dtype="float64",
+        keep_params=True,
+        engine=engine,
+    )
+    for i, seed in enumerate(seeds):
+        ref, ref_losses = _reference_loop(
+            data, model, sched, seed, epochs=3, batch_size=16, data_seed=7 + seed, momentum=0.9
+        )
+        np.testing.assert_allclose(r.params[i], ref, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(r.history["loss"][i], ref_losses, rtol=1e-12)

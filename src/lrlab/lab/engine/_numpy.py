@@ -21,7 +21,8 @@ class NumpyEngine:
     Inputs are kept feature-major with a row of ones, ``[D + 1, N]`` (see
     :meth:`NumpyMLPKernel.inputs`); an epoch's loss and accuracy are recorded step by step in a
     :class:`Tally` and summed once. With one order per member (``order`` of shape ``[C, N]``)
-    each member's rows are laid out on their own and its kernel runs on its own rows of theta.
+    each member's rows are laid out on their own, ``[C, D + 1, N]``, and the kernel multiplies
+    each member's weights by its own batch (batched matmuls, one call for the cohort).
 
     Example:
         >>> import numpy as np
@@ -61,7 +62,7 @@ class NumpyEngine:
             self._y["test"] = np.ascontiguousarray(test.y.T)
         self._epoch_x = np.empty_like(self._x["train"])  # the epoch's shuffled columns
         self._epoch_y = self._y["train"]
-        self._per_member: list[tuple[Any, ...]] = []  # with one order per member
+        self._member_x: np.ndarray | None = None  # with one order per member: [C, D + 1, N]
         self._apart = False  # whether this epoch's order is one per member
         self._batch = 0
 
@@ -93,26 +94,19 @@ class NumpyEngine:
             self._epoch_y = self._y["train"][:, order]
             self._tallies = self._shared_tally
             return
-        if not self._per_member:  # each member its own kernel (bound to its rows) and tally
-            self._member_tallies = [self._tally(1) for _ in range(self.members)]
-            self._per_member = [
-                (NumpyMLPKernel(self.model), self.theta[i : i + 1], self.grad[i : i + 1])
-                for i in range(self.members)
-            ]
+        if self._member_x is None:
             self._member_x = np.empty((self.members, *self._x["train"].shape), self.dtype)
         np.take(self._x["train"], order, axis=1, out=self._member_x.transpose(1, 0, 2))
         self._member_y = self._y["train"][:, order].transpose(1, 0, 2)
-        self._tallies = self._member_tallies
+        self._tallies = self._shared_tally
 
     def step(self, batch: int, lr: np.ndarray) -> None:
         lo, hi = batch * self.batch_size, min(self.rows, (batch + 1) * self.batch_size)
         if not self._apart:
             xb, yb = self._epoch_x[:, lo:hi], self._epoch_y[:, lo:hi]
-            self.kernel.step(self.theta, self.grad, xb, yb, self._tallies[0], batch)
-        else:
-            for i, (kernel, theta, grad) in enumerate(self._per_member):
-                xb, yb = self._member_x[i, :, lo:hi], self._member_y[i, :, lo:hi]
-                kernel.step(theta, grad, xb, yb, self._tallies[i], batch)
+        else:  # [C, D + 1, B] and [C, K, B]: the kernel runs each member on its own rows
+            xb, yb = self._member_x[:, :, lo:hi], self._member_y[:, :, lo:hi]
+        self.kernel.step(self.theta, self.grad, xb, yb, self._tallies[0], batch)
         self._update(lr[:, None])
         self._batch = batch
 

@@ -25,6 +25,10 @@ from ..models import MLP
 
 EVAL_CHUNK_BYTES = 2**20  # per evaluated hidden layer: stays in cache
 
+#: the true class's logit of ``z [C, K, B]`` for targets ``[K, B]`` (shared by the members) or
+#: ``[C, K, B]`` (each member its own rows)
+_PICK = {2: "ckb,kb->cb", 3: "ckb,ckb->cb"}
+
 #: inputs from which layer 1 multiplies each member's weights where they lie, instead of
 #: copying them with the bias into one matrix for a single matmul (both engines)
 WIDE_INPUT = 16
@@ -149,8 +153,10 @@ class NumpyMLPKernel:
     ) -> tuple[np.ndarray, np.ndarray] | None:
         """Write the gradient of the batch ``xa [D + 1, B]`` (:meth:`inputs`), ``yt [K, B]``
         into ``grad``; return the loss and correct counts ``[C]``, or, given a
-        :class:`Tally`, record what they need as the epoch's step ``b``."""
-        run = self._bound(theta, grad, xa.shape[1])
+        :class:`Tally`, record what they need as the epoch's step ``b``. With ``xa
+        [C, D + 1, B]`` and ``yt [C, K, B]`` each member trains on its own batch (one order per
+        member), through the same calls batched over the members."""
+        run = self._bound(theta, grad, xa.shape[-1])
         if tally is not None:
             run(xa, yt, tally.record, b)
             return None
@@ -223,12 +229,16 @@ class NumpyMLPKernel:
         b1_3, h3 = b1[:, :, None], outs[0]
 
         def step(xa: np.ndarray, yt: np.ndarray, record: Callable[..., np.ndarray], b: int) -> None:
+            # xa [D + 1, B] and yt [K, B] shared by the members, or [C, D + 1, B] and [C, K, B]
             if fold:
                 copyto(wa_w, w1)
                 copyto(wa_b, b1)
-                matmul(wa, xa, out=h1)
+                if xa.ndim == 2:
+                    matmul(wa, xa, out=h1)
+                else:
+                    matmul(w3, xa, out=h3)
             else:
-                matmul(w1, xa[:d], out=h3)
+                matmul(w1, xa[..., :d, :], out=h3)
                 add(h3, b1_3, out=h3)
             for j in range(n_hidden):
                 h = hidden[j]
@@ -254,12 +264,13 @@ class NumpyMLPKernel:
                 else:
                     act_grad(da, hidden[j])
                 dz = da
+            xt = xa.swapaxes(-1, -2)  # [B, D + 1], or [C, B, D + 1]
             if fold:  # layer 1: weights and bias together, [C, o, B] @ [B, D + 1]
-                matmul(dz, xa.T, out=g1)
+                matmul(dz, xt, out=g1)
                 copyto(gw1, g1_w)
                 copyto(gb1, g1_b)
             else:
-                matmul(dz, xa[:d].T, out=gw1)
+                matmul(dz, xt[..., :d], out=gw1)
                 matmul(dz, ones, out=gb1)
 
         return step
@@ -331,7 +342,7 @@ class Tally:
             return grad
         m, m3, picked, s, s3, inv = self._views[b]
         np.maximum.reduce(z, axis=1, out=m)
-        np.einsum("ckb,kb->cb", z, yt, out=picked)
+        np.einsum(_PICK[yt.ndim], z, yt, out=picked)
         np.subtract(z, m3, out=z)
         np.exp(z, out=z)
         np.add.reduce(z, axis=1, out=s)
@@ -370,7 +381,7 @@ def loss_and_grad(
     B = z.shape[-1]
     if loss == "categorical_crossentropy":
         m = z.max(axis=1, keepdims=True)  # [C, 1, B]
-        picked = np.einsum("ckb,kb->cb", z, yt)  # z of the true class
+        picked = np.einsum(_PICK[yt.ndim], z, yt)  # z of the true class
         correct = (picked >= m[:, 0]).sum(axis=-1, dtype=z.dtype)
         e = np.subtract(z, m, out=z if want_grad else None)
         np.exp(e, out=e)
@@ -383,7 +394,7 @@ def loss_and_grad(
             e *= 1.0 / B
         grad = z
     elif loss == "binary_crossentropy":
-        zz, y = z[:, 0, :], yt[0]
+        zz, y = z[:, 0, :], yt[..., 0, :]
         # torch's binary_cross_entropy_with_logits: max(z, 0) - z y + log1p(exp(-|z|))
         per_sum = (np.maximum(zz, 0) - zz * y + np.log1p(np.exp(-np.abs(zz)))).sum(axis=-1)
         correct = ((zz > 0) == (y > 0.5)).sum(axis=-1, dtype=z.dtype)

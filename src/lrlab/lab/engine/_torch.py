@@ -111,25 +111,30 @@ class TorchEngine:
 
     def start_epoch(self, order: np.ndarray) -> None:
         """The epoch's rows in ``order``: ``[N]`` for all members, or ``[C, N]``, one order per
-        member (then each member's kernel runs on its own rows of theta, metrics per step)."""
+        member (then an MLP's kernel multiplies each member's weights by its own batch in
+        batched matmuls, :meth:`TorchMLPKernel.step_apart`, and a torch module's runs member
+        by member on its own rows of theta; metrics per step)."""
         self._apart = order.ndim == 2
         index = torch.as_tensor(order).to(self.device)
         self._epoch_x = self._x["train"][index]  # [N, D], or [C, N, D] with one order each
         self._epoch_y = self._y["train"][index]
         self._loss.zero_()
         self._correct.zero_()
-        if self._apart and not self._member_kernels:
-            mlp = isinstance(self.model, MLP)
-            self._member_kernels = [
-                TorchMLPKernel(self.model) if mlp else self.kernel for _ in range(self.members)
-            ]
+        if self._apart and not self._member_kernels and not isinstance(self.model, MLP):
+            self._member_kernels = [self.kernel] * self.members
 
     def step(self, batch: int, lr: np.ndarray) -> None:
         lo, hi = batch * self.batch_size, min(self.rows, (batch + 1) * self.batch_size)
         column = torch.from_numpy(lr).to(self.device).unsqueeze(1)
         self._batch = (lo, hi)
         with torch.no_grad():
-            if self._apart:
+            if self._apart and isinstance(self.kernel, TorchMLPKernel):
+                xb, yt = self._epoch_x[:, lo:hi], self._epoch_y[:, lo:hi].transpose(1, 2)
+                loss, correct = self.kernel.step_apart(self.theta, self.grad, xb, yt)
+                self._batch_loss.copy_(loss)
+                self._loss.add_(loss, alpha=hi - lo)
+                self._correct.add_(correct)
+            elif self._apart:
                 for i, kernel in enumerate(self._member_kernels):
                     xb, yt = self._epoch_x[i, lo:hi], self._epoch_y[i, lo:hi].T
                     theta, grad = self.theta[i : i + 1], self.grad[i : i + 1]

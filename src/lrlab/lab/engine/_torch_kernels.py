@@ -58,7 +58,8 @@ def loss_and_grad(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Per-member mean loss ``[C]``, correct predictions ``[C]`` and ``dL/dz`` for logits ``z``.
 
-    ``z`` is ``[C, K, B]``, ``yt`` the targets ``[K, B]`` (one-hot for the categorical loss).
+    ``z`` is ``[C, K, B]``, ``yt`` the targets ``[K, B]`` (one-hot for the categorical loss),
+    or ``[C, K, B]`` where each member has its own batch.
     The gradient is of the batch **mean** loss, as Keras and torch report it.
     """
     B = z.shape[-1]
@@ -71,7 +72,7 @@ def loss_and_grad(
         grad = lsm.exp_().sub_(yt).div_(B) if want_grad else None
     elif loss == "binary_crossentropy":
         zz = z[:, 0, :]
-        y = yt[0].expand_as(zz)
+        y = yt[..., 0, :].expand_as(zz)
         per_sum = F.binary_cross_entropy_with_logits(zz, y, reduction="none").sum(dim=-1)
         correct = ((zz > 0) == (y > 0.5)).sum(dim=-1, dtype=z.dtype)
         grad = torch.sigmoid(zz).sub_(y).div_(B).unsqueeze(1) if want_grad else None
@@ -332,6 +333,34 @@ class TorchMLPKernel:
         gw.copy_(g1[:d].T.view(C, o, d))
         gb.copy_(g1[d].view(C, o))
         return None if logits is not None else (loss, correct)
+
+    def step_apart(
+        self, theta: torch.Tensor, grad: torch.Tensor, xb: torch.Tensor, yt: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`step` with each member on its own batch (one batch order per member):
+        ``xb [C, B, D]`` and ``yt [C, K, B]``; batched matmuls over the members, so the cost is
+        about that of one shared batch, not one call per member. Returns the loss and correct
+        counts ``[C]``."""
+        layers, glayers = self._views(theta), self._views(grad)
+        w1, b1 = layers[0]
+        h = torch.baddbmm(b1.unsqueeze(-1), w1, xb.transpose(1, 2))  # [C, o, B]
+        acts: list[torch.Tensor] = []
+        for w, b in layers[1:]:
+            h = self._act(h)
+            acts.append(h)
+            h = torch.baddbmm(b.unsqueeze(-1), w, h)
+        loss, correct, dz = loss_and_grad(h, yt, self.model.loss)
+        assert dz is not None
+        for k in range(len(layers) - 1, 0, -1):
+            gw, gb = glayers[k]
+            prev = acts[k - 1]
+            torch.sum(dz, dim=-1, out=gb)
+            gw.copy_(torch.bmm(dz, prev.transpose(1, 2)))
+            dz = self._act_grad(torch.bmm(layers[k][0].transpose(1, 2), dz), prev)
+        gw, gb = glayers[0]
+        torch.sum(dz, dim=-1, out=gb)
+        gw.copy_(torch.bmm(dz, xb))
+        return loss, correct
 
     def evaluate(
         self, theta: torch.Tensor, x: torch.Tensor, yt: torch.Tensor
