@@ -306,3 +306,9 @@ def test_lrlab_run_keeps_the_weights_in_the_out_folder(tmp_path, capsys):
     with Store.in_dir(tmp_path / "out", readonly=True) as store:
         ids = {r["trial_id"] for r in store.records("kept")}
     assert {p.stem for p in (tmp_path / "out" / "weights").iterdir()} == ids
+
+
+def test_a_store_without_a_trial_is_refused(tmp_path):
+    message = r"a \.npz file, or a store and a trial, got <lrlab"
+    with Store(tmp_path / "lrlab.sqlite") as store, pytest.raises(ValueError, match=message):
+        load_weights(store)

@@ -238,8 +238,7 @@ class TrialWeights:
         """Mean loss and accuracy on ``(x, y)`` computed as the lab computes ``val_loss`` and
         ``val_accuracy`` (the NumPy engine's kernel, in the weights' dtype); accuracy ``None``
         for a regression (``mse``) model."""
-        from .engine import NumpyMLPKernel
-        from .engine._protocol import split
+        from .engine import NumpyMLPKernel, split
 
         dt = np.dtype(self.params.dtype if self.params.dtype.kind == "f" else np.float64)
         data = split(x, y, self.model, dt)
@@ -373,9 +372,11 @@ def load_weights(source: Any, trial: Any = None) -> TrialWeights:
             not run yet, or diverged with nothing to keep).
         ValueError: the file is not lrlab weights, or a format this version does not read.
     """
-    path = Path(source) if trial is None else weights_path(source, trial)
     if trial is None and not isinstance(source, (str, os.PathLike)):
-        raise ValueError(f"weights: source must be a .npz file or a store, got {source!r}")
+        raise ValueError(
+            f"weights: source must be a .npz file, or a store and a trial, got {source!r}"
+        )
+    path = Path(source) if trial is None else weights_path(source, trial)
     if not path.is_file():
         raise FileNotFoundError(
             f"weights: no file {path} (weights are saved only by a study with train.keep = "
