@@ -17,7 +17,11 @@ Sections:
 3. torch's own schedulers stepped on a real SGD optimizer (``scheduler.step()`` N times; the
    time is scaled to 1e6 steps when N is smaller), with the ratios
    torch / lrlab-vectorised and torch-per-step / lrlab-per-call. Then Optax schedules and lrlab
-   under ``jax.jit`` on the same 1e6 steps, with the ratio Optax / lrlab.
+   under ``jax.jit`` on the same 1e6 steps, with the ratio Optax / lrlab. Then (3c)
+   ``lrlab.torch.LrlabScheduler.step()`` against torch's own scheduler for the same schedule,
+   each on its own SGD optimizer, 20,000 steps, timed side by side in chunks of 1,000 steps
+   that alternate between the two (so that drifts in load hit both); the ratio lrlab / torch
+   is PASS at most 1.00. ``--scheduler-only`` runs this part alone.
 4. Keras on TensorFlow: ``model.fit`` of a small MLP with a ``KerasSchedule`` against Keras' own
    schedule of the same shape (``CosineDecay`` and ``cosine``, ...), time per training step side
    by side, in ``fit``'s ``tf.function`` and with ``jit_compile=True``; the ratio lrlab / Keras
@@ -416,7 +420,58 @@ def _torch_pairs() -> list[tuple[str, str, Callable[[int], str], Callable[[Any, 
             lambda h: f"polynomial(init=0.1, decay_steps={h}, power=2.0)",
             lambda opt, h: L.PolynomialLR(opt, total_iters=h, power=2.0),
         ),
+        (
+            "warmup + cosine",
+            "SequentialLR(LinearLR, CosineAnnealingLR)",
+            lambda h: (
+                f"join([linear(init=0.001, end=0.1, steps={h // 20}), "
+                f"cosine(init=0.1, decay_steps={h - h // 20}, past_end='periodic')], "
+                f"boundaries=[{h // 20}])"
+            ),
+            lambda opt, h: L.SequentialLR(
+                opt,
+                [
+                    L.LinearLR(opt, start_factor=0.01, total_iters=h // 20),
+                    L.CosineAnnealingLR(opt, T_max=h - h // 20),
+                ],
+                milestones=[h // 20],
+            ),
+        ),
+        (
+            "wsd",
+            "LambdaLR (warmup-stable-decay)",
+            lambda h: (
+                f"wsd(peak=0.1, total_steps={h}, warmup_steps={h // 20}, decay_steps={h // 5})"
+            ),
+            lambda opt, h: L.LambdaLR(opt, _wsd_factor(h, h // 20, h // 5)),
+        ),
+        (
+            "inverse_sqrt",
+            "LambdaLR (inverse square root)",
+            lambda h: f"inverse_sqrt(peak=0.1, warmup_steps={h // 20})",
+            lambda opt, h: L.LambdaLR(opt, _inverse_sqrt_factor(h // 20)),
+        ),
     ]
+
+
+def _wsd_factor(total: int, warmup: int, decay: int) -> Callable[[int], float]:
+    """Warmup-stable-decay as a ``LambdaLR`` factor (as Hugging Face's ``get_wsd_schedule``)."""
+
+    def factor(k: int) -> float:
+        if k < warmup:
+            return k / warmup
+        return 1.0 if k < total - decay else max(0.0, (total - k) / decay)
+
+    return factor
+
+
+def _inverse_sqrt_factor(warmup: int) -> Callable[[int], float]:
+    """Linear warmup, then ``sqrt(warmup / k)``, as a ``LambdaLR`` factor."""
+
+    def factor(k: int) -> float:
+        return k / warmup if k < warmup else math.sqrt(warmup / k)
+
+    return factor
 
 
 def _torch_run(make: Callable[[Any, int], Any], horizon: int, n: int) -> tuple[float, float]:
@@ -627,6 +682,133 @@ def print_optax(rows: list[dict[str, Any]]) -> None:
         for r in rows
     ]
     print(table(headers, body, left=2))
+    print()
+
+
+# -- section 3c: LrlabScheduler against torch's schedulers -----------------------------------------
+SCHED_STEPS = 20_000  # steps of each scheduler, as in a short training run
+SCHED_CHUNK = 1_000  # steps timed at a time, alternating between torch and lrlab
+
+
+def _sgd() -> Any:
+    """A fresh SGD optimizer on one parameter, as in section 3a."""
+    return torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=PEAK, momentum=0.9)
+
+
+def _lrs(sched: Any, opt: Any, n: int) -> np.ndarray:
+    """The lr of each of ``n`` updates (read before each ``optimizer.step()``)."""
+    out = []
+    for _ in range(n):
+        out.append(float(opt.param_groups[0]["lr"]))
+        opt.step()
+        sched.step()
+    return np.array(out)
+
+
+def bench_scheduler(steps: int, rounds: int) -> list[dict[str, Any]]:
+    """Section 3c: microseconds per ``step()`` of torch's scheduler and of LrlabScheduler.
+
+    Each round builds both schedulers fresh and steps them ``steps`` times, in chunks of
+    :data:`SCHED_CHUNK` steps that alternate between the two (which one goes first alternates
+    by round); the time per step is the median over all chunks of all rounds, and the ratio
+    the median of the ratios of the two chunks timed one after the other (so that a change in
+    load between chunks cancels). Every step of the run is timed, so LrlabScheduler's block
+    evaluations are part of its time.
+    """
+    from lrlab.torch import LrlabScheduler
+
+    rows = []
+    for family, cls, text_for, make in _torch_pairs():
+        s = parse(text_for(steps))
+        makers: dict[str, Callable[[Any], Any]] = {
+            "torch": lambda opt, make=make: make(opt, steps),
+            "lrlab": lambda opt, s=s: LrlabScheduler(opt, s),
+        }
+        lrs = {}
+        for name, build in makers.items():  # untimed: the two give the same rates
+            opt = _sgd()
+            lrs[name] = _lrs(build(opt), opt, steps)
+        times: dict[str, list[float]] = {"torch": [], "lrlab": []}
+        for r in range(rounds):
+            scheds = {}
+            for name, build in makers.items():
+                opt = _sgd()
+                scheds[name] = build(opt)
+                opt.step()  # the usual order: optimizer.step() before scheduler.step()
+            order = ["torch", "lrlab"] if r % 2 == 0 else ["lrlab", "torch"]
+            gc.collect()
+            for lo in range(0, steps, SCHED_CHUNK):
+                n = min(SCHED_CHUNK, steps - lo)
+                for name in order:
+                    step = scheds[name].step
+                    t0 = time.perf_counter()
+                    for _ in range(n):
+                        step()
+                    times[name].append((time.perf_counter() - t0) / n)
+        torch_us = statistics.median(times["torch"]) * 1e6
+        lrlab_us = statistics.median(times["lrlab"]) * 1e6
+        ratio = statistics.median(a / b for a, b in zip(times["lrlab"], times["torch"]))
+        rows.append(
+            {
+                "family": family,
+                "torch": cls,
+                "schedule": text_for(steps),
+                "steps": steps,
+                "rounds": rounds,
+                "torch_us_per_step": torch_us,
+                "lrlab_us_per_step": lrlab_us,
+                "torch_us_min": min(times["torch"]) * 1e6,
+                "lrlab_us_min": min(times["lrlab"]) * 1e6,
+                "ratio": ratio,
+                "diff": float(np.max(np.abs(lrs["torch"] - lrs["lrlab"]))) / PEAK,
+            }
+        )
+    return rows
+
+
+def print_scheduler(rows: list[dict[str, Any]]) -> None:
+    n, rounds = rows[0]["steps"], rows[0]["rounds"]
+    print(
+        f"3c. LrlabScheduler.step() vs torch's own scheduler.step() for the same schedule, "
+        f"each on SGD, {n:,} steps x {rounds} rounds"
+    )
+    print(
+        f"    us per step: median over chunks of {SCHED_CHUNK:,} steps, torch and lrlab "
+        "alternating chunk by chunk;"
+    )
+    print(
+        "    ratio = lrlab / torch: median over the pairs of chunks timed one after the other, PASS"
+    )
+    print("    at most 1.00 (< 1: LrlabScheduler is cheaper); min: the fastest chunk of each;")
+    print("    |diff|: max over the steps of |torch lr - lrlab lr| / peak")
+    headers = [
+        "family",
+        "torch scheduler",
+        "torch us/step",
+        "lrlab us/step",
+        "ratio",
+        "",
+        "torch min",
+        "lrlab min",
+        "|diff|",
+    ]
+    body = [
+        [
+            r["family"],
+            r["torch"],
+            fmt(r["torch_us_per_step"]),
+            fmt(r["lrlab_us_per_step"]),
+            f"{r['ratio']:.2f}",
+            "PASS" if r["ratio"] <= 1.0 else "MISS",
+            fmt(r["torch_us_min"]),
+            fmt(r["lrlab_us_min"]),
+            fmt(r["diff"], ".0e"),
+        ]
+        for r in rows
+    ]
+    print(table(headers, body, left=2))
+    passed = sum(r["ratio"] <= 1.0 for r in rows)
+    print(f"    {passed}/{len(rows)} PASS")
     print()
 
 
@@ -880,6 +1062,11 @@ def main(argv: list[str] | None = None) -> int:
         help="scheduler.step() calls per torch scheduler (default 1,000,000; --quick: 50,000)",
     )
     ap.add_argument("--no-keras", action="store_true", help="skip section 4 (Keras on TensorFlow)")
+    ap.add_argument(
+        "--scheduler-only",
+        action="store_true",
+        help="run only section 3c (LrlabScheduler.step() vs torch's scheduler.step())",
+    )
     ap.add_argument("--keras-worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.keras_worker:  # section 4's subprocess: one JSON line on stdout
@@ -889,6 +1076,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--torch-steps must be >= 100, got {args.torch_steps}")
 
     repeats = 3 if args.quick else 9
+    sched_rounds = 1 if args.quick else 5
     scalar_calls = 2_000 if args.quick else 10_000
     torch_steps = args.torch_steps or (50_000 if args.quick else N)
     warnings.simplefilter("ignore", UserWarning)  # torch's scheduler notices
@@ -914,6 +1102,16 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {"machine": info, "command": command, "target_ms": TARGET_MS}
     result["load_start"] = _load()
     sections: dict[str, dict[str, float | None]] = {}
+    if args.scheduler_only:
+        if torch is None:
+            print("3c. LrlabScheduler: skipped (torch is not installed)\n")
+        else:
+            t0, busy0 = time.perf_counter(), _busy_seconds()
+            srows = bench_scheduler(SCHED_STEPS, sched_rounds)
+            sections["scheduler"] = _section(t0, busy0)
+            result["scheduler"] = srows
+            print_scheduler(srows)
+        return _finish(args, result, sections, info, start, busy_before)
     t0, busy0 = time.perf_counter(), _busy_seconds()
     texts = [text for _, text in FAMILIES]
     if torch is not None:
@@ -942,6 +1140,15 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print("3b. Optax: skipped (jax/optax not installed)\n")
 
+    if torch is not None:
+        t0, busy0 = time.perf_counter(), _busy_seconds()
+        srows = bench_scheduler(SCHED_STEPS, sched_rounds)
+        sections["scheduler"] = _section(t0, busy0)
+        result["scheduler"] = srows
+        print_scheduler(srows)
+    else:
+        print("3c. LrlabScheduler: skipped (torch is not installed)\n")
+
     if not args.no_keras:
         t0, busy0 = time.perf_counter(), _busy_seconds()
         kres = bench_keras(args.quick)
@@ -962,6 +1169,18 @@ def main(argv: list[str] | None = None) -> int:
     print("schedules (text form, 1e6 steps):")
     for name, text in FAMILIES:
         print(f"    {name:<24} {text}")
+    return _finish(args, result, sections, info, start, busy_before)
+
+
+def _finish(
+    args: argparse.Namespace,
+    result: dict[str, Any],
+    sections: dict[str, dict[str, float | None]],
+    info: dict[str, Any],
+    start: float,
+    busy_before: tuple[float, float] | None,
+) -> int:
+    """Print the load and the time of each section; write ``--json``."""
     elapsed = time.perf_counter() - start
     result["elapsed_s"] = elapsed
     result["sections"] = sections
