@@ -384,9 +384,7 @@ def validate(
     prefix = "val_" if has_test else "train_eval_"
     classify = model.loss != "mse"
     K, S = len(fs), len(seed_list)
-    loss = np.full((K, S), np.nan)
     acc = np.full((K, S), np.nan)
-    diverged = np.zeros((K, S), dtype=bool)
     kwargs: dict[str, Any] = {
         "epochs": epochs,
         "batch_size": batch_size,
@@ -394,21 +392,25 @@ def validate(
         "device": device,
         "eval_train": not has_test,
     }
-    if batch_orders == "shared":
-        pops = [(list(range(S)), data_seed)]
-    else:
-        pops = [([k], data_seed + seed_list[k]) for k in range(S)]
-    for cols, dseed in pops:
-        scheds = [constant(center * f) for f in fs for _ in cols]
-        member_seeds = [seed_list[k] for _ in fs for k in cols]
-        r = train_population(
-            data, model, optimizer, scheds, member_seeds, data_seed=dseed, **kwargs
-        )
-        shape = (K, len(cols))
-        loss[:, cols] = r.history[prefix + "loss"][:, -1].reshape(shape)
-        if classify:
-            acc[:, cols] = r.history[prefix + "accuracy"][:, -1].reshape(shape)
-        diverged[:, cols] = r.diverged.reshape(shape)
+    # one population: member (factor k, seed s) draws data_seed + s's order ("per_seed") or
+    # data_seed's ("shared")
+    scheds = [constant(center * f) for f in fs for _ in seed_list]
+    member_seeds = [s for _ in fs for s in seed_list]
+    order = "shared" if batch_orders == "shared" else "per_seed"
+    r = train_population(
+        data,
+        model,
+        optimizer,
+        scheds,
+        member_seeds,
+        data_seed=data_seed,
+        batch_order=order,
+        **kwargs,
+    )
+    loss = r.history[prefix + "loss"][:, -1].reshape(K, S)
+    if classify:
+        acc = r.history[prefix + "accuracy"][:, -1].reshape(K, S)
+    diverged = r.diverged.reshape(K, S)
     cands = tuple(
         Candidate(
             factor=f,
