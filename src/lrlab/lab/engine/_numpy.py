@@ -21,8 +21,9 @@ class NumpyEngine:
     Inputs are kept feature-major with a row of ones, ``[D + 1, N]`` (see
     :meth:`NumpyMLPKernel.inputs`); an epoch's loss and accuracy are recorded step by step in a
     :class:`Tally` and summed once. With one order per member (``order`` of shape ``[C, N]``)
-    each member's rows are laid out on their own, ``[C, D + 1, N]``, and the kernel multiplies
-    each member's weights by its own batch (batched matmuls, one call for the cohort).
+    each step gathers each member's batch, ``[C, D + 1, B]`` (memory for a batch of rows per
+    member, not the whole split), and the kernel multiplies each member's weights by its own
+    batch (batched matmuls, one call for the cohort).
 
     Example:
         >>> import numpy as np
@@ -62,7 +63,8 @@ class NumpyEngine:
             self._y["test"] = np.ascontiguousarray(test.y.T)
         self._epoch_x = np.empty_like(self._x["train"])  # the epoch's shuffled columns
         self._epoch_y = self._y["train"]
-        self._member_x: np.ndarray | None = None  # with one order per member: [C, D + 1, N]
+        self._order = np.empty((0, 0), dtype=np.int64)  # one order per member: [C, N]
+        self._member_x: dict[int, np.ndarray] = {}  # a batch of each member's rows, per size
         self._apart = False  # whether this epoch's order is one per member
         self._batch = 0
 
@@ -94,10 +96,7 @@ class NumpyEngine:
             self._epoch_y = self._y["train"][:, order]
             self._tallies = self._shared_tally
             return
-        if self._member_x is None:
-            self._member_x = np.empty((self.members, *self._x["train"].shape), self.dtype)
-        np.take(self._x["train"], order, axis=1, out=self._member_x.transpose(1, 0, 2))
-        self._member_y = self._y["train"][:, order].transpose(1, 0, 2)
+        self._order = order  # each step gathers its batch: [C, B] rows, not [C, N]
         self._tallies = self._shared_tally
 
     def step(self, batch: int, lr: np.ndarray) -> None:
@@ -105,7 +104,14 @@ class NumpyEngine:
         if not self._apart:
             xb, yb = self._epoch_x[:, lo:hi], self._epoch_y[:, lo:hi]
         else:  # [C, D + 1, B] and [C, K, B]: the kernel runs each member on its own rows
-            xb, yb = self._member_x[:, :, lo:hi], self._member_y[:, :, lo:hi]
+            rows = self._order[:, lo:hi]
+            xb = self._member_x.get(hi - lo)
+            if xb is None:
+                xb = self._member_x[hi - lo] = np.empty(
+                    (self.members, self._x["train"].shape[0], hi - lo), self.dtype
+                )
+            np.take(self._x["train"], rows, axis=1, out=xb.transpose(1, 0, 2))
+            yb = self._y["train"][:, rows].transpose(1, 0, 2)
         self.kernel.step(self.theta, self.grad, xb, yb, self._tallies[0], batch)
         self._update(lr[:, None])
         self._batch = batch

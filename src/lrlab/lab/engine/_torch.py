@@ -116,8 +116,11 @@ class TorchEngine:
         by member on its own rows of theta; metrics per step)."""
         self._apart = order.ndim == 2
         index = torch.as_tensor(order).to(self.device)
-        self._epoch_x = self._x["train"][index]  # [N, D], or [C, N, D] with one order each
-        self._epoch_y = self._y["train"][index]
+        if self._apart:  # each step gathers its batch of rows per member: [C, B, D], not [C, N, D]
+            self._order = index
+        else:
+            self._epoch_x = self._x["train"][index]  # [N, D]
+            self._epoch_y = self._y["train"][index]
         self._loss.zero_()
         self._correct.zero_()
         if self._apart and not self._member_kernels and not isinstance(self.model, MLP):
@@ -128,17 +131,18 @@ class TorchEngine:
         column = torch.from_numpy(lr).to(self.device).unsqueeze(1)
         self._batch = (lo, hi)
         with torch.no_grad():
+            if self._apart:
+                rows = self._order[:, lo:hi]
+                xb, yt = self._x["train"][rows], self._y["train"][rows].transpose(1, 2)
             if self._apart and isinstance(self.kernel, TorchMLPKernel):
-                xb, yt = self._epoch_x[:, lo:hi], self._epoch_y[:, lo:hi].transpose(1, 2)
                 loss, correct = self.kernel.step_apart(self.theta, self.grad, xb, yt)
                 self._batch_loss.copy_(loss)
                 self._loss.add_(loss, alpha=hi - lo)
                 self._correct.add_(correct)
             elif self._apart:
                 for i, kernel in enumerate(self._member_kernels):
-                    xb, yt = self._epoch_x[i, lo:hi], self._epoch_y[i, lo:hi].T
                     theta, grad = self.theta[i : i + 1], self.grad[i : i + 1]
-                    loss, correct = kernel.step(theta, grad, xb, yt)
+                    loss, correct = kernel.step(theta, grad, xb[i], yt[i])
                     self._batch_loss[i : i + 1] = loss
                     self._loss[i : i + 1].add_(loss, alpha=hi - lo)
                     self._correct[i : i + 1].add_(correct)
