@@ -87,7 +87,6 @@ class TorchEngine:
         self._correct = torch.zeros(members, dtype=dt, device=self.device)
         self._batch_loss = torch.zeros(members, dtype=dt, device=self.device)
         self._apart = False  # whether this epoch's order is one per member
-        self._member_kernels: list[Any] = []
         self._batch = (0, 0)
 
     def init(self, seeds: Sequence[int], optimizer: Any) -> None:
@@ -111,9 +110,9 @@ class TorchEngine:
 
     def start_epoch(self, order: np.ndarray) -> None:
         """The epoch's rows in ``order``: ``[N]`` for all members, or ``[C, N]``, one order per
-        member (then an MLP's kernel multiplies each member's weights by its own batch in
-        batched matmuls, :meth:`TorchMLPKernel.step_apart`, and a torch module's runs member
-        by member on its own rows of theta; metrics per step)."""
+        member (then each step gathers each member's batch and the kernel's ``step_apart``
+        trains every member on its own in one batched call: batched matmuls for an MLP, a
+        vmap over the members' rows for a torch module; metrics per step)."""
         self._apart = order.ndim == 2
         index = torch.as_tensor(order).to(self.device)
         if self._apart:  # each step gathers its batch of rows per member: [C, B, D], not [C, N, D]
@@ -123,29 +122,19 @@ class TorchEngine:
             self._epoch_y = self._y["train"][index]
         self._loss.zero_()
         self._correct.zero_()
-        if self._apart and not self._member_kernels and not isinstance(self.model, MLP):
-            self._member_kernels = [self.kernel] * self.members
 
     def step(self, batch: int, lr: np.ndarray) -> None:
         lo, hi = batch * self.batch_size, min(self.rows, (batch + 1) * self.batch_size)
         column = torch.from_numpy(lr).to(self.device).unsqueeze(1)
         self._batch = (lo, hi)
         with torch.no_grad():
-            if self._apart:
+            if self._apart:  # each member its own rows: [C, B, D] and [C, K, B]
                 rows = self._order[:, lo:hi]
                 xb, yt = self._x["train"][rows], self._y["train"][rows].transpose(1, 2)
-            if self._apart and isinstance(self.kernel, TorchMLPKernel):
                 loss, correct = self.kernel.step_apart(self.theta, self.grad, xb, yt)
                 self._batch_loss.copy_(loss)
                 self._loss.add_(loss, alpha=hi - lo)
                 self._correct.add_(correct)
-            elif self._apart:
-                for i, kernel in enumerate(self._member_kernels):
-                    theta, grad = self.theta[i : i + 1], self.grad[i : i + 1]
-                    loss, correct = kernel.step(theta, grad, xb[i], yt[i])
-                    self._batch_loss[i : i + 1] = loss
-                    self._loss[i : i + 1].add_(loss, alpha=hi - lo)
-                    self._correct[i : i + 1].add_(correct)
             elif self._logits is not None:
                 assert isinstance(self.kernel, TorchMLPKernel)
                 xb, yt = self._epoch_x[lo:hi], self._epoch_y[lo:hi].T

@@ -401,6 +401,7 @@ class TorchFuncKernel:
             return loss[0], correct[0]
 
         self._grad = vmap(grad_and_value(member_loss, has_aux=True), in_dims=(0, None, None))
+        self._grad_apart = vmap(grad_and_value(member_loss, has_aux=True), in_dims=(0, 0, 0))
         self._loss = vmap(member_loss, in_dims=(0, None, None))
 
     def init_params(self, seeds: Sequence[int], device: Any, dtype: Any) -> torch.Tensor:
@@ -418,6 +419,15 @@ class TorchFuncKernel:
         self, theta: torch.Tensor, grad: torch.Tensor, xb: torch.Tensor, yt: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         grads, (loss, correct) = self._grad(self._params(theta), xb, yt)
+        torch.cat([grads[n].reshape(theta.shape[0], -1) for n in self.names], dim=1, out=grad)
+        return loss, correct
+
+    def step_apart(
+        self, theta: torch.Tensor, grad: torch.Tensor, xb: torch.Tensor, yt: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`step` with each member on its own batch: ``xb [C, B, ...]``, ``yt [C, K, B]``
+        (vmapped over the members with the parameters)."""
+        grads, (loss, correct) = self._grad_apart(self._params(theta), xb, yt)
         torch.cat([grads[n].reshape(theta.shape[0], -1) for n in self.names], dim=1, out=grad)
         return loss, correct
 
