@@ -1,10 +1,13 @@
-"""Collection rules for the doctests in src/: modules that need a framework that is not
-installed are skipped (their tests in tests/ skip themselves with ``pytest.importorskip``)."""
+"""Collection rules: doctests in src/ of modules that need a framework that is not installed are
+skipped (their tests in tests/ skip themselves with ``pytest.importorskip``), and the Keras
+subsets on the other backends start when collection ends and are waited for last."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
+
+import pytest
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -31,3 +34,22 @@ collect_ignore = [
     if importlib.util.find_spec(module) is None
     for path in paths
 ]
+
+
+#: the tests that wait for the Keras subsets on the other backends (tests/test_keras_backends.py)
+_KERAS_WAITS = "tests/test_keras_backends.py::test_keras_subset_on_backend"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the tests that wait for the Keras subprocesses last (they start at collection's end,
+    :func:`pytest_collection_finish`, and run beside the rest of the suite)."""
+    waits = [item for item in items if item.nodeid.startswith(_KERAS_WAITS)]
+    if waits:
+        items[:] = [item for item in items if not item.nodeid.startswith(_KERAS_WAITS)] + waits
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    waits = [item for item in session.items if item.nodeid.startswith(_KERAS_WAITS)]
+    if waits and not session.config.option.collectonly:
+        waits[0].module.start_subsets()

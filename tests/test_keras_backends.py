@@ -5,6 +5,10 @@ This process runs every Keras test on its own backend (``KERAS_BACKEND``, torch 
 tests here run the same Keras subset in a fresh process for each of the other backends (side by
 side) and fail with the tail of that run's output. A backend whose package is not installed is
 skipped, naming it. TensorFlow is imported only in the TensorFlow process.
+
+The subprocesses start as soon as the session's tests are collected (``conftest.py`` calls
+:func:`start_subsets` and moves the tests that wait for them to the end), so they run beside the
+rest of the suite instead of after it.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -82,14 +87,15 @@ def test_the_subset_names_existing_files():
         assert (ROOT / path.partition("::")[0]).exists(), path
 
 
-@pytest.fixture(scope="module")
-def runs(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[dict[str, tuple[list[str], Any, Path]]]:
-    """Start the Keras subset for every other installed backend at once (they run side by side:
-    the wall time is the slowest one's, not the sum); each test below waits for its own."""
-    pytest.importorskip("keras")
-    started: dict[str, tuple[list[str], Any, Path]] = {}
+#: backend -> (command, process, log) of the subsets started this session
+_STARTED: dict[str, tuple[list[str], Any, Path]] = {}
+
+
+def start_subsets() -> dict[str, tuple[list[str], Any, Path]]:
+    """Start the Keras subset for every other installed backend at once, once per session (they
+    run side by side: the wall time is the slowest one's, not the sum)."""
+    if _STARTED or importlib.util.find_spec("keras") is None:
+        return _STARTED
     cmd = [
         sys.executable,
         "-m",
@@ -103,17 +109,26 @@ def runs(
         *MIXED_TESTS,
         *KERAS_DOCS,
     ]
+    logs = Path(tempfile.mkdtemp(prefix="lrlab-keras-backends-"))
     for backend in _other_backends():
         if importlib.util.find_spec(BACKENDS[backend]) is None or not _asked(backend):
             continue
         env = dict(os.environ, KERAS_BACKEND=backend, JAX_PLATFORMS="cpu")
         env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-        log = tmp_path_factory.mktemp(backend) / "pytest.log"
+        log = logs / f"{backend}.log"
         with open(log, "w") as f:
             proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT)
-        started[backend] = (cmd, proc, log)
-    yield started
-    for _, proc, _ in started.values():
+        _STARTED[backend] = (cmd, proc, log)
+    return _STARTED
+
+
+@pytest.fixture(scope="module")
+def runs() -> Iterator[dict[str, tuple[list[str], Any, Path]]]:
+    """The subsets (started here if the session has not started them); each test below waits
+    for its own."""
+    pytest.importorskip("keras")
+    yield start_subsets()
+    for _, proc, _ in _STARTED.values():
         if proc.poll() is None:  # a test failed before waiting for it
             proc.kill()
             proc.wait()
