@@ -213,7 +213,8 @@ def write_page(path: Path, rows: list[dict[str, Any]], args: argparse.Namespace)
         "there and `keras2_decay(lr=0.1, decay=0.002)` in lrlab, both per update. "
         'Both sides use Keras\' SGD update (`optimizer.form = "keras"` in lrlab).',
         "",
-        "Timing, seconds for all runs of a configuration (lrlab / Keras): "
+        "Wall-clock seconds for all runs of a configuration (lrlab / Keras), on the machine "
+        "as it was, other work included (not a benchmark: see benchmarks/population.py): "
         + "; ".join(f"{r['label']}: {r['t_lrlab']:.1f} / {r['t_keras']:.1f}" for r in rows)
         + ".",
         "",
