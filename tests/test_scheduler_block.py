@@ -23,7 +23,7 @@ torch = pytest.importorskip("torch")
 
 import lrlab.schedules as sch  # noqa: E402
 from lrlab.control import Plateau  # noqa: E402
-from lrlab.integrations.torch import _scheduler  # noqa: E402
+from lrlab.integrations.torch._rates import Rates  # noqa: E402
 from lrlab.torch import LrlabScheduler  # noqa: E402
 
 #: steps per run: several blocks of 512, with every schedule's transitions inside
@@ -133,13 +133,14 @@ def _run(s: sch.Schedule, n: int) -> list[float]:
 
 
 @pytest.mark.parametrize("name", sorted(SCHEDULES))
-def test_every_step_is_the_one_element_evaluation_and_the_lr_table(name):
+def test_every_step_is_s_of_k_the_one_element_evaluation_and_the_lr_table(name):
     s = SCHEDULES[name]
-    assert _scheduler._Rates(s).block == (1 if name in ONE_AT_A_TIME else 512)
+    assert Rates(s).block == (1 if name in ONE_AT_A_TIME else 512)
     lrs = _run(s, N)
     assert all(type(v) is float for v in lrs)
     assert lrs == [_one_element(s, k) for k in range(N)]
     assert lrs == s(np.arange(N)).tolist()
+    assert lrs == [s(k) for k in range(N)]  # the schedule called on a Python int
     assert len(set(lrs)) > 1 or name == "constant"  # the schedule moves inside the run
 
 
@@ -150,7 +151,7 @@ def test_a_steps_float_does_not_depend_on_its_block(name):
     s = SCHEDULES[name]
     want = s(np.arange(N)).tolist()
     for block in (1, 2, 3, 7, 8, 64, 100, 512, 1031):
-        rates = _scheduler._Rates(s, block)
+        rates = Rates(s, block)
         assert rates.block == block
         assert [rates.at(k) for k in range(N)] == want, block
 
@@ -244,7 +245,7 @@ def test_a_users_function_is_never_called_ahead_of_the_run(kind):
         "recurrence": sch.recurrence(rec.recurrence, init=0.1),
         "custom-in-join": sch.join([sch.constant(0.1), sch.custom(rec.custom)], [2]),
     }[kind]
-    assert _scheduler._Rates(s).block == 1
+    assert Rates(s).block == 1
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     sched = LrlabScheduler(opt, s)
     for _ in range(9):
@@ -258,9 +259,9 @@ def test_schedule_classes_from_elsewhere_are_evaluated_one_step_at_a_time():
         def _eval(self, t, ops):
             return 2.0 * super()._eval(t, ops)
 
-    assert _scheduler._Rates(Doubled(0.1)).block == 1
-    assert _scheduler._Rates(sch.warmup(Doubled(0.1), steps=10)).block == 1
-    assert _scheduler._Rates(sch.recurrence(halve_every_third, 0.1, horizon=5)).block == 512
+    assert Rates(Doubled(0.1)).block == 1
+    assert Rates(sch.warmup(Doubled(0.1), steps=10)).block == 1
+    assert Rates(sch.recurrence(halve_every_third, 0.1, horizon=5)).block == 512
     assert _run(Doubled(0.1), 3) == [0.2] * 3
 
 

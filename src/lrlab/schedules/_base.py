@@ -77,6 +77,11 @@ class Schedule:
         if ops.kind != "numpy":
             return finish(self._eval(t, ops))
         dtype = t.dtype if t.dtype.kind == "f" else np.dtype(np.float64)
+        if t.ndim == 0:
+            # one step as a one-element array: every operation of the body is then an array
+            # operation, as for a table of steps (NumPy's scalar arithmetic, e.g. its ``**``,
+            # may round differently from its array loops), so s(k) == s(np.arange(n))[k]
+            return finish(self._eval(t.reshape(1).astype(dtype), ops).reshape(()))
         if t.ndim == 1 and t.size > 2 * EVAL_BLOCK:
             # long NumPy arrays in cache-sized blocks: every temporary of the body then stays
             # in cache instead of touching megabytes of fresh memory per operation

@@ -15,7 +15,7 @@ So that a step costs no more than a torch scheduler's own, the schedule is evalu
 vectorised form on blocks of 512 steps (block ``b`` holds steps ``512 * b`` to
 ``512 * b + 511``, whatever step the run started or resumed at) and each step reads its rate
 from its block. The rate is the float ``s(np.arange(n))[k]`` of the schedule's lr table, bit
-for bit (see :class:`_Rates`).
+for bit, and of ``s(k)`` (see :class:`~lrlab.integrations.torch._rates.Rates`).
 
 Example:
     >>> import torch
@@ -41,23 +41,20 @@ import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-import numpy as np
 import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from lrlab.control import Plateau, PlateauState
-from lrlab.schedules import Custom, Recurrence, Schedule, by_epoch
+from lrlab.schedules import Schedule, by_epoch
+
+from ._rates import Rates, rates_of
 
 __all__ = ["LrlabScheduler"]
 
 _OWNER = "LrlabScheduler"
 #: version of the :meth:`LrlabScheduler.state_dict` layout
 _FORMAT = 1
-#: steps per block of rates: one vectorised evaluation serves this many steps
-_BLOCK = 512
-#: float64 holds every integer below this: a block's steps are exact only up to here
-_EXACT = 2**53
 _INF = math.inf
 _Tensor = torch.Tensor
 
@@ -192,9 +189,9 @@ class LrlabScheduler(LRScheduler):
         self.plateau_state: PlateauState | None = None if plateau is None else plateau.init(n)
         self._momentum_keys: list[str] = keys
         # the rates of self.schedules / self.momentum, rebuilt if either attribute is replaced
-        self._lr_rates: tuple[_Rates, ...] = ()
+        self._lr_rates: tuple[Rates, ...] = ()
         self._lr_rates_of: Any = None
-        self._momentum_rates: tuple[_Rates, ...] = ()
+        self._momentum_rates: tuple[Rates, ...] = ()
         self._momentum_rates_of: Any = None
         # the plateau multipliers of self.plateau_state (a state is never changed in place)
         self._plateau_of: Any = None
@@ -427,17 +424,17 @@ class LrlabScheduler(LRScheduler):
             self._plateau_of, self._plateau_list = state, scales
         return self._plateau_list
 
-    def _rates_lr(self) -> tuple[_Rates, ...]:
-        """The :class:`_Rates` of ``self.schedules``, one per group (rebuilt if it is replaced)."""
+    def _rates_lr(self) -> tuple[Rates, ...]:
+        """The :class:`Rates` of ``self.schedules``, one per group (rebuilt if it is replaced)."""
         if self._lr_rates_of is not self.schedules:
-            self._lr_rates, self._lr_rates_of = _rates_of(self.schedules), self.schedules
+            self._lr_rates, self._lr_rates_of = rates_of(self.schedules), self.schedules
         return self._lr_rates
 
-    def _rates_momentum(self) -> tuple[_Rates, ...]:
-        """The :class:`_Rates` of ``self.momentum`` (empty without momentum schedules)."""
+    def _rates_momentum(self) -> tuple[Rates, ...]:
+        """The :class:`Rates` of ``self.momentum`` (empty without momentum schedules)."""
         if self._momentum_rates_of is not self.momentum:
             moms = self.momentum or ()
-            self._momentum_rates, self._momentum_rates_of = _rates_of(moms), self.momentum
+            self._momentum_rates, self._momentum_rates_of = rates_of(moms), self.momentum
         return self._momentum_rates
 
     def _unscaled(self, k: int) -> list[float]:
@@ -553,81 +550,6 @@ def _metric_value(metric: Any) -> float:
         raise ValueError(
             f"{_OWNER}.step: metric must be a number or a one-element tensor, got {metric!r}"
         ) from None
-
-
-class _Rates:
-    """One schedule's values, served step by step from blocks of its vectorised form.
-
-    ``at(k)`` is ``s(np.arange(lo, lo + 512, dtype=np.float64))[k - lo]`` with
-    ``lo = k - k % 512``: the same evaluation, of the same block at the same position, however
-    step ``k`` is reached (one ``step()`` after another, ``step(epoch=k)``, a resumed checkpoint),
-    so a resumed run gets the rates of an uninterrupted one bit for bit. It is also the float of
-    the lr table ``s(np.arange(n))[k]`` and of the one-element evaluation
-    ``s(np.array([k], dtype=np.float64))[0]``: NumPy's elementwise functions compute each element
-    from that element alone. Not of ``s(k)`` on a Python int, which NumPy evaluates with its
-    scalar arithmetic: its ``**`` (C's ``pow``) can differ from the array ``**`` (SIMD) in the
-    last bit.
-
-    One step at a time, on a one-element array (``block == 1``), are evaluated: schedules with a
-    user's function (``custom``, whose function may not be elementwise; ``recurrence`` without
-    ``horizon``, whose function a block would call for epochs ahead of the run), schedule classes
-    defined outside lrlab, and steps from ``2**53`` on, where float64 no longer holds every
-    integer. A block's floating-point warnings (overflow at a step far ahead) are not shown: a
-    rate that is not finite, or negative, still raises at its own step.
-
-    Example:
-        >>> from lrlab.schedules import cosine
-        >>> s = cosine(init=0.1, decay_steps=1000)
-        >>> rates = _Rates(s)
-        >>> rates.at(700) == s(np.arange(1000)).tolist()[700], (rates.lo, rates.hi)
-        (True, (512, 1024))
-    """
-
-    __slots__ = ("block", "hi", "lo", "schedule", "values")
-
-    def __init__(self, schedule: Schedule, block: int = _BLOCK) -> None:
-        self.schedule = schedule
-        self.block: int = block if _elementwise(schedule) else 1
-        self.lo: int = 0
-        self.hi: int = 0  # values holds steps lo .. hi - 1
-        self.values: list[float] = []
-
-    def at(self, k: int) -> float:
-        """The schedule's value at step ``k`` (not checked: may be negative, inf or NaN)."""
-        if self.lo <= k < self.hi:
-            return self.values[k - self.lo]
-        b = self.block
-        lo = k - k % b if k >= 0 else k
-        if b > 1 and k >= 0 and lo + b <= _EXACT:
-            with np.errstate(all="ignore"):
-                values = self.schedule(np.arange(lo, lo + b, dtype=np.float64)).tolist()
-        else:
-            lo, values = k, self.schedule(np.array([k], dtype=np.float64)).tolist()
-        self.lo, self.hi, self.values = lo, lo + len(values), values
-        return values[k - lo]
-
-
-def _elementwise(s: Schedule) -> bool:
-    """Whether ``s``'s vectorised form may be evaluated ahead, in blocks (see :class:`_Rates`)."""
-    for node in s.walk():
-        if type(node) is Recurrence:  # its table is built up to horizon first in any case
-            if node.horizon is None:
-                return False
-        elif type(node) is Custom or not type(node).__module__.startswith("lrlab.schedules."):
-            return False  # a user's function, or a class (or subclass) from elsewhere
-    return True
-
-
-def _rates_of(schedules: Sequence[Schedule]) -> tuple[_Rates, ...]:
-    """One :class:`_Rates` per schedule; a schedule object given twice shares one."""
-    made: dict[int, _Rates] = {}
-    out = []
-    for s in schedules:
-        rates = made.get(id(s))
-        if rates is None:
-            rates = made[id(s)] = _Rates(s)
-        out.append(rates)
-    return tuple(out)
 
 
 def _invalid(name: str, g: int, v: float, k: int) -> ValueError:
