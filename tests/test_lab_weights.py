@@ -302,6 +302,8 @@ def test_lrlab_run_keeps_the_weights_in_the_out_folder(tmp_path, capsys):
         'keep = "final"\n'
     )
     assert main(["run", str(f), "--out", str(tmp_path / "out"), "--no-report", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert f"weights: 2 trials kept in {tmp_path / 'out' / 'weights'} (train.keep)" in out
     assert len(files(tmp_path / "out")) == 2
     with Store.in_dir(tmp_path / "out", readonly=True) as store:
         ids = {r["trial_id"] for r in store.records("kept")}

@@ -2,8 +2,10 @@
 
 One canonical namespace per concept: :mod:`lrlab.lab.data`, :mod:`lrlab.lab.models`,
 :mod:`lrlab.lab.optim`, :mod:`lrlab.lab.population`, :mod:`lrlab.lab.spec`,
-:mod:`lrlab.lab.store` and :mod:`lrlab.lab.study`. The most used names are re-exported here and
-imported on first use, so ``import lrlab.lab`` does not import torch.
+:mod:`lrlab.lab.store`, :mod:`lrlab.lab.study`, :mod:`lrlab.lab.weights` (kept weights in torch
+and Keras), :mod:`lrlab.lab.range_test` and :mod:`lrlab.lab.validation` (the range test on the
+population engine). The most used names are re-exported here and imported on first use, so
+``import lrlab.lab`` does not import torch.
 
 Example:
     >>> import lrlab.lab as lab
@@ -30,6 +32,8 @@ _WHERE = {
     "Store": "store",
     "InProcessExecutor": "study",
     "run_study": "study",
+    "TrialWeights": "weights",
+    "load_weights": "weights",
 }
 
 __all__ = sorted(_WHERE)
