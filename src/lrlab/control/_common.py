@@ -9,7 +9,6 @@ never sees NumPy types.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -24,39 +23,12 @@ Field = Any
 S = TypeVar("S")
 
 
-# -- argument checks (the shared checks, with this package's wording) ---------------------------
-def check_choice(owner: str, name: str, value: object, choices: tuple[str, ...]) -> str:
-    """Return ``value`` if it is one of ``choices``; otherwise raise a ``ValueError`` naming it."""
-    rule = " or ".join(repr(c) for c in choices)
-    return _checks.choice(owner, name, value, choices, kind=str, rule=rule)
-
-
-def check_int(owner: str, name: str, value: object, minimum: int = 0) -> int:
-    """Return ``value`` as an ``int`` if it is an integer ``>= minimum``; otherwise raise."""
-    return _checks.integer(owner, name, value, lo=minimum)
-
-
-def check_float(
-    owner: str,
-    name: str,
-    value: object,
-    *,
-    low: float = -math.inf,
-    high: float = math.inf,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> float:
-    """Return ``value`` as a ``float`` if it is a real number in the given interval; else raise."""
-    return _checks.number_in(
-        owner, name, value, lo=low, hi=high, lo_open=low_open, hi_open=high_open
-    )
-
-
+# -- argument checks ----------------------------------------------------------------------------
 def check_n(owner: str, n: object) -> tuple[int, ...]:
     """Return the state shape for ``init(n)``: ``()`` for ``None``, ``(n,)`` for ``n >= 1``."""
     if n is None:
         return ()
-    return (check_int(owner, "n", n, minimum=1),)
+    return (_checks.integer(owner, "n", n, lo=1),)
 
 
 # -- array plumbing ----------------------------------------------------------------------------

@@ -10,13 +10,11 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .._checks import either, integer, number_in
 from ._common import (
     Field,
     StateBase,
     as_float32,
-    check_choice,
-    check_float,
-    check_int,
     check_n,
     dump_state,
     field,
@@ -141,13 +139,13 @@ class EarlyStopping:
         def put(name: str, value: object) -> None:
             object.__setattr__(self, name, value)
 
-        check_choice(_OWNER, "convention", self.convention, ("keras",))
-        check_choice(_OWNER, "mode", self.mode, ("min", "max"))
-        put("patience", check_int(_OWNER, "patience", self.patience))
-        put("min_delta", check_float(_OWNER, "min_delta", self.min_delta, low=0))
+        either(_OWNER, "convention", self.convention, ("keras",))
+        either(_OWNER, "mode", self.mode, ("min", "max"))
+        put("patience", integer(_OWNER, "patience", self.patience, lo=0))
+        put("min_delta", number_in(_OWNER, "min_delta", self.min_delta, lo=0))
         if self.baseline is not None:
-            put("baseline", check_float(_OWNER, "baseline", self.baseline))
-        put("start_from_epoch", check_int(_OWNER, "start_from_epoch", self.start_from_epoch))
+            put("baseline", number_in(_OWNER, "baseline", self.baseline))
+        put("start_from_epoch", integer(_OWNER, "start_from_epoch", self.start_from_epoch, lo=0))
         if not isinstance(self.restore_best_weights, (bool, np.bool_)):
             raise ValueError(
                 f"{_OWNER}: restore_best_weights must be True or False, "

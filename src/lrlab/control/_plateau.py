@@ -16,12 +16,10 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .._checks import either, integer, number_in
 from ._common import (
     Field,
     StateBase,
-    check_choice,
-    check_float,
-    check_int,
     check_n,
     dump_state,
     field,
@@ -170,12 +168,12 @@ class Plateau:
         def put(name: str, value: object) -> None:
             object.__setattr__(self, name, value)
 
-        convention = check_choice(_OWNER, "convention", self.convention, ("torch", "keras"))
-        check_choice(_OWNER, "mode", self.mode, ("min", "max"))
+        convention = either(_OWNER, "convention", self.convention, ("torch", "keras"))
+        either(_OWNER, "mode", self.mode, ("min", "max"))
         threshold_mode = self.threshold_mode
         if threshold_mode is None:
             threshold_mode = "rel" if convention == "torch" else "abs"
-        check_choice(_OWNER, "threshold_mode", threshold_mode, ("rel", "abs"))
+        either(_OWNER, "threshold_mode", threshold_mode, ("rel", "abs"))
         if convention == "keras" and threshold_mode == "rel":
             raise ValueError(
                 "Plateau: threshold_mode must be 'abs' with convention='keras' (Keras has only "
@@ -184,25 +182,23 @@ class Plateau:
         put("threshold_mode", threshold_mode)
         put(
             "factor",
-            check_float(
-                _OWNER, "factor", self.factor, low=0, high=1, low_open=True, high_open=True
-            ),
+            number_in(_OWNER, "factor", self.factor, lo=0, hi=1, lo_open=True, hi_open=True),
         )
-        put("patience", check_int(_OWNER, "patience", self.patience))
-        threshold = check_float(_OWNER, "threshold", self.threshold, low=0)
+        put("patience", integer(_OWNER, "patience", self.patience, lo=0))
+        threshold = number_in(_OWNER, "threshold", self.threshold, lo=0)
         if threshold_mode == "rel" and threshold >= 1:
             raise ValueError(
                 f"Plateau: threshold must be in [0, 1) with threshold_mode='rel', "
                 f"got {self.threshold!r}"
             )
         put("threshold", threshold)
-        put("cooldown", check_int(_OWNER, "cooldown", self.cooldown))
-        put("min_lr", check_float(_OWNER, "min_lr", self.min_lr, low=0))
+        put("cooldown", integer(_OWNER, "cooldown", self.cooldown, lo=0))
+        put("min_lr", number_in(_OWNER, "min_lr", self.min_lr, lo=0))
         put(
             "min_scale",
-            check_float(_OWNER, "min_scale", self.min_scale, low=0, high=1, high_open=True),
+            number_in(_OWNER, "min_scale", self.min_scale, lo=0, hi=1, hi_open=True),
         )
-        put("eps", check_float(_OWNER, "eps", self.eps, low=0))
+        put("eps", number_in(_OWNER, "eps", self.eps, lo=0))
 
     # -- state machine ------------------------------------------------------------------------
     @property

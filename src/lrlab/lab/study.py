@@ -58,8 +58,8 @@ __all__ = [
     "cohort_key",
     "default_max_members",
     "make_cohorts",
-    "run_cohort",
     "run_study",
+    "train_cohort",
 ]
 
 #: most members per cohort by default, per device type
@@ -343,7 +343,7 @@ def failed_result(
     return CohortResult(cohort.key, rows, seconds, error)
 
 
-def run_cohort(
+def train_cohort(
     cohort: Cohort,
     dataset: Any,
     on_epoch: Callable[[int, int], None] | None = None,
@@ -438,7 +438,7 @@ def run_cohort(
 
 class CohortRunner:
     """The picklable function an executor calls on each cohort: loads (and caches) the data,
-    then :func:`run_cohort`. A copy sent to another process starts with an empty cache."""
+    then :func:`train_cohort`. A copy sent to another process starts with an empty cache."""
 
     def __init__(
         self,
@@ -475,7 +475,7 @@ class CohortRunner:
         hook = self._on_epoch
         on_epoch = None if hook is None else lambda e, n: hook(cohort, e, n)
         data = self.dataset(cohort.shared["data"])
-        return run_cohort(cohort, data, on_epoch, allow_import=self._allow_import)
+        return train_cohort(cohort, data, on_epoch, allow_import=self._allow_import)
 
 
 # -- executors -----------------------------------------------------------------------------------
