@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from typing import Any
 
 import pytest
 
@@ -38,6 +39,8 @@ collect_ignore = [
 
 #: the tests that wait for the Keras subsets on the other backends (tests/test_keras_backends.py)
 _KERAS_WAITS = "tests/test_keras_backends.py::test_keras_subset_on_backend"
+#: the module that started them, to stop them at the session's end
+_SUBSETS: list[Any] = []
 
 
 @pytest.hookimpl(trylast=True)
@@ -52,4 +55,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_collection_finish(session: pytest.Session) -> None:
     waits = [item for item in session.items if item.nodeid.startswith(_KERAS_WAITS)]
     if waits and not session.config.option.collectonly:
+        _SUBSETS.append(waits[0].module)
         waits[0].module.start_subsets()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Stop Keras subsets still running (a run stopped early by ``-x``, ``--maxfail`` or
+    Ctrl-C never reaches the tests that wait for them)."""
+    for module in _SUBSETS:
+        module.stop_subsets()

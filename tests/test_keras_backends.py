@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -128,10 +129,20 @@ def runs() -> Iterator[dict[str, tuple[list[str], Any, Path]]]:
     for its own."""
     pytest.importorskip("keras")
     yield start_subsets()
-    for _, proc, _ in _STARTED.values():
-        if proc.poll() is None:  # a test failed before waiting for it
+    stop_subsets()
+
+
+def stop_subsets() -> None:
+    """Kill the subsets still running (a test failed before waiting for them, or the session
+    ended early) and remove their logs."""
+    for _, proc, log in _STARTED.values():
+        if proc.poll() is None:
             proc.kill()
             proc.wait()
+        log.unlink(missing_ok=True)
+    if _STARTED:
+        shutil.rmtree(next(iter(_STARTED.values()))[2].parent, ignore_errors=True)
+    _STARTED.clear()
 
 
 @pytest.mark.parametrize("backend", _other_backends())
