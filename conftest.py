@@ -22,8 +22,10 @@ _NEEDS = {
         "src/lrlab/torch.py",
         "src/lrlab/lab/engine/_torch.py",
         "src/lrlab/lab/engine/_torch_kernels.py",
+        "src/lrlab/lab/weights.py",  # its examples load weights into torch and Keras
+        "docs/studies.md",
     ],
-    "keras": ["src/lrlab/integrations/keras", "src/lrlab/keras.py"],
+    "keras": ["src/lrlab/integrations/keras", "src/lrlab/keras.py", "src/lrlab/lab/weights.py"],
     "optax": ["src/lrlab/integrations/optax.py", "src/lrlab/optax.py"],
     "tensorboardX": ["src/lrlab/report/_export.py"],
     "matplotlib": ["docs/report.md"],

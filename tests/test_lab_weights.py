@@ -4,6 +4,7 @@ early stopping's restore_best_weights, and loading the weights into torch and Ke
 from __future__ import annotations
 
 import copy
+import json
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
@@ -274,6 +275,41 @@ def test_file_errors_say_what_is_wrong(tmp_path):
     with pytest.raises(ValueError, match="has format 99; this lrlab reads 1"):
         load_weights(tmp_path / "other.npz")
     assert weights_dir(tmp_path / "lrlab.sqlite") == tmp_path / "weights"
+
+
+def test_damaged_meta_and_layers_are_named(tmp_path):
+    def write(name, meta, **arrays):
+        np.savez(tmp_path / name, meta=np.array(json.dumps(meta)), **arrays)
+        return tmp_path / name
+
+    base = {"format": 1, "model": {"n_inputs": 2, "hidden": [4], "n_outputs": 3}}
+    with pytest.raises(ValueError, match=r"no\.npz names no lrlab MLP \(KeyError"):
+        load_weights(write("no.npz", {"format": 1}))
+    bogus = {"format": 1, "model": {**base["model"], "bogus": 1}}
+    with pytest.raises(ValueError, match=r"bogus\.npz names no lrlab MLP \(TypeError"):
+        load_weights(write("bogus.npz", bogus))
+    right = {name: np.zeros(shape) for name, _, shape in MLP(2, (4,), 3).slots()}
+    with pytest.raises(ValueError, match=r"lacks the layer 'b2'"):
+        load_weights(write("short.npz", base, **{k: v for k, v in right.items() if k != "b2"}))
+    wrong = {**right, "W2": np.zeros((3, 12))}
+    with pytest.raises(ValueError, match=r"layer 'W2' has shape \(3, 12\), .* needs \(3, 4\)"):
+        load_weights(write("shape.npz", base, **wrong))
+    assert load_weights(write("good.npz", base, **right)).params.shape == (27,)
+
+
+def test_the_weights_folder_of_a_store_folder_named_weights(tmp_path):
+    out = tmp_path / "weights"  # a results folder that happens to be called "weights"
+    out.mkdir()
+    with Store.in_dir(out):
+        pass
+    assert weights_dir(out / "lrlab.sqlite") == out / "weights"
+    assert weights_dir(out) == out / "weights"
+    assert weights_path(out, "abc") == out / "weights" / "abc.npz"
+    kept = tmp_path / "run" / "weights"  # the weights folder of a store, given itself
+    kept.mkdir(parents=True)
+    assert weights_dir(kept) == kept
+    assert weights_dir(tmp_path / "x" / "results.db") == tmp_path / "x" / "weights"
+    assert weights_dir(tmp_path / "new") == tmp_path / "new" / "weights"
 
 
 def test_a_sigmoid_and_a_linear_mlp_in_torch_and_keras():

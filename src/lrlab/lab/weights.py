@@ -74,6 +74,7 @@ __all__ = [
 FORMAT = 1
 #: the folder beside the store that holds the weight files
 WEIGHTS_DIR = "weights"
+_STORE_FILE = "lrlab.sqlite"  # what Store.in_dir opens
 _ID = re.compile(r"[A-Za-z0-9_.-]+\Z")
 _TORCH_ACTIVATIONS = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid"}
 
@@ -91,9 +92,12 @@ def weights_dir(store: Any) -> Path:
         '/runs/blobs/weights'
     """
     path = Path(store.path) if hasattr(store, "path") else Path(store)
-    if path.name == WEIGHTS_DIR:
-        return path
-    folder = path.parent if path.is_file() or path.suffix == ".sqlite" else path
+    if path.is_dir():
+        # a store's folder (even one named "weights"), else the weights folder itself
+        store_folder = (path / _STORE_FILE).exists() or path.name != WEIGHTS_DIR
+        return path / WEIGHTS_DIR if store_folder else path
+    # a store file, existing or not yet (a name with a suffix), else a folder to be made
+    folder = path.parent if path.is_file() or path.suffix else path
     return folder / WEIGHTS_DIR
 
 
@@ -391,12 +395,22 @@ def load_weights(source: Any, trial: Any = None) -> TrialWeights:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         got = meta.get("format") if isinstance(meta, dict) else meta
         raise ValueError(f"weights: {path} has format {got!r}; this lrlab reads {FORMAT}")
-    m = {k: v for k, v in meta["model"].items() if k != "type"}
-    model = MLP(**{**m, "hidden": tuple(m["hidden"])})
     try:
-        params = np.concatenate([arrays[name].reshape(-1) for name, _, _ in model.slots()])
-    except KeyError as exc:
-        raise ValueError(f"weights: {path} lacks the layer {exc}") from None
+        m = {k: v for k, v in meta["model"].items() if k != "type"}
+        model = MLP(**{**m, "hidden": tuple(m["hidden"])})
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ValueError(
+            f"weights: {path} names no lrlab MLP ({type(exc).__name__}: {exc})"
+        ) from None
+    for name, _, shape in model.slots():
+        if name not in arrays:
+            raise ValueError(f"weights: {path} lacks the layer {name!r}")
+        if arrays[name].shape != shape:
+            raise ValueError(
+                f"weights: {path}: layer {name!r} has shape {arrays[name].shape}, the model "
+                f"{model} needs {shape}"
+            )
+    params = np.concatenate([arrays[name].reshape(-1) for name, _, _ in model.slots()])
     return TrialWeights(
         model=model,
         params=params,
@@ -499,7 +513,7 @@ def kept_weights(
 
 
 def save_kept(store: Any, rows: list[dict[str, Any]]) -> int:
-    """Write the weights that :func:`lrlab.lab.study.run_cohort` kept (``train.keep``) beside
+    """Write the weights that :func:`lrlab.lab.study.train_cohort` kept (``train.keep``) beside
     ``store`` (a :class:`~lrlab.lab.store.Store`), one
     :func:`~lrlab.lab.weights.save_weights` file per trial, and take them out of ``rows``.
 
