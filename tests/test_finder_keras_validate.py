@@ -93,7 +93,7 @@ def test_validate_returns_the_candidates_on_the_test_split():
     assert v.center == res.suggest().valley.lr and v.around == "valley"
     assert [c.lr for c in v.candidates] == pytest.approx([v.center / 3, v.center, 3 * v.center])
     assert v.seeds == (0, 1, 2) and v.epochs == 2 and v.split == "test"
-    assert v.batch_orders == "per_seed"
+    assert v.batch_order == "per_seed"
     assert all(len(c.loss) == 3 and len(c.accuracy) == 3 for c in v.candidates)
     assert res.to_dict()["validation"]["best_lr"] == v.best_lr
     after = _values(model)  # the test and the validation leave the model as it was

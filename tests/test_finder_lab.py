@@ -94,7 +94,7 @@ def test_each_member_equals_run_with_a_hand_written_step_function():
     rep = find_lr(data, model, SGD(momentum=0.9), seeds=[3, 5], data_seed=7, dtype="float64", **kw)
     assert isinstance(rep, RepeatedResult) and rep.seeds == (3, 5)
     for i, seed in enumerate((3, 5)):
-        step_fn = _hand_step_fn(data, model, seed, 7 + i, 16, 0.9)
+        step_fn = _hand_step_fn(data, model, seed, 7 + seed, 16, 0.9)  # order: data_seed + seed
         ref = run(step_fn, ramp(1e-4, 50.0, 60), 60)
         got = rep.results[i]
         assert got.stop_reason == ref.stop_reason == "diverged"
@@ -102,12 +102,12 @@ def test_each_member_equals_run_with_a_hand_written_step_function():
         np.testing.assert_allclose(got.losses, ref.losses, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(got.smoothed, ref.smoothed, rtol=1e-10, atol=1e-12)
     # one run alone is the same run
-    solo = find_lr(data, model, SGD(momentum=0.9), seeds=[5], data_seed=8, dtype="float64", **kw)
+    solo = find_lr(data, model, SGD(momentum=0.9), seeds=[5], data_seed=7, dtype="float64", **kw)
     assert isinstance(solo, FinderResult)
     np.testing.assert_allclose(solo.losses, rep.results[1].losses, rtol=1e-12, atol=1e-14)
 
 
-def test_repeats_give_one_result_per_seed_and_batch_orders():
+def test_repeats_give_one_result_per_seed_and_batch_order():
     data, model = Toy(), MLP(2, (8,), 3)
     kw = {"batch_size": 16, "num_steps": 40, "start_lr": 1e-4, "end_lr": 10.0}
     rep = find_lr(data, model, SGD(momentum=0.9), repeats=3, **kw)
@@ -123,7 +123,7 @@ def test_repeats_give_one_result_per_seed_and_batch_orders():
     assert not np.allclose(shared.results[1].losses, per.results[1].losses)
 
 
-@pytest.mark.parametrize("batch_order", ["per_member", "shared"])
+@pytest.mark.parametrize("batch_order", ["per_seed", "shared"])
 def test_divergence_freezes_only_that_member(batch_order):
     data, model = Toy(), MLP(2, (8,), 3)
     kw = {
@@ -140,8 +140,8 @@ def test_divergence_freezes_only_that_member(batch_order):
     assert rep.results[1].stop_reason in ("diverged", "non-finite")
     assert n[1] < min(n[0], n[2])
     for i in (0, 2):  # the others are exactly what they are without member 1
-        ds = i if batch_order == "per_member" else 0
-        alone = find_lr(data, model, SGD(momentum=0.0), seeds=[i], data_seed=ds, **kw)
+        # per_seed: seed i's order is data_seed + i alone as in the population
+        alone = find_lr(data, model, SGD(momentum=0.0), seeds=[i], **kw)
         assert alone.lrs.size == n[i]
         np.testing.assert_allclose(rep.results[i].losses, alone.losses, rtol=1e-12, atol=1e-14)
 
@@ -254,7 +254,7 @@ def test_torch_validate_returns_a_validation_and_leaves_everything_untouched():
     )
     assert isinstance(res, ValidatedResult) and isinstance(res.validation, Validation)
     assert len(res.validation.candidates) == 3 and res.validation.seeds == (0, 1)
-    assert res.validation.batch_orders == "per_seed" and res.validation.split == "test"
+    assert res.validation.batch_order == "per_seed" and res.validation.split == "test"
     after = model.state_dict()
     assert all(torch.equal(before_model[k], after[k]) for k in before_model)
     assert all(torch.equal(g, p.grad) for g, p in zip(grads, model.parameters()))

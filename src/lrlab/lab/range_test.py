@@ -60,7 +60,7 @@ def find_lr(
     repeats: int = 1,
     seeds: Sequence[int] | None = None,
     data_seed: int = 0,
-    batch_order: Literal["per_member", "shared"] = "per_member",
+    batch_order: Literal["per_seed", "shared"] = "per_seed",
     smoothing: float = 0.98,
     diverge_factor: float | None = 4.0,
     min_steps: int = 1,
@@ -75,11 +75,10 @@ def find_lr(
     """Learning-rate range test of an lrlab model on an lrlab dataset, ``repeats`` runs at once.
 
     The runs are the members of one population: member ``i`` starts from the initial weights
-    of ``seeds[i]`` (default ``0, 1, ...``) and, with ``batch_order="per_member"`` (default),
-    draws its batches as :func:`~lrlab.lab.population.train_population` would with
-    ``data_seed=data_seed + i`` (``"shared"``: every member uses ``data_seed``'s order, so the
-    runs differ by their initial weights only; one kernel call per step instead of one per
-    member). At step ``t`` every running member trains one batch at ``ramp(t)`` (rounded to
+    of ``seeds[i]`` (default ``0, 1, ...``) and, with ``batch_order="per_seed"`` (default, as
+    in :func:`~lrlab.lab.population.train_population` and studies), draws its batches in the
+    order of ``data_seed + seeds[i]`` (``"shared"``: every member uses ``data_seed``'s order, so
+    the runs differ by their initial weights only). At step ``t`` every running member trains one batch at ``ramp(t)`` (rounded to
     ``dtype``, as :func:`~lrlab.lab.population.train_population` rounds its rates); its batch loss
     (measured before the update, as in :func:`lrlab.torch.find_lr`) goes to its own
     :class:`~lrlab.finder.Recorder`. A member whose recorder stops (``"diverged"``,
@@ -89,8 +88,8 @@ def find_lr(
     With ``validate=True`` the suggestion is then checked by :func:`validate`: the rates
     ``factor * centre`` for ``validate_factors`` (centre from :func:`validation_center` with
     ``validate_around``) are trained for ``validate_epochs`` epochs on ``validate_seeds`` seeds
-    (default: three, starting at ``seeds[0]``), all members of one population with the batch
-    order of ``data_seed``; the result is then a :class:`ValidatedResult` or
+    (default: three, starting at ``seeds[0]``), all members of one population, with the same
+    ``batch_order``; the result is then a :class:`ValidatedResult` or
     :class:`ValidatedRepeatedResult` whose ``validation`` holds the table.
 
     Args:
@@ -106,7 +105,7 @@ def find_lr(
         repeats: Number of runs (members); ``len(seeds)`` when ``seeds`` is given.
         seeds: Initial-weight seed of each run (default ``0 .. repeats-1``).
         data_seed: Seed of the batch order (see above).
-        batch_order: ``"per_member"`` or ``"shared"``.
+        batch_order: ``"per_seed"`` or ``"shared"``.
         smoothing: ``beta`` of the loss smoothing.
         diverge_factor: Stop factor of :class:`~lrlab.finder.Recorder` (``None``: never).
         min_steps: First step at which the divergence stop may fire.
@@ -151,7 +150,7 @@ def find_lr(
                 "pass one of them"
             )
     data_seed = integer(owner, "data_seed", data_seed, lo=-(2**63))
-    choice(owner, "batch_order", batch_order, ("per_member", "shared"))
+    choice(owner, "batch_order", batch_order, ("per_seed", "shared"))
     choice(owner, "dtype", dtype, tuple(DTYPES))
     if not isinstance(validate, bool):
         raise ValueError(f"{owner}: validate must be True or False, got {validate!r}")
@@ -183,6 +182,7 @@ def find_lr(
         epochs=v_epochs,
         seeds=v_seeds,
         data_seed=data_seed,
+        batch_order=batch_order,
         dtype=dtype,
         device=device,
         around=note,
@@ -238,7 +238,7 @@ def _run_ramp(
     if batch_order == "shared":
         orders: int | list[int] = data_seed
     else:
-        orders = [data_seed + i for i in range(C)]
+        orders = [data_seed + s for s in seed_list]
     run = run_cohort(engine, rates, epochs=epochs, data_seed=orders, has_test=False, on_step=record)
     for i in np.nonzero(run.diverged)[0]:  # its weights overflowed at an epoch's last step
         if not recs[i].done:

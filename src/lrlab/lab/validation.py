@@ -240,8 +240,8 @@ class Validation:
         epochs: Epochs of each run.
         split: ``"test"`` (the held-out split) or ``"train"`` (no held-out split: a full pass
             over the training split after the last epoch, which measures fitting only).
-        batch_orders: ``"shared"`` (one batch order; seeds vary the initial weights) or
-            ``"per_seed"`` (each seed also has its own batch order).
+        batch_order: ``"per_seed"`` (each seed also has its own batch order) or ``"shared"``
+            (one batch order; seeds vary the initial weights).
 
     Example:
         >>> v = Validation(0.1, "given", (Candidate(0.5, 0.05, (0.6,), (0.7,), 0),
@@ -258,7 +258,7 @@ class Validation:
     seeds: tuple[int, ...]
     epochs: int
     split: str
-    batch_orders: str
+    batch_order: str
 
     @property
     def best_lr(self) -> float:
@@ -275,7 +275,7 @@ class Validation:
             return "-" if mean is None else f"{mean:.4g} ± {sd:.2g}"
 
         n = len(self.seeds)
-        orders = "one batch order" if self.batch_orders == "shared" else "a batch order each"
+        orders = "one batch order" if self.batch_order == "shared" else "a batch order each"
         lines = [
             f"validation: {len(self.candidates)} rates around {self.center:.3g} ({self.around}),"
             f" {self.epochs} epochs, seeds {list(self.seeds)} ({orders})",
@@ -309,7 +309,7 @@ class Validation:
             "seeds": list(self.seeds),
             "epochs": self.epochs,
             "split": self.split,
-            "batch_orders": self.batch_orders,
+            "batch_order": self.batch_order,
         }
 
 
@@ -324,7 +324,7 @@ def validate(
     epochs: int = 5,
     seeds: int | Sequence[int] = 3,
     data_seed: int = 0,
-    batch_orders: Literal["shared", "per_seed"] = "shared",
+    batch_order: Literal["per_seed", "shared"] = "per_seed",
     dtype: str = "float32",
     device: Any = None,
     around: str = "given",
@@ -335,12 +335,14 @@ def validate(
     constant rate for ``epochs`` epochs; the final loss and accuracy of each are measured on the
     test split (or, without one, by a pass over the training split).
 
-    * ``batch_orders="shared"``: one population of ``len(factors) * len(seeds)`` members; seeds
-      vary the initial weights, all share the batch order of ``data_seed``.
-    * ``batch_orders="per_seed"``: one population of ``len(factors)`` members per seed ``s``,
-      with initial-weight seed ``s`` and the batch order of ``data_seed + s``. Needed when the
-      seeds do not change the initial weights (a :class:`TorchModule` whose factory returns
-      copies of one model).
+    All ``len(factors) * len(seeds)`` runs are one population.
+
+    * ``batch_order="per_seed"`` (default, as in studies and :func:`train_population`): the runs
+      of seed ``s`` start from seed ``s``'s initial weights and draw the batch order of
+      ``data_seed + s``, so seeds are independent replicates (and the only thing that varies
+      runs of a :class:`TorchModule` whose factory returns copies of one model);
+    * ``batch_order="shared"``: seeds vary the initial weights only; every run draws the batch
+      order of ``data_seed``.
 
     Args:
         data: An lrlab dataset (``x_train``, ``y_train``, ``x_test``, ``y_test``).
@@ -352,7 +354,7 @@ def validate(
         epochs: Epochs per run.
         seeds: Seeds per rate: a count (seeds ``0 .. n-1``) or the seeds themselves.
         data_seed: Seed of the batch order.
-        batch_orders: ``"shared"`` or ``"per_seed"`` (above).
+        batch_order: ``"per_seed"`` or ``"shared"`` (above).
         dtype: ``"float32"`` or ``"float64"``.
         device: Where to train (default CPU).
         around: Where ``center`` came from, for the report.
@@ -378,7 +380,7 @@ def validate(
     fs = _factors(owner, factors)
     epochs = integer(owner, "epochs", epochs, lo=1)
     seed_list = _validate_seeds(owner, seeds, 0)
-    choice(owner, "batch_orders", batch_orders, ("shared", "per_seed"))
+    choice(owner, "batch_order", batch_order, ("per_seed", "shared"))
     choice(owner, "dtype", dtype, tuple(DTYPES))
     has_test = getattr(data, "x_test", None) is not None and len(data.x_test) > 0
     prefix = "val_" if has_test else "train_eval_"
@@ -396,7 +398,6 @@ def validate(
     # data_seed's ("shared")
     scheds = [constant(center * f) for f in fs for _ in seed_list]
     member_seeds = [s for _ in fs for s in seed_list]
-    order = "shared" if batch_orders == "shared" else "per_seed"
     r = train_population(
         data,
         model,
@@ -404,7 +405,7 @@ def validate(
         scheds,
         member_seeds,
         data_seed=data_seed,
-        batch_order=order,
+        batch_order=batch_order,
         **kwargs,
     )
     loss = r.history[prefix + "loss"][:, -1].reshape(K, S)
@@ -430,7 +431,7 @@ def validate(
         seed_list,
         epochs,
         "test" if has_test else "train",
-        batch_orders,
+        batch_order,
     )
 
 
@@ -578,7 +579,7 @@ def validated(
         factors=settings.factors,
         epochs=settings.epochs,
         seeds=settings.seeds,
-        batch_orders="per_seed",
+        batch_order="per_seed",
         dtype=dtype,
         device=device,
         around=note,
