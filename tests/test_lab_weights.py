@@ -294,7 +294,12 @@ def test_damaged_meta_and_layers_are_named(tmp_path):
     wrong = {**right, "W2": np.zeros((3, 12))}
     with pytest.raises(ValueError, match=r"layer 'W2' has shape \(3, 12\), .* needs \(3, 4\)"):
         load_weights(write("shape.npz", base, **wrong))
-    assert load_weights(write("good.npz", base, **right)).params.shape == (27,)
+    good = load_weights(write("good.npz", base, **right))
+    assert good.params.shape == (27,)
+    assert repr(good) == (
+        "TrialWeights(trial=None, keep='final', epoch=-1, MLP 2-4-3 relu/softmax, "
+        "27 float64 parameters)"
+    )
 
 
 def test_the_weights_folder_of_a_store_folder_named_weights(tmp_path):

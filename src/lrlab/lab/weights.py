@@ -218,6 +218,17 @@ class TrialWeights:
     value: float | None = None
     path: Path | None = None
 
+    def __repr__(self) -> str:
+        m = self.model
+        sizes = "-".join(str(n) for n in (m.n_inputs, *m.hidden, m.n_outputs))
+        value = "" if self.value is None else f" = {self.value:.4g}"
+        monitor = "" if self.monitor is None else f", {self.monitor}{value}"
+        return (
+            f"TrialWeights(trial={self.trial!r}, keep={self.keep!r}, epoch={self.epoch}"
+            f"{monitor}, MLP {sizes} {m.activation}/{m.output}, {self.params.size} "
+            f"{self.params.dtype} parameters)"
+        )
+
     def layers(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """``(W, b)`` of each Dense layer: ``W [fan_out, fan_in]`` (torch's layout), ``b``."""
         arrays = _layers(self.model, self.params)
