@@ -13,6 +13,7 @@ import numpy as np
 from ...control import EarlyStopping, Plateau
 from ._order import epoch_orders
 from ._protocol import Engine
+from ._threads import Pacer
 
 #: what a plateau or early stopping may monitor
 MONITORS = ("loss", "accuracy", "val_loss", "val_accuracy")
@@ -149,6 +150,36 @@ class BestWeights:
         return restored
 
 
+def _train_epoch(
+    engine: Engine,
+    pace: Pacer,
+    lrs: np.ndarray,
+    epoch: int,
+    active: np.ndarray,
+    stopped_epoch: np.ndarray,
+    on_step: Callable[[int], np.ndarray] | None,
+) -> None:
+    """The epoch's steps at ``lrs [S, C]``, each between the :class:`Pacer`'s ``before`` and
+    ``after``; members that ``on_step`` stops are frozen, and ``active``, ``stopped_epoch`` and
+    the rest of ``lrs`` updated in place."""
+    S = engine.steps_per_epoch
+    for b in range(S):
+        pace.before(b)
+        engine.step(b, lrs[b])
+        pace.after(b)
+        if on_step is None:
+            continue
+        stop = active & on_step(epoch * S + b)
+        if stop.any():
+            engine.freeze(stop)
+            stopped_epoch[stop] = epoch
+            active &= ~stop
+            lrs[b + 1 :] *= active.astype(engine.dtype)
+            if not active.any():
+                break
+    pace.end_epoch()
+
+
 def run_cohort(
     engine: Engine,
     rates: np.ndarray,
@@ -218,7 +249,7 @@ def run_cohort(
     seeds = [data_seed] if isinstance(data_seed, (int, np.integer)) else list(data_seed)
     orders = [epoch_orders(N, int(seed), shuffle) for seed in seeds]
 
-    with engine.session(threads):
+    with engine.session(threads) as pace:
         for epoch in range(epochs):
             if not active.any():
                 break
@@ -227,18 +258,7 @@ def run_cohort(
             # no NumPy warnings on the overflows of a diverging member: the loop freezes it
             with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
                 engine.start_epoch(order)
-                for b in range(S):
-                    engine.step(b, lrs[b])
-                    if on_step is None:
-                        continue
-                    stop = active & on_step(epoch * S + b)
-                    if stop.any():
-                        engine.freeze(stop)
-                        stopped_epoch[stop] = epoch
-                        active &= ~stop
-                        lrs[b + 1 :] *= active.astype(dt)
-                        if not active.any():
-                            break
+                _train_epoch(engine, pace, lrs, epoch, active, stopped_epoch, on_step)
                 loss_sum, correct_sum = engine.epoch_totals()
                 metrics = {
                     "loss": loss_sum / N,
@@ -251,6 +271,7 @@ def run_cohort(
                     tl, ta = engine.evaluate("train")
                     metrics["train_eval_loss"], metrics["train_eval_accuracy"] = tl, ta
                 finite = engine.finite()
+                pace.after_eval()
             metrics = {k: np.asarray(v, dtype=np.float64) for k, v in metrics.items()}
             if engine.model.loss == "mse":
                 for k in ("accuracy", "val_accuracy", "train_eval_accuracy"):
@@ -298,4 +319,5 @@ def run_cohort(
             best_params=best.params if best is not None and keep_best else None,
             best_epoch=best.epoch if best is not None else None,
             restored=restored,
+            extra={"threads": pace.summary()},
         )

@@ -10,8 +10,10 @@ from typing import Any
 import numpy as np
 
 from ..models import MLP
+from ._choice import step_work
 from ._numpy_kernels import NumpyMLPKernel, Tally
 from ._protocol import Split, initial_params
+from ._threads import BlasKnob, Pacer, counts_agree, paced
 
 
 class NumpyEngine:
@@ -82,12 +84,37 @@ class NumpyEngine:
         self._tallies = self._shared_tally
 
     @contextlib.contextmanager
-    def session(self, threads: int | None) -> Iterator[None]:
-        from ._choice import blas_threads, step_work
-
-        with blas_threads(threads, step_work(self.model, self.members, self.batch_size)):
-            yield
+    def session(self, threads: int | None) -> Iterator[Pacer]:
+        """BLAS threads (:func:`~lrlab.lab.engine._threads.paced`): ``threads``, or chosen
+        while training where :meth:`probe` agrees at each count."""
+        work = step_work(self.model, self.members, self.batch_size)
+        knob = BlasKnob.find()
+        agree = lambda k, counts: counts_agree(k, counts, self.probe, self._probe_key())  # noqa: E731
+        with paced(knob, threads, work, self.steps_per_epoch, agree) as pace:
+            yield pace
         self._update.flush()
+
+    def _probe_key(self) -> tuple[Any, ...]:
+        """What :meth:`probe`'s operations depend on: the engine, network, sizes and dtype."""
+        rows = tuple(x.shape[1] for x in self._x.values())
+        return ("numpy", repr(self.model), self.members, self.batch_size, rows, self.dtype)
+
+    def probe(self) -> list[np.ndarray]:
+        """What the thread counts could change, computed on a copy of the weights (nothing of
+        the engine's state changes): a step's gradient, loss and correct counts on the first
+        batch, shared and one batch per member, and the evaluation of each split."""
+        C, B = self.members, min(self.batch_size, self.rows)
+        theta, grad = self.theta.copy(), np.zeros_like(self.theta)
+        xa = np.ascontiguousarray(self._x["train"][:, :B])
+        yt = np.ascontiguousarray(self._y["train"][:, :B])
+        out: list[np.ndarray] = []
+        for x, y in ((xa, yt), (np.repeat(xa[None], C, 0), np.repeat(yt[None], C, 0))):
+            result = self.kernel.step(theta, grad, x, y)
+            assert result is not None
+            out += [grad.copy(), *result]
+        for split in self._x:
+            out += list(self.kernel.evaluate(theta, self._x[split], self._y[split]))
+        return out
 
     def start_epoch(self, order: np.ndarray) -> None:
         self._apart = order.ndim == 2

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ._threads import Pacer
 
 #: the dtypes a cohort trains in
 DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
@@ -42,8 +45,10 @@ class Engine(Protocol):
     def init(self, seeds: Sequence[int], optimizer: Any) -> None:
         """Each member's initial weights from its seed; the optimizer's fresh state."""
 
-    def session(self, threads: int | None) -> AbstractContextManager[None]:
-        """The context the run computes in (thread counts, no autograd), restored on exit."""
+    def session(self, threads: int | None) -> AbstractContextManager[Pacer]:
+        """The context the run computes in (thread counts, no autograd), restored on exit; it
+        yields the :class:`~lrlab.lab.engine._threads.Pacer` that the loop tells where each
+        step is, which with ``threads=None`` may choose the thread count while training."""
 
     def start_epoch(self, order: np.ndarray) -> None:
         """Lay out the training rows in ``order`` for the epoch's batches: ``[N]``, the same

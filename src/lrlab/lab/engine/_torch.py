@@ -14,6 +14,7 @@ import torch
 from ..models import MLP, TorchModule
 from ._choice import SMALL_WORK, check_threads, step_work
 from ._protocol import Split, initial_params
+from ._threads import Pacer, TorchKnob, counts_agree, paced
 from ._torch_kernels import TorchFuncKernel, TorchMLPKernel, loss_and_grad
 
 #: the largest epoch of logits ``[C, K, N]`` the torch engine keeps to compute the training
@@ -103,10 +104,44 @@ class TorchEngine:
         self._update = optimizer.stepper(self.theta, self.grad, self.state)
 
     @contextlib.contextmanager
-    def session(self, threads: int | None) -> Iterator[None]:
-        with torch_threads(threads, step_work(self.model, self.members, self.batch_size)):
-            yield
+    def session(self, threads: int | None) -> Iterator[Pacer]:
+        """torch's CPU threads (:func:`~lrlab.lab.engine._threads.paced`): ``threads``, or, for
+        an MLP on the CPU, chosen while training where :meth:`probe` agrees at each count."""
+        work = step_work(self.model, self.members, self.batch_size)
+        knob = TorchKnob()
+        mlp = isinstance(self.kernel, TorchMLPKernel) and self.device.type == "cpu"
+        key = self._probe_key() if mlp else None
+        agree = (lambda k, counts: counts_agree(k, counts, self.probe, key)) if mlp else None
+        with paced(knob, threads, work, self.steps_per_epoch, agree) as pace:
+            yield pace
         self._update.flush()
+
+    def _probe_key(self) -> tuple[Any, ...]:
+        """What :meth:`probe`'s operations depend on: the engine, network, sizes and dtype."""
+        rows = tuple(x.shape[0] for x in self._x.values())
+        return ("torch", repr(self.model), self.members, self.batch_size, rows, self.dtype)
+
+    def probe(self) -> list[torch.Tensor]:
+        """What the thread counts could change, computed on a copy of the weights (nothing of
+        the engine's state changes): an MLP step's gradient and metrics on the first batch
+        (per step, into an epoch of logits, one batch per member) and each split's evaluation."""
+        assert isinstance(self.kernel, TorchMLPKernel)
+        C, B = self.members, min(self.batch_size, self.rows)
+        out: list[torch.Tensor] = []
+        with torch.no_grad():
+            theta, grad = self.theta.clone(), torch.zeros_like(self.theta)
+            xb, yt = self._x["train"][:B], self._y["train"][:B].T
+            first = self.kernel.step(theta, grad, xb, yt)
+            assert first is not None
+            out += [*first, grad.clone()]
+            logits = torch.empty((C, yt.shape[0], B), dtype=theta.dtype, device=theta.device)
+            self.kernel.step(theta, grad, xb, yt, logits)
+            out += [logits, grad.clone()]
+            xc, yc = xb.expand(C, *xb.shape).contiguous(), yt.expand(C, *yt.shape).contiguous()
+            out += [*self.kernel.step_apart(theta, grad, xc, yc), grad.clone()]
+            for split in self._x:
+                out += list(self.kernel.evaluate(theta, self._x[split], self._yt[split]))
+        return out
 
     def start_epoch(self, order: np.ndarray) -> None:
         """The epoch's rows in ``order``: ``[N]`` for all members, or ``[C, N]``, one order per
