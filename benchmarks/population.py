@@ -50,6 +50,12 @@ from lrlab.schedules import constant
 LRS = [10.0**-k for k in range(8)]
 
 
+#: the batch order of the 8-configuration study: :func:`torch_loop` seeds torch with 0 before
+#: building each configuration's DataLoader, so every configuration draws the same batches in
+#: the same order, which is lrlab's ``batch_order="shared"``
+STUDY_BATCH_ORDER = "shared"
+
+
 def lrlab_population(
     data: Any,
     lrs: list[float],
@@ -57,6 +63,8 @@ def lrlab_population(
     device: str = "cpu",
     engine: str = "auto",
     sizes: tuple[int, ...] = (2, 50, 3),
+    threads: int | None = None,
+    batch_order: str = "per_seed",
 ) -> float:
     model = MLP(sizes[0], tuple(sizes[1:-1]), sizes[-1])
     C = len(lrs)
@@ -72,6 +80,8 @@ def lrlab_population(
         eval_train=True,
         device=device,
         engine=engine,
+        threads=threads,
+        batch_order=batch_order,
     )
     return time.perf_counter() - t
 
@@ -200,6 +210,76 @@ def wide_table(epochs: int, sizes: list[int], device: str) -> dict[str, Any]:
     return out
 
 
+#: ``--under-load``: the digits-shaped network and cohorts of issue 15's table
+LOAD_SIZES = (64, 300, 100, 10)
+LOAD_COHORTS = (4, 16)
+LOAD_POLICIES = ((1, "1 thread"), (2, "2 threads"), (None, "adaptive"))
+
+
+def spin(seconds: float) -> subprocess.Popen[bytes]:
+    """One busy process: a pure-Python spin loop, pinned to nothing, that ends by itself after
+    ``seconds`` (the caller kills it sooner)."""
+    code = f"import time\nend = time.time() + {seconds}\nwhile time.time() < end:\n    pass\n"
+    return subprocess.Popen([sys.executable, "-c", code])
+
+
+def _policy_times(
+    data: Any, members: int, epochs: int, repeats: int
+) -> dict[str, dict[str, float]]:
+    """Seconds per configuration for each engine and thread policy, the median of
+    ``repeats`` runs taken in turn (policy by policy within each repeat)."""
+    runs: dict[str, dict[str, list[float]]] = {}
+    for _ in range(repeats):
+        for engine in ("numpy", "torch"):
+            for threads, name in LOAD_POLICIES:
+                lrs = [0.01] * members
+                t = lrlab_population(data, lrs, epochs, "cpu", engine, LOAD_SIZES, threads)
+                runs.setdefault(engine, {}).setdefault(name, []).append(t / members)
+    return {e: {k: float(np.median(v)) for k, v in on.items()} for e, on in runs.items()}
+
+
+def under_load_table(epochs: int, repeats: int) -> dict[str, Any]:
+    """``--under-load``: seconds per configuration quiet and with one busy process, per engine
+    and thread policy (fixed 1, fixed 2, adaptive), side by side.
+
+    The busy process is started here and killed in a ``finally``; each time is the median of
+    ``repeats`` runs, policies in turn. "Quiet" is the machine as it is without that process
+    (the load average is printed with the table).
+    """
+    data = wide_data(1347, 450, LOAD_SIZES[0], LOAD_SIZES[-1])
+    name = "-".join(map(str, LOAD_SIZES))
+    print(
+        f"\nunder load: MLP {name}, random data of digits' size (1347 train, 450 test rows), "
+        f"SGD, batch 32, {epochs} epochs, test evaluation every epoch; seconds per "
+        f"configuration, median of {repeats}; load average before: {os.getloadavg()[0]:.2f}"
+    )
+    for C in LOAD_COHORTS:  # warm up: first calls, kernels bound, the agreement checks done
+        for engine in ("numpy", "torch"):
+            lrlab_population(data, [0.01] * C, 1, "cpu", engine, LOAD_SIZES)
+    out: dict[str, Any] = {}
+    for C in LOAD_COHORTS:
+        out[f"C={C} quiet"] = _policy_times(data, C, epochs, repeats)
+    busy = spin(3600)
+    try:
+        time.sleep(0.5)
+        for C in LOAD_COHORTS:
+            out[f"C={C} loaded"] = _policy_times(data, C, epochs, repeats)
+    finally:
+        busy.kill()
+        busy.wait()
+    head = f"{'quiet':>8} {'loaded':>8} {'loaded/best1':>12}"
+    print(f"  {'C':>3} {'engine':>6} {'threads':>9} {head}")
+    for C in LOAD_COHORTS:
+        quiet, loaded = out[f"C={C} quiet"], out[f"C={C} loaded"]
+        best1 = min(loaded[e]["1 thread"] for e in loaded)
+        for engine in ("numpy", "torch"):
+            for _, policy in LOAD_POLICIES:
+                q, lo = quiet[engine][policy], loaded[engine][policy]
+                print(f"  {C:>3} {engine:>6} {policy:>9} {q:8.4f} {lo:8.4f} {lo / best1:11.2f}x")
+    print(f"  load average after: {os.getloadavg()[0]:.2f}")
+    return out
+
+
 def keras_fit(data: Any, lr: float, epochs: int) -> tuple[float, str]:
     """One Keras ``fit`` of the configuration; run in a child process (:func:`keras_in_child`)."""
     import keras
@@ -315,6 +395,12 @@ def main() -> None:
     )
     p.add_argument("--repeats", type=int, default=3, help="runs per time in --engines (minimum)")
     p.add_argument(
+        "--under-load",
+        action="store_true",
+        help="time 64-300-100-10 cohorts quiet and with one busy process it starts, per engine "
+        "and thread policy (1, 2, adaptive)",
+    )
+    p.add_argument(
         "--no-study", action="store_true", help="skip the 8-configuration study and its peers"
     )
     p.add_argument("--json", help="also write the results to this JSON file")
@@ -346,6 +432,8 @@ def main() -> None:
         )
     if args.engines:
         results["engine_choice"] = engine_choice_table(args.repeats)
+    if args.under_load:
+        results["under_load"] = under_load_table(args.epochs or 3, args.repeats)
     _write(args.json, results)
 
 
@@ -353,9 +441,12 @@ def study_comparison(
     args: argparse.Namespace, epochs: int, data: Any, results: dict[str, Any]
 ) -> None:
     """The 8-configuration study as one population against the PyTorch loop and Keras."""
-    lrlab_population(data, LRS[:2], 1, args.device)  # warm up
+    order = STUDY_BATCH_ORDER
+    lrlab_population(data, LRS[:2], 1, args.device, batch_order=order)  # warm up
     # the best of 3 runs, as the peers keep the better of their two thread settings
-    t_pop = min(lrlab_population(data, LRS, epochs, args.device) for _ in range(3))
+    t_pop = min(
+        lrlab_population(data, LRS, epochs, args.device, batch_order=order) for _ in range(3)
+    )
     results["lrlab_8"] = t_pop
     # peers get their better thread setting (one thread is faster for a model this small, and
     # far faster when anything else runs on the machine); lrlab picks its own (auto)
@@ -364,7 +455,11 @@ def study_comparison(
         for lr in LRS[: args.torch_configs]
     ]
     results["torch_per_config"] = float(np.mean(per_torch))
-    print(f"8-learning-rate study, {epochs} epochs, train+test evaluation every epoch")
+    print(
+        f"8-learning-rate study, {epochs} epochs, train+test evaluation every epoch; lrlab with "
+        f"batch_order={order!r}, as the loop (torch.manual_seed(0) before each configuration's "
+        "shuffling DataLoader: one order for all)"
+    )
     print(
         f"  lrlab population (8 configs, best of 3): {t_pop:6.3f} s  ({t_pop / 8:.3f} s per config)"
     )

@@ -198,9 +198,12 @@ def train_population(
             (``result.best_params``, ``result.best_epoch``): the early-stopping monitor's best
             epoch if ``early_stopping`` is given, else the lowest ``val_loss`` (``loss`` without
             a test split), earliest on ties; a diverged member's last finite best.
-        threads: torch CPU threads while training; ``None`` picks 1 for small cohorts (whose
-            ops are too small to split, and where a second thread only waits, badly so on a busy
-            machine) and leaves torch's setting otherwise. The setting is restored afterwards.
+        threads: CPU threads while training (torch's on the torch engine, NumPy's BLAS on
+            the NumPy engine); ``None`` (default) starts on one and chooses between one and
+            the library's count by timing the run's own steps, where both counts give
+            bit-identical results (else one thread throughout), so the choice never changes the
+            numbers; ``result.extra["threads"]`` says what it chose (docs/population.md,
+            "Threads"). The setting is restored afterwards.
         engine: ``"torch"`` (:class:`~lrlab.lab.engine.TorchEngine`: the fused torch kernels,
             any device; needs torch), ``"numpy"`` (:class:`~lrlab.lab.engine.NumpyEngine`: the
             same forward/backward and optimizer formulas in NumPy alone,
