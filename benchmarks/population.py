@@ -502,6 +502,10 @@ def scaling_table(
         f"measured peak sgemm {peak / 1e9:.0f} GFLOP/s)"
     )
     print("  ms per config on each engine; auto: the engine train_population picks by default")
+    print(
+        "  batch_order='per_seed' (train_population's default; seeds 0 ... C-1, so one order "
+        "per member: a gather of each member's rows per step)"
+    )
     print(f"  {'C':>6} {'numpy':>9} {'torch':>9} {'auto':>6} {'auto s':>8} {'x bound':>8}")
     scaling, engines = {}, {}
     for C in sizes:
