@@ -78,8 +78,9 @@ def find_lr(
     of ``seeds[i]`` (default ``0, 1, ...``) and, with ``batch_order="per_seed"`` (default, as
     in :func:`~lrlab.lab.population.train_population` and studies), draws its batches in the
     order of ``data_seed + seeds[i]`` (``"shared"``: every member uses ``data_seed``'s order, so
-    the runs differ by their initial weights only). At step ``t`` every running member trains one batch at ``ramp(t)`` (rounded to
-    ``dtype``, as :func:`~lrlab.lab.population.train_population` rounds its rates); its batch loss
+    the runs differ by their initial weights only). At step ``t`` every running member trains
+    one batch at ``ramp(t)`` (rounded to ``dtype``, as
+    :func:`~lrlab.lab.population.train_population` rounds its rates); its batch loss
     (measured before the update, as in :func:`lrlab.torch.find_lr`) goes to its own
     :class:`~lrlab.finder.Recorder`. A member whose recorder stops (``"diverged"``,
     ``"non-finite"``) is frozen: learning rate 0, weights and optimizer state zeroed; the others
