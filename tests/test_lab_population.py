@@ -512,12 +512,17 @@ def test_unsupported_modules_fail_clearly(factory, message):
         ({"dtype": "float16"}, "dtype must be float32 or float64, got 'float16'"),
         ({"plateau": Plateau(), "plateau_monitor": "val_los"}, "plateau_monitor must be one of"),
         ({"batch_order": "per_member"}, r"batch_order must be one of \['per_seed', 'shared'\], "),
+        ({"data_seed": -1}, r"train_population: data_seed must be an integer >= 0, got -1"),
+        ({"data_seed": 1.5}, r"train_population: data_seed must be an integer >= 0, got 1.5"),
+        ({"seeds": [-1]}, r"train_population: seeds\[0\] must be an integer >= 0, got -1"),
+        ({"seeds": [1.5]}, r"train_population: seeds\[0\] must be an integer >= 0, got 1.5"),
     ],
 )
 def test_bad_arguments_name_the_field(kwargs, message):
     args = {"epochs": 1, "batch_size": 8, **kwargs}
+    seeds = args.pop("seeds", [0])
     with pytest.raises(ValueError, match=message):
-        train_population(Toy(), MLP(2, (3,), 3), SGD(), [constant(0.1)], [0], **args)
+        train_population(Toy(), MLP(2, (3,), 3), SGD(), [constant(0.1)], seeds, **args)
 
 
 def _wide_test() -> Toy:

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .._checks import integer
 from ..control import EarlyStopping, Plateau
 from ..schedules import Schedule
 from .engine import DTYPES as DTYPES
@@ -91,8 +92,16 @@ def _check_rates(rates: np.ndarray, schedules: Sequence[Schedule], dtype: str) -
         )
 
 
-def _check_sizes(members: int, schedules: Sequence[Schedule], epochs: Any, batch_size: Any) -> None:
-    """At least one member, one schedule each, ``epochs`` and ``batch_size`` integers >= 1."""
+def _check_sizes(
+    seeds: Sequence[Any],
+    data_seed: Any,
+    schedules: Sequence[Schedule],
+    epochs: Any,
+    batch_size: Any,
+) -> tuple[list[int], int]:
+    """At least one member, one schedule each, ``epochs`` and ``batch_size`` integers >= 1, the
+    seeds and ``data_seed`` integers >= 0; the seeds and ``data_seed`` as ints."""
+    members = len(seeds)
     if members < 1:
         raise ValueError("train_population: seeds must name at least one member, got []")
     if len(schedules) != members:
@@ -103,6 +112,9 @@ def _check_sizes(members: int, schedules: Sequence[Schedule], epochs: Any, batch
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"train_population: {name} must be an integer >= 1, got {value!r}")
+    owner = "train_population"
+    ints = [integer(owner, f"seeds[{i}]", s, lo=0) for i, s in enumerate(seeds)]
+    return ints, integer(owner, "data_seed", data_seed, lo=0)
 
 
 def _check_engine(data: Any, model: Any, engine: str, device: Any) -> None:
@@ -244,8 +256,7 @@ def train_population(
         True
     """
     t0 = time.perf_counter()
-    C = len(seeds)
-    _check_sizes(C, schedules, epochs, batch_size)
+    seeds, data_seed = _check_sizes(seeds, data_seed, schedules, epochs, batch_size)
     for name, value, options in (
         ("batch_order", batch_order, BATCH_ORDERS),
         ("engine", engine, ENGINES),
@@ -261,17 +272,12 @@ def train_population(
     check_threads(threads)
     _check_widths(data, model, has_test)
     _check_engine(data, model, engine, device)
+    C = len(seeds)
     kind = auto_engine(model, C, batch_size, device) if engine == "auto" else engine
     test = (data.x_test, data.y_test) if has_test else None
+    train = (data.x_train, data.y_train)
     eng = make_engine(
-        kind,
-        model,
-        C,
-        (data.x_train, data.y_train),
-        test,
-        batch_size=batch_size,
-        dtype=dtype,
-        device=device,
+        kind, model, C, train, test, batch_size=batch_size, dtype=dtype, device=device
     )
     steps = epochs * eng.steps_per_epoch
     rates = lr_table(schedules, steps)
