@@ -168,7 +168,7 @@ def _ci(values: list[float]) -> str:
 
 def _versions() -> str:
     out = []
-    for dist in ("lrlab", "keras", "tensorflow", "torch", "numpy"):
+    for dist in ("lrlab", "keras", "tensorflow", "tensorflow-cpu", "torch", "numpy"):
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             out.append(f"{dist} {importlib.metadata.version(dist)}")
     return ", ".join(out)

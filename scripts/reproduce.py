@@ -798,11 +798,14 @@ def main() -> int:
         line = _index_line(out, name)
         if line is not None:
             index.append(line)
-    if (out / "keras_crosscheck.md").exists():  # written by benchmarks/keras_crosscheck.py
+    cross = out / "keras_crosscheck.md"
+    if cross.exists():  # written by benchmarks/keras_crosscheck.py
+        runs = re.search(r"by (\d+) independent Keras", cross.read_text())
+        each = f", {runs.group(1)} runs per configuration on each side" if runs else ""
         index += [
             "",
             "Cross-check of the engine itself: [lrlab's population engine against Keras 3 "
-            "`fit`](keras_crosscheck.md), 20 runs per configuration on each side, Welch's test.",
+            f"`fit`](keras_crosscheck.md){each}, Welch's test.",
         ]
     (out / "README.md").write_text("\n".join(index) + "\n")
     return 0
