@@ -451,7 +451,8 @@ RANGE_SETTINGS = [
     (
         "stop",
         "a run stops once its smoothed loss exceeds 4 x its minimum",
-        "chosen: the issue's \"stop when loss > 4x min\" (lrlab's default `diverge_factor`); "
+        "chosen: stop when the smoothed loss exceeds 4x its minimum (lrlab's default "
+        "`diverge_factor`); "
         "the tutorial lets the epoch run out; the stop comes after the turn-up that the pick "
         "uses (a 4x rise is always a turn-up)",
     ),
