@@ -29,6 +29,7 @@ from ..finder import FinderResult, Recorder, RepeatedResult, combine_runs, ramp
 from .engine import DTYPES, auto_engine, make_engine, run_cohort
 from .models import MLP, TorchModule
 from .optim import PopulationOptimizer
+from .population import batch_orders
 from .validation import (
     DEFAULT_FACTORS,
     _check_common,
@@ -236,10 +237,7 @@ def _run_ramp(
         losses = engine.batch_loss().tolist()
         return np.array([not recs[i].done and recs[i].record(losses[i]) for i in range(C)])
 
-    if batch_order == "shared":
-        orders: int | list[int] = data_seed
-    else:
-        orders = [data_seed + s for s in seed_list]
+    orders = batch_orders(batch_order, data_seed, seed_list)
     run = run_cohort(engine, rates, epochs=epochs, data_seed=orders, has_test=False, on_step=record)
     for i in np.nonzero(run.diverged)[0]:  # its weights overflowed at an epoch's last step
         if not recs[i].done:
