@@ -448,6 +448,9 @@ def study_comparison(
         lrlab_population(data, LRS, epochs, args.device, batch_order=order) for _ in range(3)
     )
     results["lrlab_8"] = t_pop
+    # the same study with train_population's default, one batch order per seed (seeds 0 ... 7)
+    t_seed = min(lrlab_population(data, LRS, epochs, args.device) for _ in range(3))
+    results["lrlab_8_per_seed"] = t_seed
     # peers get their better thread setting (one thread is faster for a model this small, and
     # far faster when anything else runs on the machine); lrlab picks its own (auto)
     per_torch = [
@@ -467,6 +470,10 @@ def study_comparison(
     print(
         f"  PyTorch loop, per config (n={len(per_torch)}):      {tpc:8.2f} s"
         f"  -> lrlab is {tpc * 8 / t_pop:6.1f}x faster for the study"
+    )
+    print(
+        f"  lrlab with one batch order per seed (the default): {t_seed:6.3f} s "
+        f"({t_seed / t_pop:.2f}x the shared order)"
     )
     if args.keras_configs:
         try:
