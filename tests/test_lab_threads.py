@@ -205,8 +205,8 @@ def test_counts_agree_compares_bits_and_keeps_its_answer_per_key():
 
 class Blobs:
     rng = np.random.default_rng(0)
-    x_train = rng.normal(size=(96, 4))
-    y_train = rng.integers(0, 3, 96)
+    x_train = rng.normal(size=(100, 4))  # batches of 8: the last has 4 rows
+    y_train = rng.integers(0, 3, 100)
     x_test = rng.normal(size=(40, 4))
     y_test = rng.integers(0, 3, 40)
 

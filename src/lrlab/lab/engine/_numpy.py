@@ -12,7 +12,7 @@ import numpy as np
 from ..models import MLP
 from ._choice import step_work
 from ._numpy_kernels import NumpyMLPKernel, Tally
-from ._protocol import Split, initial_params
+from ._protocol import Split, batch_sizes, initial_params
 from ._threads import BlasKnob, Pacer, counts_agree, paced
 
 
@@ -102,16 +102,18 @@ class NumpyEngine:
     def probe(self) -> list[np.ndarray]:
         """What the thread counts could change, computed on a copy of the weights (nothing of
         the engine's state changes): a step's gradient, loss and correct counts on the first
-        batch, shared and one batch per member, and the evaluation of each split."""
-        C, B = self.members, min(self.batch_size, self.rows)
+        batch and on a batch of the epoch's last size (BLAS may split them differently), shared
+        and one batch per member, and the evaluation of each split."""
+        C = self.members
         theta, grad = self.theta.copy(), np.zeros_like(self.theta)
-        xa = np.ascontiguousarray(self._x["train"][:, :B])
-        yt = np.ascontiguousarray(self._y["train"][:, :B])
         out: list[np.ndarray] = []
-        for x, y in ((xa, yt), (np.repeat(xa[None], C, 0), np.repeat(yt[None], C, 0))):
-            result = self.kernel.step(theta, grad, x, y)
-            assert result is not None
-            out += [grad.copy(), *result]
+        for B in batch_sizes(self.rows, self.batch_size, self.steps_per_epoch):
+            xa = np.ascontiguousarray(self._x["train"][:, :B])
+            yt = np.ascontiguousarray(self._y["train"][:, :B])
+            for x, y in ((xa, yt), (np.repeat(xa[None], C, 0), np.repeat(yt[None], C, 0))):
+                result = self.kernel.step(theta, grad, x, y)
+                assert result is not None
+                out += [grad.copy(), *result]
         for split in self._x:
             out += list(self.kernel.evaluate(theta, self._x[split], self._y[split]))
         return out

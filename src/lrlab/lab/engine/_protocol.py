@@ -129,3 +129,15 @@ def initial_params(model: Any, seeds: Sequence[int], dtype: np.dtype) -> np.ndar
     seed, in ``dtype``."""
     rows = np.stack([model.init_member(int(s)) for s in seeds])
     return np.ascontiguousarray(rows.astype(dtype))
+
+
+def batch_sizes(rows: int, batch_size: int, steps: int) -> list[int]:
+    """The batch sizes an epoch trains on: the full one and, if it differs, the last one.
+
+    Example:
+        >>> batch_sizes(100, 32, 4), batch_sizes(96, 32, 3), batch_sizes(10, 32, 1)
+        ([32, 4], [32], [10])
+    """
+    full = min(batch_size, rows)
+    last = rows - (steps - 1) * batch_size
+    return [full] if last == full else [full, last]

@@ -13,7 +13,7 @@ import torch
 
 from ..models import MLP, TorchModule
 from ._choice import SMALL_WORK, check_threads, step_work
-from ._protocol import Split, initial_params
+from ._protocol import Split, batch_sizes, initial_params
 from ._threads import Pacer, TorchKnob, counts_agree, paced
 from ._torch_kernels import TorchFuncKernel, TorchMLPKernel, loss_and_grad
 
@@ -123,22 +123,26 @@ class TorchEngine:
 
     def probe(self) -> list[torch.Tensor]:
         """What the thread counts could change, computed on a copy of the weights (nothing of
-        the engine's state changes): an MLP step's gradient and metrics on the first batch
-        (per step, into an epoch of logits, one batch per member) and each split's evaluation."""
+        the engine's state changes): an MLP step's gradient and metrics on the first batch and
+        on a batch of the epoch's last size (per step, into an epoch of logits, one batch per
+        member) and each split's evaluation."""
         assert isinstance(self.kernel, TorchMLPKernel)
-        C, B = self.members, min(self.batch_size, self.rows)
+        C = self.members
         out: list[torch.Tensor] = []
         with torch.no_grad():
             theta, grad = self.theta.clone(), torch.zeros_like(self.theta)
-            xb, yt = self._x["train"][:B], self._y["train"][:B].T
-            first = self.kernel.step(theta, grad, xb, yt)
-            assert first is not None
-            out += [*first, grad.clone()]
-            logits = torch.empty((C, yt.shape[0], B), dtype=theta.dtype, device=theta.device)
-            self.kernel.step(theta, grad, xb, yt, logits)
-            out += [logits, grad.clone()]
-            xc, yc = xb.expand(C, *xb.shape).contiguous(), yt.expand(C, *yt.shape).contiguous()
-            out += [*self.kernel.step_apart(theta, grad, xc, yc), grad.clone()]
+            for B in batch_sizes(self.rows, self.batch_size, self.steps_per_epoch):
+                xb, yt = self._x["train"][:B], self._y["train"][:B].T
+                first = self.kernel.step(theta, grad, xb, yt)
+                assert first is not None
+                out += [*first, grad.clone()]
+                shape = (C, yt.shape[0], B)
+                logits = torch.empty(shape, dtype=theta.dtype, device=theta.device)
+                self.kernel.step(theta, grad, xb, yt, logits)
+                out += [logits, grad.clone()]
+                xc = xb.expand(C, *xb.shape).contiguous()
+                yc = yt.expand(C, *yt.shape).contiguous()
+                out += [*self.kernel.step_apart(theta, grad, xc, yc), grad.clone()]
             for split in self._x:
                 out += list(self.kernel.evaluate(theta, self._x[split], self._yt[split]))
         return out
