@@ -111,6 +111,26 @@ def test_one_batch_order_per_member_on_both_engines():
 
 
 @pytest.mark.parametrize("kind", ["numpy", "torch"])
+def test_finite_flags_exactly_the_members_with_a_nan_or_inf_weight(kind):
+    # finite() sums each member's weights first: a sum that overflows (huge finite weights)
+    # must still count as finite, and nan, +inf, -inf, or +inf with -inf must not
+    if kind == "torch":
+        pytest.importorskip("torch")
+    x, y = _data()
+    engine = make_engine(kind, MLP(2, (4,), 3), 6, (x, y), None, batch_size=16, dtype="float32")
+    engine.init(list(range(6)), SGD())
+    P = engine.params().shape[1]
+    rows = np.zeros((6, P))
+    rows[1, 0] = np.nan
+    rows[2, 3] = np.inf
+    rows[3, 5] = -np.inf
+    rows[4, :2] = (np.inf, -np.inf)
+    rows[5, :] = 3e38  # finite in float32, its sum overflows
+    engine.load_params(np.ones(6, dtype=bool), rows)
+    np.testing.assert_array_equal(engine.finite(), [True, False, False, False, False, True])
+
+
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
 def test_params_of_some_members_and_load_params_write_only_theirs(kind):
     if kind == "torch":
         pytest.importorskip("torch")

@@ -157,7 +157,14 @@ class NumpyEngine:
         return self.kernel.evaluate(self.theta, self._x[split], self._y[split])
 
     def finite(self) -> np.ndarray:
-        return np.isfinite(self.theta).all(axis=1)
+        # a row's sum is finite iff all its elements are, unless the sum overflows: one pass
+        # without a boolean temporary, then the element-wise check for the rows it flags
+        with np.errstate(over="ignore", invalid="ignore"):
+            ok = np.isfinite(self.theta.sum(axis=1))
+        if not ok.all():
+            rows = np.flatnonzero(~ok)
+            ok[rows] = np.isfinite(self.theta[rows]).all(axis=1)
+        return ok
 
     def freeze(self, mask: np.ndarray) -> None:
         for a in (self.theta, self.grad, *self.state.values()):
