@@ -114,6 +114,81 @@ def test_chooser_skips_probes_while_one_thread_gets_too_little_of_a_core():
     assert chooser.probing
 
 
+def test_chooser_skips_probes_while_no_other_core_is_idle():
+    # one thread got its whole core, but the other cores were idle 0.2 of a core: busy
+    chooser = ThreadChooser((1, 2), first=4, rounds=1, idle=0.5, most=64)
+    for _ in range(4):
+        count, steps = chooser.next()
+        chooser.record(count, 8.0, steps, cpu=8.0, idle=0.2 * 8)
+    assert not chooser.probing and chooser.skipped == 1
+    for _ in range(8):  # a core free again: summed over the window, idle >= 0.5 of a core
+        chooser.record(1, 8.0, 8, cpu=8.0, idle=1.0 * 8)
+    assert chooser.probing
+    # one long block (an epoch's end) is enough to tell
+    ends = ThreadChooser((1, 2), first=1, rounds=1, block=1, probe_block=1)
+    ends.record(1, 0.2, 1, cpu=0.2, idle=0.01)
+    assert not ends.probing and ends.skipped == 1
+    # without idle times (a platform that does not report them) the probe runs as before
+    plain = ThreadChooser((1, 2), first=4, rounds=1, idle=0.5)
+    for _ in range(4):
+        count, steps = plain.next()
+        plain.record(count, 8.0, steps, cpu=8.0)
+    assert plain.probing
+
+
+def test_pacer_reports_the_idle_time_of_each_block():
+    seen = []
+
+    class Recording(ThreadChooser):
+        def record(self, count, seconds, steps, cpu=None, idle=None):
+            seen.append(idle)
+            super().record(count, seconds, steps, cpu, idle)
+
+    idle = iter(float(3 * i) for i in range(1000))
+    chooser = Recording((1, 2), first=10**6, block=2)
+    pace = Pacer(
+        FakeKnob(2), chooser, 9, clock=ticking(), cpu_clock=None, idle_clock=lambda: next(idle)
+    )
+    for b in range(9):
+        pace.before(b)
+        pace.after(b)
+    assert seen and all(v == 3.0 for v in seen)  # one read before and one after each block
+
+
+def test_the_steps_idle_time_keeps_the_epochs_end_from_probing_a_busy_machine():
+    # the steps found no idle core; the epoch's end, one short block, uses what they saw
+    steps = ThreadChooser((1, 2), first=10**6, block=2)
+    ends = ThreadChooser((1, 2), first=1, rounds=1, block=1, probe_block=1)
+    pace = Pacer(
+        FakeKnob(2),
+        steps,
+        9,
+        clock=ticking(0.01),  # an epoch's end alone is too short to tell
+        cpu_clock=None,
+        eval_chooser=ends,
+        idle_clock=lambda: 0.0,
+    )
+    counts = []
+    for _ in range(4):
+        for b in range(9):
+            pace.before(b)
+            pace.after(b)
+        pace.end_epoch()
+        counts.append(pace.knob.get())
+        pace.after_eval()
+    assert counts == [1, 1, 1, 1] and ends.skipped >= 1 and ends.blocks[2] == 0
+
+
+def test_spare_time_counts_idle_cores_and_this_processs_other_threads():
+    from lrlab.lab.engine._threads import machine_idle, spare_time
+
+    idle, spare = machine_idle(), spare_time()
+    if idle is None:
+        assert spare is None
+    else:
+        assert spare >= idle - 1.0  # read a moment later; the other threads add time
+
+
 def ticking(step: float = 1.0) -> Any:
     now = [0.0]
 

@@ -26,6 +26,10 @@ from typing import Any, Protocol
 
 from ._choice import SMALL_WORK, check_threads
 
+#: seconds of blocks at one thread from which their idle time decides even when fewer than 3
+#: (Linux counts idle time in ticks of 10 ms per core)
+IDLE_WALL = 0.05
+
 
 class Knob(Protocol):
     """A library's thread count: read it, set it."""
@@ -102,7 +106,12 @@ class ThreadChooser:
     wrong). A probe is skipped (as if the fewest threads had won it) while the blocks at one
     thread got less than ``share`` of a core (their CPU time over their wall time, the
     median of the last ``window``): then no core is idle, and the one thread already waits
-    for its own. It sees only durations, so it is tested with made-up ones.
+    for its own. It is also skipped while the machine's other cores were idle for less than
+    ``idle`` of a core during the last ``window`` blocks at one thread (the ``idle`` seconds
+    :meth:`record` is given, where the platform reports them): one step at a second thread
+    that must wait for a busy core cost 20 to 40 one-thread steps (64-300-100-10 at C = 4,
+    one of two cores busy), more than a short run ever wins back. It sees only durations, so
+    it is tested with made-up ones.
 
     Attributes:
         choice: The count kept now.
@@ -134,14 +143,16 @@ class ThreadChooser:
         lead: float = 2.0,
         budget: float = 20.0,
         share: float = 0.9,
+        idle: float = 0.5,
     ) -> None:
         self.counts = tuple(sorted(set(counts)))
         self.rounds, self.block, self.probe_block = rounds, block, probe_block
         self.base_every, self.every, self.most = every, first, most
         self.slow, self.window, self.patience, self.lead = slow, window, patience, lead
-        self.budget, self.share = budget, share
+        self.budget, self.share, self.idle = budget, share, idle
         self.skipped = 0  # probes skipped for want of an idle core
         self._shares: list[float] = []
+        self._idles: list[tuple[float, float]] = []  # (idle core-seconds, seconds) per block
         self.choice = self.counts[0]
         self.decisions: list[tuple[int, int]] = []
         self.blocks = {c: 0 for c in self.counts}
@@ -166,13 +177,24 @@ class ThreadChooser:
             return self._queue[0], self.probe_block
         return self.choice, self.block
 
-    def record(self, count: int, seconds: float, steps: int, cpu: float | None = None) -> None:
-        """The block just run at ``count`` took ``seconds`` for ``steps`` steps, and ``cpu``
-        seconds of this thread's CPU time (``None``: not measured)."""
+    def record(
+        self,
+        count: int,
+        seconds: float,
+        steps: int,
+        cpu: float | None = None,
+        idle: float | None = None,
+    ) -> None:
+        """The block just run at ``count`` took ``seconds`` for ``steps`` steps, ``cpu``
+        seconds of this thread's CPU time, and the machine's cores were idle for ``idle``
+        core-seconds meanwhile (``None``: not measured)."""
         self.blocks[count] = self.blocks.get(count, 0) + 1
         self._block += 1
-        if cpu is not None and count == self.counts[0] and seconds > 0:
-            self._shares = [*self._shares, cpu / seconds][-self.window :]
+        if count == self.counts[0] and seconds > 0:
+            if cpu is not None:
+                self._shares = [*self._shares, cpu / seconds][-self.window :]
+            if idle is not None:
+                self.note_idle(idle, seconds)
         per_step = seconds / max(1, steps)
         if self._queue:
             if count == self._queue[0]:
@@ -197,9 +219,23 @@ class ThreadChooser:
                 return
             self._probe()
 
+    def note_idle(self, idle: float, seconds: float) -> None:
+        """The machine's other cores were idle ``idle`` core-seconds in ``seconds`` of work at
+        one thread (a block of this chooser's, or of another chooser of the same run: the
+        steps and the epochs' ends see the same machine)."""
+        if seconds > 0:
+            self._idles = [*self._idles, (idle, seconds)][-self.window :]
+
     def _starved(self) -> bool:
-        """Whether one thread got less than :attr:`share` of a core in its recent blocks."""
-        return len(self._shares) >= 3 and statistics.median(self._shares) < self.share
+        """Whether one thread got less than :attr:`share` of a core in its recent blocks, or
+        the other cores were idle for less than :attr:`idle` of a core meanwhile (summed over
+        the blocks: the platform counts idle time in ticks of 10 ms, longer than a block)."""
+        if len(self._shares) >= 3 and statistics.median(self._shares) < self.share:
+            return True
+        wall = sum(t for _, t in self._idles)
+        spare = sum(i for i, _ in self._idles)
+        enough = len(self._idles) >= 3 or wall >= IDLE_WALL  # an epoch's end is one long block
+        return enough and wall > 0 and spare < self.idle * wall
 
     def _drop_losers(self) -> None:
         """Drop the remaining turns of a count already ``lead`` times slower than another."""
@@ -264,11 +300,12 @@ class Pacer:
         agree: Callable[[], bool] | None = None,
         cpu_clock: Callable[[], float] | None = time.thread_time,
         eval_chooser: ThreadChooser | None = None,
+        idle_clock: Callable[[], float | None] | None = None,
     ) -> None:
         self.knob, self.chooser, self.clock = knob, chooser, clock
         self.steps_per_epoch, self.fixed, self.agree = steps_per_epoch, fixed, agree
         self.agreed: bool | None = None
-        self.cpu_clock = cpu_clock
+        self.cpu_clock, self.idle_clock = cpu_clock, idle_clock
         if eval_chooser is None and chooser is not None:
             eval_chooser = ThreadChooser(chooser.counts, first=1, rounds=1, block=1, probe_block=1)
         self.eval_chooser = eval_chooser
@@ -276,6 +313,8 @@ class Pacer:
         self._t0: float | None = None
         self._e0: float | None = None
         self._c0 = self._ec0 = 0.0
+        self._i0: float | None = None
+        self._ei0: float | None = None
         self._warm = self._eval_warm = False
 
     def _set(self, count: int) -> bool:
@@ -294,6 +333,13 @@ class Pacer:
     def _cpu(self) -> float:
         return self.cpu_clock() if self.cpu_clock is not None else 0.0
 
+    def _idle(self) -> float | None:
+        return self.idle_clock() if self.idle_clock is not None else None
+
+    @staticmethod
+    def _since(start: float | None, now: float | None) -> float | None:
+        return None if start is None or now is None else max(0.0, now - start)
+
     def before(self, b: int) -> None:
         """Step ``b`` of the epoch is next."""
         if self.chooser is None or self._left > 0:
@@ -305,7 +351,7 @@ class Pacer:
             self._warm, self._left, self._t0 = True, 1, None
             return
         self._left = self._steps
-        self._t0, self._c0 = self.clock(), self._cpu()
+        self._t0, self._c0, self._i0 = self.clock(), self._cpu(), self._idle()
 
     def after(self, b: int) -> None:
         """Step ``b`` of the epoch has run."""
@@ -316,7 +362,11 @@ class Pacer:
             self._left, self._t0 = 0, None
         elif self._left == 0 and self._t0 is not None:
             cpu = self._cpu() - self._c0 if self.cpu_clock is not None else None
-            self.chooser.record(self._count, self.clock() - self._t0, self._steps, cpu)
+            idle, seconds = self._since(self._i0, self._idle()), self.clock() - self._t0
+            self.chooser.record(self._count, seconds, self._steps, cpu, idle)
+            at_one = self._count == self.chooser.counts[0]
+            if idle is not None and self.eval_chooser is not None and at_one:
+                self.eval_chooser.note_idle(idle, seconds)
             self._t0 = None
 
     def end_epoch(self) -> None:
@@ -328,7 +378,7 @@ class Pacer:
         self._eval_count = self.eval_chooser.next()[0]
         if not self._set(self._eval_count):
             return
-        self._e0, self._ec0 = self.clock(), self._cpu()
+        self._e0, self._ec0, self._ei0 = self.clock(), self._cpu(), self._idle()
 
     def after_eval(self) -> None:
         """The epoch's end (totals, evaluation) has run."""
@@ -336,7 +386,11 @@ class Pacer:
             return
         if self._eval_warm:  # the first epoch's end allocates: untimed
             cpu = self._cpu() - self._ec0 if self.cpu_clock is not None else None
-            self.eval_chooser.record(self._eval_count, self.clock() - self._e0, 1, cpu)
+            idle, seconds = self._since(self._ei0, self._idle()), self.clock() - self._e0
+            self.eval_chooser.record(self._eval_count, seconds, 1, cpu, idle)
+            at_one = self._eval_count == self.eval_chooser.counts[0]
+            if idle is not None and self.chooser is not None and at_one:
+                self.chooser.note_idle(idle, seconds)
         self._eval_warm, self._e0 = True, None
 
     def summary(self) -> dict[str, Any]:
@@ -411,6 +465,7 @@ def paced(
                 ThreadChooser((1, before)),
                 steps_per_epoch,
                 agree=lambda: check(knob, (1, before)),
+                idle_clock=spare_time if machine_idle() is not None else None,
             )
         else:
             fixed = 1 if work < SMALL_WORK else before
@@ -418,6 +473,44 @@ def paced(
             yield Pacer(fixed=fixed)
     finally:
         knob.set(before)
+
+
+def machine_idle() -> float | None:
+    """Seconds the machine's cores have been idle since boot, summed over the cores (Linux's
+    ``/proc/stat``: idle and iowait ticks); ``None`` where the platform does not say.
+
+    Example:
+        >>> idle = machine_idle()
+        >>> idle is None or idle >= 0
+        True
+    """
+    try:
+        with open("/proc/stat", "rb") as f:
+            fields = f.readline().split()
+        return (int(fields[4]) + int(fields[5])) / _TICKS
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def spare_time() -> float | None:
+    """Core-seconds no other process has used since boot: the machine's idle time plus this
+    process's CPU time on threads other than the calling one (idle BLAS or OpenMP workers of
+    this process still spin for a while after a parallel call, and a second thread would take
+    their core, not wait for it); ``None`` where the platform does not report idle time."""
+    idle = machine_idle()
+    return None if idle is None else idle + time.process_time() - time.thread_time()
+
+
+def _clock_ticks() -> int:
+    import os
+
+    try:
+        return int(os.sysconf("SC_CLK_TCK")) or 100
+    except (AttributeError, ValueError, OSError):
+        return 100
+
+
+_TICKS = _clock_ticks()
 
 
 #: :func:`counts_agree`'s answers in this process, by the caller's key
