@@ -219,6 +219,8 @@ def wide_table(epochs: int, sizes: list[int], device: str) -> dict[str, Any]:
 LOAD_SIZES = (64, 300, 100, 10)
 LOAD_COHORTS = (4, 16)
 LOAD_POLICIES = ((1, "1 thread"), (2, "2 threads"), (None, "adaptive"))
+#: seconds ``--under-load`` waits before each timed run
+SETTLE = 0.5
 
 
 def spin(seconds: float) -> subprocess.Popen[bytes]:
@@ -232,11 +234,14 @@ def _policy_times(
     data: Any, members: int, epochs: int, repeats: int
 ) -> dict[str, dict[str, float]]:
     """Seconds per configuration for each engine and thread policy, the median of
-    ``repeats`` runs taken in turn (policy by policy within each repeat)."""
+    ``repeats`` runs taken in turn (policy by policy within each repeat), each after a pause
+    of :data:`SETTLE` seconds: the BLAS and OpenMP workers of a run at two threads spin on for
+    a while after it, and the next run would pay for them."""
     runs: dict[str, dict[str, list[float]]] = {}
     for _ in range(repeats):
         for engine in ("numpy", "torch"):
             for threads, name in LOAD_POLICIES:
+                time.sleep(SETTLE)
                 lrs = [0.01] * members
                 t = lrlab_population(data, lrs, epochs, "cpu", engine, LOAD_SIZES, threads)
                 runs.setdefault(engine, {}).setdefault(name, []).append(t / members)
