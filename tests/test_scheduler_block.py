@@ -23,7 +23,7 @@ torch = pytest.importorskip("torch")
 
 import lrlab.schedules as sch  # noqa: E402
 from lrlab.control import Plateau  # noqa: E402
-from lrlab.integrations.torch._rates import Rates  # noqa: E402
+from lrlab.schedules import Rates  # noqa: E402
 from lrlab.torch import LrlabScheduler  # noqa: E402
 
 #: steps per run: several blocks of 512, with every schedule's transitions inside

@@ -62,6 +62,7 @@ from ._presets import one_cycle_fastai as one_cycle_fastai
 from ._presets import one_cycle_momentum as one_cycle_momentum
 from ._presets import warmup_cosine as warmup_cosine
 from ._presets import wsd as wsd
+from ._rates import Rates as Rates
 
 # lowercase constructors: the names the text form uses
 constant = Constant
@@ -105,6 +106,7 @@ __all__ = [
     "PiecewiseConstant",
     "Polynomial",
     "Product",
+    "Rates",
     "Recurrence",
     "Scale",
     "Schedule",

@@ -15,7 +15,7 @@ So that a step costs no more than a torch scheduler's own, the schedule is evalu
 vectorised form on blocks of 512 steps (block ``b`` holds steps ``512 * b`` to
 ``512 * b + 511``, whatever step the run started or resumed at) and each step reads its rate
 from its block. The rate is the float ``s(np.arange(n))[k]`` of the schedule's lr table, bit
-for bit, and of ``s(k)`` (see :class:`~lrlab.integrations.torch._rates.Rates`).
+for bit, and of ``s(k)`` (see :class:`lrlab.schedules.Rates`).
 
 Example:
     >>> import torch
@@ -46,9 +46,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from lrlab.control import Plateau, PlateauState
-from lrlab.schedules import Schedule, by_epoch
-
-from ._rates import Rates, rates_of
+from lrlab.schedules import Rates, Schedule, by_epoch
 
 __all__ = ["LrlabScheduler"]
 
@@ -584,3 +582,15 @@ def _show(value: Any) -> str:
     if isinstance(value, list) and value and isinstance(value[0], Mapping):
         return "[" + ", ".join(one(v) for v in value) + "]"
     return one(value)
+
+
+def rates_of(schedules: Sequence[Schedule]) -> tuple[Rates, ...]:
+    """One :class:`Rates` per schedule; a schedule object given twice shares one."""
+    made: dict[int, Rates] = {}
+    out = []
+    for s in schedules:
+        rates = made.get(id(s))
+        if rates is None:
+            rates = made[id(s)] = Rates(s)
+        out.append(rates)
+    return tuple(out)

@@ -1,13 +1,13 @@
-"""A schedule's values served step by step from blocks of its vectorised form (what makes
-:class:`~lrlab.torch.LrlabScheduler`'s step cheaper than a torch scheduler's)."""
+"""A schedule's values served step by step from blocks of its vectorised form: what makes
+:class:`~lrlab.torch.LrlabScheduler`'s step, and :class:`~lrlab.keras.KerasSchedule` on Keras'
+torch backend, cheaper than the framework's own schedules."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
-from lrlab.schedules import Custom, Recurrence, Schedule
+from ._base import Schedule
+from ._custom import Custom, Recurrence
 
 #: steps per block
 BLOCK = 512
@@ -74,15 +74,3 @@ def elementwise(s: Schedule) -> bool:
         elif type(node) is Custom or not type(node).__module__.startswith("lrlab.schedules."):
             return False  # a user's function, or a class (or subclass) from elsewhere
     return True
-
-
-def rates_of(schedules: Sequence[Schedule]) -> tuple[Rates, ...]:
-    """One :class:`Rates` per schedule; a schedule object given twice shares one."""
-    made: dict[int, Rates] = {}
-    out = []
-    for s in schedules:
-        rates = made.get(id(s))
-        if rates is None:
-            rates = made[id(s)] = Rates(s)
-        out.append(rates)
-    return tuple(out)
