@@ -168,6 +168,28 @@ def test_schedule_in_compiled_fit(jit_compile):
     check_used(weight.w, s(k), 4)
 
 
+@pytest.mark.skipif(BACKEND != "torch", reason="block serving is the torch backend's eager path")
+@pytest.mark.parametrize("schedule", FAMILIES, ids=lambda s: s.kind)
+def test_torch_backend_serves_the_float_of_lrlabs_table_in_any_step_order(schedule):
+    """On torch (eager, CPU) the rate comes from blocks of the vectorised form: float32 of the
+    float64 ``s(k) * scale``, bit for bit, whether steps come in order, jump back (a resumed
+    run) or far ahead; a user's function (custom) is still called one step at a time."""
+    import torch
+
+    lr = lk.KerasSchedule(schedule)
+    lr.scale.assign(0.5)
+    steps = [0, 1, 2, 700, 3, 513, 511, 512, 19, 2**20]
+    table = schedule(np.array(steps, dtype=np.float64))
+    want = (table * float(np.float32(0.5))).astype(np.float32)
+    variable = keras.Variable(0, dtype="int64", trainable=False)
+    for k, expected in zip(steps, want, strict=True):
+        variable.assign(k)
+        for step in (variable, torch.tensor(k), k):
+            got = lr(step)
+            assert got.dtype == torch.float32 and got.item() == expected, (k, step)
+    assert (lr._rates.block > 1) == (schedule.kind not in HOST_ONLY)
+
+
 def test_schedule_continues_across_fit_calls():
     s = sch.cosine(init=0.1, decay_steps=30)
     model = sum_model(lk.KerasSchedule(s))

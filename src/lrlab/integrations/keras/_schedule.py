@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from lrlab._checks import integer
+from lrlab.schedules import Rates
 from lrlab.schedules import Schedule as LrlabSchedule
 from lrlab.schedules import from_dict, parse
 
@@ -105,6 +106,13 @@ class _KerasScheduleImpl:
     backend); on TensorFlow and JAX give ``horizon=N``: the schedule is then read from a table of
     steps ``0 .. N-1`` computed by lrlab (later steps keep the last value).
 
+    On the torch backend, eagerly and with the step on the CPU, the rate is served from blocks
+    of the schedule's vectorised form (:class:`lrlab.schedules.Rates`, as
+    :class:`~lrlab.torch.LrlabScheduler` does): ``float32(s(k) * scale)`` with ``s(k)`` the
+    float of lrlab's own table, bit for bit, at the cost of reading the step and making one
+    tensor (torch evaluating the schedule's operations on a one-element tensor at every update
+    cost more than Keras' own schedules).
+
     ``scale`` is a non-trainable ``keras.Variable`` that :class:`ReduceLROnPlateau` multiplies;
     it is saved in the config, so a reloaded model resumes with it.
 
@@ -160,13 +168,41 @@ class _KerasScheduleImpl:
             float(scale), dtype="float32", trainable=False, name="lrlab_plateau_scale"
         )
         self._table: Any = None
+        self._rates = Rates(schedule)
 
     def __call__(self, step: Any) -> Any:
         """The learning rate at optimizer step ``step`` (a scalar tensor or variable)."""
-        ops = _keras().ops
+        keras = _keras()
+        ops = keras.ops
+        k = self._eager_cpu_step(step) if keras.backend.backend() == "torch" else None
+        if k is not None:  # float64 product, one rounding to floatx: as the tensor path below
+            value = self._rates.at(k) * float(self.scale)
+            return ops.convert_to_tensor(value, dtype=keras.backend.floatx())
         value = self._evaluate(step)
         value = ops.multiply(value, ops.cast(self.scale, ops.dtype(value)))
         return ops.cast(value, _keras().backend.floatx())
+
+    def _eager_cpu_step(self, step: Any) -> int | None:
+        """The step as an int where the rate may be served from blocks: the torch backend,
+        eager (not traced by ``torch.compile``), the step on the CPU (reading a GPU tensor
+        would wait for the device at every update), a schedule :class:`Rates` evaluates in
+        blocks (``Rates.block > 1``: none of a user's functions); else ``None``."""
+        if self._rates.block == 1:
+            return None
+        import torch
+
+        value = getattr(step, "value", step)  # a keras.Variable holds its torch tensor
+        if isinstance(value, torch.Tensor):
+            if value.device.type != "cpu" or value.numel() != 1 or torch.compiler.is_compiling():
+                return None
+            if value.is_floating_point() or value.is_complex():
+                return None
+            k = int(value)
+        elif isinstance(step, (int, np.integer)) and not isinstance(step, bool):
+            k = int(step)
+        else:
+            return None
+        return k if k >= 0 else None
 
     def _evaluate(self, step: Any) -> Any:
         keras = _keras()
