@@ -812,7 +812,7 @@ def print_scheduler(rows: list[dict[str, Any]]) -> None:
     print()
 
 
-# -- Keras on TensorFlow ---------------------------------------------------------------------------
+# -- Keras on TensorFlow and on torch -------------------------------------------------------------
 KERAS_MAX_RATIO = 1.10
 KERAS_DECAY = 20_000  # steps of each decay; the timed steps stay well inside it
 
@@ -842,14 +842,23 @@ def _keras_pairs(keras: Any) -> list[tuple[str, str, Any]]:
     ]
 
 
-def keras_worker(quick: bool) -> dict[str, Any]:
-    """Runs in the subprocess (``KERAS_BACKEND=tensorflow``): per-step times of ``fit``."""
+#: Keras backends of section 4, each with the module that must be installed for it
+KERAS_BACKENDS = (("tensorflow", "tensorflow"), ("torch", "torch"))
+
+
+def keras_worker(quick: bool, backend: str) -> dict[str, Any]:
+    """Runs in the subprocess (``KERAS_BACKEND=backend``): per-step times of ``fit``, on
+    TensorFlow traced (``tf.function``) and with XLA, on torch eagerly (Keras' torch backend
+    runs ``fit`` eagerly unless ``jit_compile=True`` asks for ``torch.compile``)."""
+    import importlib
+
     import keras
-    import tensorflow as tf
 
     from lrlab.integrations.keras import KerasSchedule
 
-    assert keras.backend.backend() == "tensorflow", keras.backend.backend()
+    assert keras.backend.backend() == backend, keras.backend.backend()
+    framework = importlib.import_module(backend)
+    compiled = (False, True) if backend == "tensorflow" else (False,)
     rng = np.random.default_rng(0)
     batch, steps = 32, 100 if quick else 200  # steps per timed epoch
     x = rng.normal(size=(batch * steps, 32)).astype("float32")
@@ -881,7 +890,7 @@ def keras_worker(quick: bool) -> dict[str, Any]:
         k = np.array([0, 50, 99, 100, 999, 1000, 4999, 5000, 12345, KERAS_DECAY - 1])
         yk = np.array([float(theirs(int(i))) for i in k])
         yl = np.array([float(ours(int(i))) for i in k])
-        for jit in (False, True):
+        for jit in compiled:
             m_keras, m_lrlab = model_for(theirs, jit), model_for(ours, jit)
             tk, tl = [], []
             for _ in range(repeats):  # alternating, so that drifts in load hit both
@@ -901,30 +910,35 @@ def keras_worker(quick: bool) -> dict[str, Any]:
                     "diff": float(np.max(np.abs(yk - yl))) / PEAK,
                 }
             )
-    return {"keras": keras.__version__, "tensorflow": tf.__version__, "rows": rows}
+    return {
+        "keras": keras.__version__,
+        "backend": backend,
+        "backend_version": framework.__version__,
+        "rows": rows,
+    }
 
 
-def bench_keras(quick: bool) -> dict[str, Any] | str:
-    """Section 4 in a subprocess; its result, or why it did not run."""
+def bench_keras(quick: bool, backend: str, module: str) -> dict[str, Any] | str:
+    """Section 4 on one Keras backend, in a subprocess; its result, or why it did not run."""
     import importlib.util
     import subprocess
 
-    missing = [m for m in ("keras", "tensorflow") if importlib.util.find_spec(m) is None]
+    missing = [m for m in ("keras", module) if importlib.util.find_spec(m) is None]
     if missing:
         return f"{' and '.join(missing)} not installed"
-    env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="2")
-    cmd = [sys.executable, os.path.abspath(__file__), "--keras-worker"]
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
+    cmd = [sys.executable, os.path.abspath(__file__), "--keras-worker", backend]
     out = subprocess.run(
         cmd + (["--quick"] if quick else []), env=env, capture_output=True, text=True
     )
     if out.returncode != 0:
-        return f"the TensorFlow subprocess failed:\n{out.stderr[-3000:]}"
+        return f"the {backend} subprocess failed:\n{out.stderr[-3000:]}"
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def print_keras(res: dict[str, Any]) -> None:
     print(
-        f"4. Keras {res['keras']} on TensorFlow {res['tensorflow']}: model.fit with a "
+        f"4. Keras {res['keras']} on {res['backend']} {res['backend_version']}: model.fit with a "
         "KerasSchedule vs Keras' own schedule,"
     )
     print("    ms per training step (median over epochs, alternating); ratio = lrlab / Keras,")
@@ -937,7 +951,9 @@ def print_keras(res: dict[str, Any]) -> None:
         [
             r["family"],
             r["keras"],
-            "xla" if r["jit_compile"] else "tf.function",
+            ("xla" if r["jit_compile"] else "tf.function")
+            if res["backend"] == "tensorflow"
+            else "eager",
             fmt(r["keras_ms_per_step"], ".3f"),
             fmt(r["lrlab_ms_per_step"], ".3f"),
             f"{r['ratio']:.3f}",
@@ -1061,16 +1077,27 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="scheduler.step() calls per torch scheduler (default 1,000,000; --quick: 50,000)",
     )
-    ap.add_argument("--no-keras", action="store_true", help="skip section 4 (Keras on TensorFlow)")
+    ap.add_argument(
+        "--no-keras", action="store_true", help="skip section 4 (Keras on TensorFlow and torch)"
+    )
+    ap.add_argument("--keras-only", action="store_true", help="run only section 4")
     ap.add_argument(
         "--scheduler-only",
         action="store_true",
         help="run only section 3c (LrlabScheduler.step() vs torch's scheduler.step())",
     )
-    ap.add_argument("--keras-worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--keras-worker", metavar="BACKEND", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.keras_worker:  # section 4's subprocess: one JSON line on stdout
-        print(json.dumps(keras_worker(args.quick)))
+        print(json.dumps(keras_worker(args.quick, args.keras_worker)))
+        return 0
+    if args.keras_only:
+        for backend, module in KERAS_BACKENDS:
+            kres = bench_keras(args.quick, backend, module)
+            if isinstance(kres, str):
+                print(f"4. Keras on {backend}: skipped ({kres})\n")
+            else:
+                print_keras(kres)
         return 0
     if args.torch_steps is not None and args.torch_steps < 100:
         ap.error(f"--torch-steps must be >= 100, got {args.torch_steps}")
@@ -1151,13 +1178,14 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.no_keras:
         t0, busy0 = time.perf_counter(), _busy_seconds()
-        kres = bench_keras(args.quick)
+        for backend, module in KERAS_BACKENDS:
+            kres = bench_keras(args.quick, backend, module)
+            if isinstance(kres, str):
+                print(f"4. Keras on {backend}: skipped ({kres})\n")
+            else:
+                result.setdefault("keras", {})[backend] = kres
+                print_keras(kres)
         sections["keras"] = _section(t0, busy0)
-        if isinstance(kres, str):
-            print(f"4. Keras on TensorFlow: skipped ({kres})\n")
-        else:
-            result["keras"] = kres
-            print_keras(kres)
 
     if args.profile:
         t0, busy0 = time.perf_counter(), _busy_seconds()
