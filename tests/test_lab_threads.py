@@ -3,6 +3,7 @@ the pacer on a fake clock, and runs whose numbers must not depend on the count c
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -117,17 +118,15 @@ def test_chooser_skips_probes_while_one_thread_gets_too_little_of_a_core():
 def test_chooser_skips_probes_while_no_other_core_is_idle():
     # one thread got its whole core, but the other cores were idle 0.2 of a core: busy
     chooser = ThreadChooser((1, 2), first=4, rounds=1, idle=0.5, most=64)
+    chooser.note_idle(0.2 * 0.1, 0.1)
     for _ in range(4):
         count, steps = chooser.next()
-        chooser.record(count, 8.0, steps, cpu=8.0, idle=0.2 * 8)
+        chooser.record(count, 8.0, steps, cpu=8.0)
     assert not chooser.probing and chooser.skipped == 1
     for _ in range(8):  # a core free again: summed over the window, idle >= 0.5 of a core
-        chooser.record(1, 8.0, 8, cpu=8.0, idle=1.0 * 8)
+        chooser.note_idle(1.0 * 0.1, 0.1)
+        chooser.record(1, 8.0, 8, cpu=8.0)
     assert chooser.probing
-    # one long block (an epoch's end) is enough to tell
-    ends = ThreadChooser((1, 2), first=1, rounds=1, block=1, probe_block=1)
-    ends.record(1, 0.2, 1, cpu=0.2, idle=0.01)
-    assert not ends.probing and ends.skipped == 1
     # without idle times (a platform that does not report them) the probe runs as before
     plain = ThreadChooser((1, 2), first=4, rounds=1, idle=0.5)
     for _ in range(4):
@@ -136,23 +135,50 @@ def test_chooser_skips_probes_while_no_other_core_is_idle():
     assert plain.probing
 
 
-def test_pacer_reports_the_idle_time_of_each_block():
-    seen = []
+class Noting(ThreadChooser):
+    """A chooser that keeps what :meth:`note_idle` was told."""
 
-    class Recording(ThreadChooser):
-        def record(self, count, seconds, steps, cpu=None, idle=None):
-            seen.append(idle)
-            super().record(count, seconds, steps, cpu, idle)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.noted: list[tuple[float, float]] = []
 
-    idle = iter(float(3 * i) for i in range(1000))
-    chooser = Recording((1, 2), first=10**6, block=2)
+    def note_idle(self, idle: float, seconds: float) -> None:
+        self.noted.append((idle, seconds))
+        super().note_idle(idle, seconds)
+
+
+def test_pacer_reads_idle_time_now_and_then_over_one_thread_stretches_only():
+    from lrlab.lab.engine._threads import IDLE_WALL
+
+    clock = ticking(0.01)
+    now = [0.0]
+
+    def timed() -> float:
+        now[0] = clock()
+        return now[0]
+
+    reads = []
+
+    def idle() -> float:  # half a core idle all along
+        reads.append(now[0])
+        return 0.5 * now[0]
+
+    steps = Noting((1, 2), first=3, rounds=1, block=2, probe_block=1, lead=100.0)
+    ends = Noting((1, 2), first=10**6)
     pace = Pacer(
-        FakeKnob(2), chooser, 9, clock=ticking(), cpu_clock=None, idle_clock=lambda: next(idle)
+        FakeKnob(2), steps, 40, clock=timed, cpu_clock=None, eval_chooser=ends, idle_clock=idle
     )
-    for b in range(9):
+    for b in range(40):
         pace.before(b)
         pace.after(b)
-    assert seen and all(v == 3.0 for v in seen)  # one read before and one after each block
+    assert steps.noted and steps.noted == ends.noted  # both choosers hear of each stretch
+    assert all(abs(i / t - 0.5) < 1e-9 for i, t in steps.noted)
+    # read every IDLE_WALL seconds, and before a block that may start a probe
+    gaps = [b - a for a, b in itertools.pairwise(reads)]
+    assert sum(g < IDLE_WALL for g in gaps) <= len(steps.decisions) + 1 < len(gaps) // 2
+    # the probe ran a step at 2 threads: the stretch around it is not noted
+    assert steps.blocks[2] >= 1
+    assert sum(t for _, t in steps.noted) < now[0] - reads[0] - 0.01
 
 
 def test_the_steps_idle_time_keeps_the_epochs_end_from_probing_a_busy_machine():
@@ -313,6 +339,7 @@ def same(a: Any, b: Any) -> None:
 def eager(monkeypatch: pytest.MonkeyPatch) -> None:
     """Choosers that probe at every chance: the count changes every step or two."""
     kw = {"first": 1, "every": 1, "most": 1, "block": 1, "probe_block": 1, "budget": 0.0}
+    kw |= {"share": 0.0, "idle": 0.0}  # whatever else the machine runs meanwhile
     original = ThreadChooser.__init__
 
     def init(self: ThreadChooser, counts: Any, **given: Any) -> None:

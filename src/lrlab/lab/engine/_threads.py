@@ -26,8 +26,8 @@ from typing import Any, Protocol
 
 from ._choice import SMALL_WORK, check_threads
 
-#: seconds of blocks at one thread from which their idle time decides even when fewer than 3
-#: (Linux counts idle time in ticks of 10 ms per core)
+#: seconds between two reads of the machine's idle time (Linux counts it in ticks of 10 ms per
+#: core; a read costs 2-15 us, which per block of a small cohort's steps would cost 10%)
 IDLE_WALL = 0.05
 
 
@@ -107,9 +107,9 @@ class ThreadChooser:
     thread got less than ``share`` of a core (their CPU time over their wall time, the
     median of the last ``window``): then no core is idle, and the one thread already waits
     for its own. It is also skipped while the machine's other cores were idle for less than
-    ``idle`` of a core during the last ``window`` blocks at one thread (the ``idle`` seconds
-    :meth:`record` is given, where the platform reports them): one step at a second thread
-    that must wait for a busy core cost 20 to 40 one-thread steps (64-300-100-10 at C = 4,
+    ``idle`` of a core in the last ``window`` stretches at one thread that :meth:`note_idle`
+    was told of (where the platform reports idle time): one step at a second thread that must
+    wait for a busy core cost 20 to 40 one-thread steps (64-300-100-10 at C = 4,
     one of two cores busy), more than a short run ever wins back. It sees only durations, so
     it is tested with made-up ones.
 
@@ -167,6 +167,11 @@ class ThreadChooser:
         """Whether the next block is a probe's."""
         return bool(self._queue)
 
+    @property
+    def due(self) -> bool:
+        """Whether recording the next block (not a probe's) may start a probe."""
+        return not self._queue and self._since + 1 >= self.every
+
     def _probe(self) -> None:
         self._queue = [c for _ in range(self.rounds) for c in self.counts]
         self._samples = {c: [] for c in self.counts}
@@ -177,24 +182,13 @@ class ThreadChooser:
             return self._queue[0], self.probe_block
         return self.choice, self.block
 
-    def record(
-        self,
-        count: int,
-        seconds: float,
-        steps: int,
-        cpu: float | None = None,
-        idle: float | None = None,
-    ) -> None:
-        """The block just run at ``count`` took ``seconds`` for ``steps`` steps, ``cpu``
-        seconds of this thread's CPU time, and the machine's cores were idle for ``idle``
-        core-seconds meanwhile (``None``: not measured)."""
+    def record(self, count: int, seconds: float, steps: int, cpu: float | None = None) -> None:
+        """The block just run at ``count`` took ``seconds`` for ``steps`` steps, and ``cpu``
+        seconds of this thread's CPU time (``None``: not measured)."""
         self.blocks[count] = self.blocks.get(count, 0) + 1
         self._block += 1
-        if count == self.counts[0] and seconds > 0:
-            if cpu is not None:
-                self._shares = [*self._shares, cpu / seconds][-self.window :]
-            if idle is not None:
-                self.note_idle(idle, seconds)
+        if cpu is not None and count == self.counts[0] and seconds > 0:
+            self._shares = [*self._shares, cpu / seconds][-self.window :]
         per_step = seconds / max(1, steps)
         if self._queue:
             if count == self._queue[0]:
@@ -221,21 +215,19 @@ class ThreadChooser:
 
     def note_idle(self, idle: float, seconds: float) -> None:
         """The machine's other cores were idle ``idle`` core-seconds in ``seconds`` of work at
-        one thread (a block of this chooser's, or of another chooser of the same run: the
-        steps and the epochs' ends see the same machine)."""
+        the fewest threads (the steps' or the epochs' ends: both see the same machine)."""
         if seconds > 0:
             self._idles = [*self._idles, (idle, seconds)][-self.window :]
 
     def _starved(self) -> bool:
         """Whether one thread got less than :attr:`share` of a core in its recent blocks, or
-        the other cores were idle for less than :attr:`idle` of a core meanwhile (summed over
-        the blocks: the platform counts idle time in ticks of 10 ms, longer than a block)."""
+        the other cores were idle for less than :attr:`idle` of a core in the recent stretches
+        :meth:`note_idle` was told of (summed: the platform counts idle time in ticks)."""
         if len(self._shares) >= 3 and statistics.median(self._shares) < self.share:
             return True
         wall = sum(t for _, t in self._idles)
         spare = sum(i for i, _ in self._idles)
-        enough = len(self._idles) >= 3 or wall >= IDLE_WALL  # an epoch's end is one long block
-        return enough and wall > 0 and spare < self.idle * wall
+        return wall > 0 and spare < self.idle * wall
 
     def _drop_losers(self) -> None:
         """Drop the remaining turns of a count already ``lead`` times slower than another."""
@@ -313,8 +305,9 @@ class Pacer:
         self._t0: float | None = None
         self._e0: float | None = None
         self._c0 = self._ec0 = 0.0
-        self._i0: float | None = None
-        self._ei0: float | None = None
+        self._mark: tuple[float, float] | None = None  # (clock, spare time) of the last read
+        self._at: int | None = None  # the count set last
+        self._clean = False  # whether everything since the mark ran at the fewest threads
         self._warm = self._eval_warm = False
 
     def _set(self, count: int) -> bool:
@@ -328,17 +321,35 @@ class Pacer:
                 self.knob.set(self.fixed)
                 return False
         self.knob.set(count)
+        self._at = count
+        if count != self.chooser.counts[0]:
+            self._clean = False
         return True
 
     def _cpu(self) -> float:
         return self.cpu_clock() if self.cpu_clock is not None else 0.0
 
-    def _idle(self) -> float | None:
-        return self.idle_clock() if self.idle_clock is not None else None
-
-    @staticmethod
-    def _since(start: float | None, now: float | None) -> float | None:
-        return None if start is None or now is None else max(0.0, now - start)
+    def _watch_idle(self, due: bool = False) -> None:
+        """Every :data:`IDLE_WALL` seconds or more, and before a chooser may decide on a
+        probe (``due``), tell both choosers how idle the machine's other cores were since the
+        last read, where everything in between ran at the fewest threads (at more, this
+        process's own threads fill the cores)."""
+        if self.idle_clock is None or self.chooser is None:
+            return
+        now = self.clock()
+        if self._mark is not None and now - self._mark[0] < IDLE_WALL and not due:
+            return
+        spare = self.idle_clock()
+        if spare is None:
+            self.idle_clock = None
+            return
+        if self._mark is not None and self._clean:
+            t0, s0 = self._mark
+            for chooser in (self.chooser, self.eval_chooser):
+                if chooser is not None:
+                    chooser.note_idle(max(0.0, spare - s0), now - t0)
+        self._mark = (now, spare)
+        self._clean = self._at == self.chooser.counts[0]
 
     def before(self, b: int) -> None:
         """Step ``b`` of the epoch is next."""
@@ -347,11 +358,12 @@ class Pacer:
         self._count, self._steps = self.chooser.next()
         if not self._set(self._count):
             return
-        if not self._warm:  # the run's first step: untimed
+        if not self._warm:  # the run's first step: untimed; the idle time is read from here
             self._warm, self._left, self._t0 = True, 1, None
+            self._watch_idle()
             return
         self._left = self._steps
-        self._t0, self._c0, self._i0 = self.clock(), self._cpu(), self._idle()
+        self._t0, self._c0 = self.clock(), self._cpu()
 
     def after(self, b: int) -> None:
         """Step ``b`` of the epoch has run."""
@@ -362,11 +374,9 @@ class Pacer:
             self._left, self._t0 = 0, None
         elif self._left == 0 and self._t0 is not None:
             cpu = self._cpu() - self._c0 if self.cpu_clock is not None else None
-            idle, seconds = self._since(self._i0, self._idle()), self.clock() - self._t0
-            self.chooser.record(self._count, seconds, self._steps, cpu, idle)
-            at_one = self._count == self.chooser.counts[0]
-            if idle is not None and self.eval_chooser is not None and at_one:
-                self.eval_chooser.note_idle(idle, seconds)
+            seconds = self.clock() - self._t0
+            self._watch_idle(self.chooser.due)  # first: the chooser may decide as it records
+            self.chooser.record(self._count, seconds, self._steps, cpu)
             self._t0 = None
 
     def end_epoch(self) -> None:
@@ -378,7 +388,7 @@ class Pacer:
         self._eval_count = self.eval_chooser.next()[0]
         if not self._set(self._eval_count):
             return
-        self._e0, self._ec0, self._ei0 = self.clock(), self._cpu(), self._idle()
+        self._e0, self._ec0 = self.clock(), self._cpu()
 
     def after_eval(self) -> None:
         """The epoch's end (totals, evaluation) has run."""
@@ -386,11 +396,9 @@ class Pacer:
             return
         if self._eval_warm:  # the first epoch's end allocates: untimed
             cpu = self._cpu() - self._ec0 if self.cpu_clock is not None else None
-            idle, seconds = self._since(self._ei0, self._idle()), self.clock() - self._e0
-            self.eval_chooser.record(self._eval_count, seconds, 1, cpu, idle)
-            at_one = self._eval_count == self.eval_chooser.counts[0]
-            if idle is not None and self.chooser is not None and at_one:
-                self.chooser.note_idle(idle, seconds)
+            seconds = self.clock() - self._e0
+            self._watch_idle(self.eval_chooser.due)
+            self.eval_chooser.record(self._eval_count, seconds, 1, cpu)
         self._eval_warm, self._e0 = True, None
 
     def summary(self) -> dict[str, Any]:
