@@ -152,7 +152,7 @@ class ThreadChooser:
         self.budget, self.share, self.idle = budget, share, idle
         self.skipped = 0  # probes skipped for want of an idle core
         self._shares: list[float] = []
-        self._idles: list[tuple[float, float]] = []  # (idle core-seconds, seconds) per block
+        self._idles: list[tuple[float, float]] = []  # (idle core-seconds, seconds) a stretch
         self.choice = self.counts[0]
         self.decisions: list[tuple[int, int]] = []
         self.blocks = {c: 0 for c in self.counts}
@@ -266,7 +266,10 @@ class Pacer:
     than a step's and may split where a step's do not) has a chooser of its own,
     ``eval_chooser``, that sees one epoch's end as a block. Before the first computation at
     more threads than the fewest, ``agree()`` is asked once; if it says no, everything stays
-    at the fewest. Without a chooser the pacer does nothing.
+    at the fewest. With an ``idle_clock`` (:func:`spare_time`) it also tells both choosers how
+    idle the machine's other cores were while it ran at the fewest threads, read at most every
+    :data:`IDLE_WALL` seconds and before a block that may start a probe. Without a chooser the
+    pacer does nothing.
 
     Example:
         >>> ticks = iter(range(100))
@@ -504,7 +507,13 @@ def spare_time() -> float | None:
     """Core-seconds no other process has used since boot: the machine's idle time plus this
     process's CPU time on threads other than the calling one (idle BLAS or OpenMP workers of
     this process still spin for a while after a parallel call, and a second thread would take
-    their core, not wait for it); ``None`` where the platform does not report idle time."""
+    their core, not wait for it); ``None`` where the platform does not report idle time.
+
+    Example:
+        >>> spare = spare_time()
+        >>> spare is None or spare >= 0
+        True
+    """
     idle = machine_idle()
     return None if idle is None else idle + time.process_time() - time.thread_time()
 
