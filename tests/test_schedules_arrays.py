@@ -56,6 +56,7 @@ NOT_CONSTRUCTORS = {
     "MAX_DEPTH",
     "from_dict",
     "from_json",
+    "Rates",
 }
 
 
