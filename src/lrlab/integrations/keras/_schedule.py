@@ -15,9 +15,8 @@ from typing import Any
 import numpy as np
 
 from lrlab._checks import integer
-from lrlab.schedules import Rates
+from lrlab.schedules import Rates, from_dict, parse
 from lrlab.schedules import Schedule as LrlabSchedule
-from lrlab.schedules import from_dict, parse
 
 
 # -- helpers ------------------------------------------------------------------------------------
