@@ -130,6 +130,8 @@ def test_weights_load_into_models_built_by_hand(tmp_path):
     )
     assert w.to_keras(model) is model
     np.testing.assert_allclose(model.predict(x, verbose=0), w.predict(x), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"x must be \[N, 2\], got shape \(10, 3\)"):
+        w.logits(np.zeros((10, 3)))
     wrong = torch.nn.Sequential(torch.nn.Linear(2, 9), torch.nn.ReLU(), torch.nn.Linear(9, 3))
     with pytest.raises(
         ValueError, match=r"torch model's dense layers are 2 -> 9 -> 3, the saved MLP's 2 -> 8 -> 3"

@@ -235,14 +235,18 @@ class TrialWeights:
         return [(arrays[f"W{k}"], arrays[f"b{k}"]) for k in range(1, len(arrays) // 2 + 1)]
 
     def logits(self, x: Any) -> np.ndarray:
-        """The MLP's outputs before the output activation, ``[N, n_outputs]``, in float64."""
+        """The MLP's outputs before the output activation, ``[N, n_outputs]``, in float64:
+        the NumPy engine's forward pass, for one member."""
+        from .engine import NumpyMLPKernel
+
         a = np.asarray(x, dtype=np.float64)
-        layers = self.layers()
-        for k, (w, b) in enumerate(layers):
-            a = a @ w.T.astype(np.float64) + b
-            if k < len(layers) - 1:
-                a = _activate(a, self.model.activation)
-        return a
+        if a.ndim != 2 or a.shape[1] != self.model.n_inputs:
+            raise ValueError(
+                f"TrialWeights.logits: x must be [N, {self.model.n_inputs}], got shape {a.shape}"
+            )
+        theta = np.ascontiguousarray(self.params.reshape(1, -1), dtype=np.float64)
+        z = NumpyMLPKernel(self.model).forward(theta, NumpyMLPKernel.inputs(a))[-1]
+        return np.ascontiguousarray(z[0].T)  # [K, N] scratch of the kernel -> a copy [N, K]
 
     def predict(self, x: Any) -> np.ndarray:
         """The MLP's predictions ``[N, n_outputs]`` (after softmax, sigmoid or nothing), as
