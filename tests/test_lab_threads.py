@@ -141,9 +141,13 @@ class Noting(ThreadChooser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.noted: list[tuple[float, float]] = []
+        self.ends: list[float] = []  # the clock when told, where ``now`` is set
+        self.now: Any = None
 
     def note_idle(self, idle: float, seconds: float) -> None:
         self.noted.append((idle, seconds))
+        if self.now is not None:
+            self.ends.append(self.now())
         super().note_idle(idle, seconds)
 
 
@@ -152,9 +156,12 @@ def test_pacer_reads_idle_time_now_and_then_over_one_thread_stretches_only():
 
     clock = ticking(0.01)
     now = [0.0]
+    knob = FakeKnob(2)
+    counts: list[tuple[float, int]] = []  # (time, threads) at each tick
 
     def timed() -> float:
         now[0] = clock()
+        counts.append((now[0], knob.n))
         return now[0]
 
     reads = []
@@ -164,10 +171,9 @@ def test_pacer_reads_idle_time_now_and_then_over_one_thread_stretches_only():
         return 0.5 * now[0]
 
     steps = Noting((1, 2), first=3, rounds=1, block=2, probe_block=1, lead=100.0)
+    steps.now = lambda: now[0]
     ends = Noting((1, 2), first=10**6)
-    pace = Pacer(
-        FakeKnob(2), steps, 40, clock=timed, cpu_clock=None, eval_chooser=ends, idle_clock=idle
-    )
+    pace = Pacer(knob, steps, 40, clock=timed, cpu_clock=None, eval_chooser=ends, idle_clock=idle)
     for b in range(40):
         pace.before(b)
         pace.after(b)
@@ -176,9 +182,12 @@ def test_pacer_reads_idle_time_now_and_then_over_one_thread_stretches_only():
     # read every IDLE_WALL seconds, and before a block that may start a probe
     gaps = [b - a for a, b in itertools.pairwise(reads)]
     assert sum(g < IDLE_WALL for g in gaps) <= len(steps.decisions) + 1 < len(gaps) // 2
-    # the probe ran a step at 2 threads: the stretch around it is not noted
+    # the probe ran a step at 2 threads: no noted stretch contains a tick at 2 threads
     assert steps.blocks[2] >= 1
-    assert sum(t for _, t in steps.noted) < now[0] - reads[0] - 0.01
+    at_two = [t for t, n in counts if n == 2]
+    assert at_two and len(steps.ends) == len(steps.noted)
+    for end, (_, seconds) in zip(steps.ends, steps.noted, strict=True):
+        assert not any(end - seconds < t <= end for t in at_two)
 
 
 def test_the_steps_idle_time_keeps_the_epochs_end_from_probing_a_busy_machine():
@@ -205,14 +214,35 @@ def test_the_steps_idle_time_keeps_the_epochs_end_from_probing_a_busy_machine():
     assert counts == [1, 1, 1, 1] and ends.skipped >= 1 and ends.blocks[2] == 0
 
 
-def test_spare_time_counts_idle_cores_and_this_processs_other_threads():
+def test_idle_time_is_read_from_proc_stat_for_the_cpus_the_process_may_use(monkeypatch):
     from lrlab.lab.engine._threads import machine_idle, spare_time
 
-    idle, spare = machine_idle(), spare_time()
-    if idle is None:
-        assert spare is None
-    else:
-        assert spare >= idle - 1.0  # read a moment later; the other threads add time
+    if machine_idle() is None:  # not Linux: nothing to read, and nothing is made up
+        assert spare_time() is None
+        return
+    first, second = spare_time(), spare_time()
+    assert 0 <= first <= second  # counters since boot: they only grow
+    every = machine_idle()
+    monkeypatch.setattr(_threads, "_AFFINITY", frozenset({b"cpu0"}))
+    one = machine_idle()
+    assert one is not None and 0 <= one <= every + 1.0  # one core's line of the total
+
+
+def test_no_idle_verdict_on_too_short_a_reading_and_slow_blocks_make_it_due():
+    from lrlab.lab.engine._threads import IDLE_WALL
+
+    chooser = ThreadChooser((1, 2), first=4, rounds=1, idle=0.5)
+    chooser.note_idle(0.0, IDLE_WALL / 5)  # a few ms read as 0 idle: no verdict yet
+    for _ in range(4):
+        count, steps = chooser.next()
+        chooser.record(count, 8.0, steps, cpu=8.0)
+    assert chooser.probing and chooser.skipped == 0
+    # after a decision, two slow blocks in a row: the third (patience=3) may start a probe
+    slow = ThreadChooser((1, 2), first=1, rounds=1, every=1000, patience=3, slow=1.5)
+    feed(slow, {1: 1.0, 2: 1.0}, 5)
+    assert not slow.due
+    feed(slow, {1: 5.0, 2: 5.0}, 2)
+    assert slow.due
 
 
 def ticking(step: float = 1.0) -> Any:

@@ -169,8 +169,11 @@ class ThreadChooser:
 
     @property
     def due(self) -> bool:
-        """Whether recording the next block (not a probe's) may start a probe."""
-        return not self._queue and self._since + 1 >= self.every
+        """Whether recording the next block (not a probe's) may start a probe: the interval is
+        up, or one more slow block would make ``patience`` of them."""
+        if self._queue:
+            return False
+        return self._since + 1 >= self.every or self._slow_run + 1 >= self.patience
 
     def _probe(self) -> None:
         self._queue = [c for _ in range(self.rounds) for c in self.counts]
@@ -227,7 +230,9 @@ class ThreadChooser:
             return True
         wall = sum(t for _, t in self._idles)
         spare = sum(i for i, _ in self._idles)
-        return wall > 0 and spare < self.idle * wall
+        # no verdict on less than IDLE_WALL of reading: Linux counts idle time in 10 ms ticks,
+        # so a few milliseconds may read 0 on an idle machine
+        return wall >= IDLE_WALL and spare < self.idle * wall
 
     def _drop_losers(self) -> None:
         """Drop the remaining turns of a count already ``lead`` times slower than another."""
@@ -487,8 +492,11 @@ def paced(
 
 
 def machine_idle() -> float | None:
-    """Seconds the machine's cores have been idle since boot, summed over the cores (Linux's
-    ``/proc/stat``: idle and iowait ticks); ``None`` where the platform does not say.
+    """Seconds the cores this process may run on have been idle since boot, summed over them
+    (Linux's ``/proc/stat``: idle and iowait ticks; the machine's total line where the process
+    may use every core, else the lines of its CPU affinity); ``None`` where the platform does
+    not say. A CPU quota (cgroup ``cpu.max``) is not seen: a throttled second thread still
+    shows as slower in the probe that follows.
 
     Example:
         >>> idle = machine_idle()
@@ -497,17 +505,26 @@ def machine_idle() -> float | None:
     """
     try:
         with open("/proc/stat", "rb") as f:
-            fields = f.readline().split()
-        return (int(fields[4]) + int(fields[5])) / _TICKS
+            if _AFFINITY is None:
+                fields = f.readline().split()
+                return (int(fields[4]) + int(fields[5])) / _TICKS
+            total = 0
+            for line in f:
+                fields = line.split()
+                if fields and fields[0] in _AFFINITY:
+                    total += int(fields[4]) + int(fields[5])
+            return total / _TICKS
     except (OSError, ValueError, IndexError):
         return None
 
 
 def spare_time() -> float | None:
-    """Core-seconds no other process has used since boot: the machine's idle time plus this
-    process's CPU time on threads other than the calling one (idle BLAS or OpenMP workers of
-    this process still spin for a while after a parallel call, and a second thread would take
-    their core, not wait for it); ``None`` where the platform does not report idle time.
+    """Core-seconds no other process has used: :func:`machine_idle` (since boot) plus this
+    process's CPU time on threads other than the calling one (since it started: idle BLAS or
+    OpenMP workers of this process still spin for a while after a parallel call, and a second
+    thread would take their core, not wait for it; the cohort loop runs no other busy thread);
+    ``None`` where the platform does not report idle time. Only differences of two readings
+    from the same thread mean anything.
 
     Example:
         >>> spare = spare_time()
@@ -527,7 +544,23 @@ def _clock_ticks() -> int:
         return 100
 
 
+def _affinity() -> frozenset[bytes] | None:
+    """The ``/proc/stat`` line names (``b"cpu3"``) of the CPUs this process may run on, or
+    ``None`` where it may run on all of them (or the platform does not say)."""
+    import os
+
+    try:
+        allowed = os.sched_getaffinity(0)
+        every = os.cpu_count()
+    except (AttributeError, OSError):
+        return None
+    if every is None or len(allowed) >= every:
+        return None
+    return frozenset(f"cpu{c}".encode() for c in allowed)
+
+
 _TICKS = _clock_ticks()
+_AFFINITY = _affinity()
 
 
 #: :func:`counts_agree`'s answers in this process, by the caller's key
