@@ -188,6 +188,22 @@ def test_torch_backend_serves_the_float_of_lrlabs_table_in_any_step_order(schedu
             got = lr(step)
             assert got.dtype == torch.float32 and got.item() == expected, (k, step)
     assert (lr._rates.block > 1) == (schedule.kind not in HOST_ONLY)
+    assert lr._eager_cpu_step(torch.tensor(True)) is None  # a bool is not a step
+    if schedule.kind not in HOST_ONLY:  # floatx float64: lrlab's float64 table itself
+        keras.config.set_floatx("float64")
+        try:
+            got = lk.KerasSchedule(schedule)(700)
+            assert got.dtype == torch.float64 and got.item() == schedule(700)
+        finally:
+            keras.config.set_floatx("float32")
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="block serving is the torch backend's eager path")
+def test_a_replaced_schedule_is_served_from_its_own_blocks():
+    lr = lk.KerasSchedule(sch.cosine(init=0.1, decay_steps=100))
+    assert float(lr(5)) == np.float32(sch.cosine(init=0.1, decay_steps=100)(5))
+    lr.schedule = sch.constant(0.25)
+    assert float(lr(5)) == 0.25
 
 
 def test_schedule_continues_across_fit_calls():

@@ -4,6 +4,8 @@ torch backend, cheaper than the framework's own schedules."""
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from ._base import Schedule
@@ -51,7 +53,9 @@ class Rates:
         self.values: list[float] = []
 
     def at(self, k: int) -> float:
-        """The schedule's value at step ``k`` (not checked: may be negative, inf or NaN)."""
+        """The schedule's value at step ``k``, an integer (the value is not checked: it may be
+        negative, inf or NaN)."""
+        k = operator.index(k)  # a float step is refused before it can touch the block
         if self.lo <= k < self.hi:
             return self.values[k - self.lo]
         b = self.block

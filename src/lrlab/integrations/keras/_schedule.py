@@ -174,7 +174,12 @@ class _KerasScheduleImpl:
         keras = _keras()
         ops = keras.ops
         k = self._eager_cpu_step(step) if keras.backend.backend() == "torch" else None
-        if k is not None:  # float64 product, one rounding to floatx: as the tensor path below
+        if k is not None:
+            # NumPy's float64 s(k) (lrlab's table), times the scale, rounded once to floatx; the
+            # tensor path below evaluates with torch's float64 functions, which may differ in
+            # the last float64 bit (not after rounding to float32 or below)
+            if self._rates.schedule is not self.schedule:  # the schedule was replaced
+                self._rates = Rates(self.schedule)
             value = self._rates.at(k) * float(self.scale)
             return ops.convert_to_tensor(value, dtype=keras.backend.floatx())
         value = self._evaluate(step)
@@ -194,7 +199,7 @@ class _KerasScheduleImpl:
         if isinstance(value, torch.Tensor):
             if value.device.type != "cpu" or value.numel() != 1 or torch.compiler.is_compiling():
                 return None
-            if value.is_floating_point() or value.is_complex():
+            if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
                 return None
             k = int(value)
         elif isinstance(step, (int, np.integer)) and not isinstance(step, bool):
