@@ -237,6 +237,18 @@ def test_no_idle_verdict_on_too_short_a_reading_and_slow_blocks_make_it_due():
         count, steps = chooser.next()
         chooser.record(count, 8.0, steps, cpu=8.0)
     assert chooser.probing and chooser.skipped == 0
+    # where idle times are coming (a pacer with an idle clock), the probe waits for enough
+    waiting = ThreadChooser((1, 2), first=4, rounds=1, idle=0.5)
+    waiting.awaits_idle = True
+    for _ in range(6):
+        waiting.note_idle(0.0, IDLE_WALL / 10)
+        count, steps = waiting.next()
+        waiting.record(count, 8.0, steps, cpu=8.0)
+    assert not waiting.probing and waiting.skipped == 0  # 0.6 IDLE_WALL read: no verdict
+    for _ in range(5):
+        waiting.note_idle(0.0, IDLE_WALL / 10)
+        waiting.record(1, 8.0, 8, cpu=8.0)
+    assert not waiting.probing and waiting.skipped == 1  # enough read: busy, skipped
     # after a decision, two slow blocks in a row: the third (patience=3) may start a probe
     slow = ThreadChooser((1, 2), first=1, rounds=1, every=1000, patience=3, slow=1.5)
     feed(slow, {1: 1.0, 2: 1.0}, 5)
@@ -376,6 +388,7 @@ def eager(monkeypatch: pytest.MonkeyPatch) -> None:
         original(self, counts, **{**kw, **given})
 
     monkeypatch.setattr(ThreadChooser, "__init__", init)
+    monkeypatch.setattr(_threads, "machine_idle", lambda: None)  # no waiting for idle times
 
 
 def two_threads(engine: str) -> Any:

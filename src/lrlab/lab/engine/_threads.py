@@ -153,6 +153,8 @@ class ThreadChooser:
         self.skipped = 0  # probes skipped for want of an idle core
         self._shares: list[float] = []
         self._idles: list[tuple[float, float]] = []  # (idle core-seconds, seconds) a stretch
+        #: whether idle times will come (:meth:`note_idle`): then no probe before enough of them
+        self.awaits_idle = False
         self.choice = self.counts[0]
         self.decisions: list[tuple[int, int]] = []
         self.blocks = {c: 0 for c in self.counts}
@@ -209,7 +211,10 @@ class ThreadChooser:
         )
         self._slow_run = self._slow_run + 1 if slower else 0
         if self._since >= self.every or self._slow_run >= self.patience:
-            if self.choice == self.counts[0] and self._starved():
+            starved = self._starved() if self.choice == self.counts[0] else False
+            if starved is None:  # idle time is coming but too little is read yet: wait
+                return
+            if starved:
                 self.skipped += 1
                 self._since, self._slow_run = 0, 0
                 self.every = min(2 * self.every, self.most)
@@ -220,19 +225,26 @@ class ThreadChooser:
         """The machine's other cores were idle ``idle`` core-seconds in ``seconds`` of work at
         the fewest threads (the steps' or the epochs' ends: both see the same machine)."""
         if seconds > 0:
-            self._idles = [*self._idles, (idle, seconds)][-self.window :]
+            self._idles.append((idle, seconds))
+            # the last ``window`` stretches, or more while fewer add up to IDLE_WALL
+            while (
+                len(self._idles) > self.window and sum(t for _, t in self._idles[1:]) >= IDLE_WALL
+            ):
+                self._idles.pop(0)
 
-    def _starved(self) -> bool:
+    def _starved(self) -> bool | None:
         """Whether one thread got less than :attr:`share` of a core in its recent blocks, or
         the other cores were idle for less than :attr:`idle` of a core in the recent stretches
-        :meth:`note_idle` was told of (summed: the platform counts idle time in ticks)."""
+        :meth:`note_idle` was told of (summed: the platform counts idle time in ticks);
+        ``None`` while :attr:`awaits_idle` and less than :data:`IDLE_WALL` seconds were read
+        (Linux counts idle time in 10 ms ticks: a few milliseconds may read 0 on an idle
+        machine, and a probe on a busy one costs 20 to 40 steps)."""
         if len(self._shares) >= 3 and statistics.median(self._shares) < self.share:
             return True
         wall = sum(t for _, t in self._idles)
-        spare = sum(i for i, _ in self._idles)
-        # no verdict on less than IDLE_WALL of reading: Linux counts idle time in 10 ms ticks,
-        # so a few milliseconds may read 0 on an idle machine
-        return wall >= IDLE_WALL and spare < self.idle * wall
+        if wall < IDLE_WALL:
+            return None if self.awaits_idle else False
+        return sum(i for i, _ in self._idles) < self.idle * wall
 
     def _drop_losers(self) -> None:
         """Drop the remaining turns of a count already ``lead`` times slower than another."""
@@ -309,6 +321,9 @@ class Pacer:
         if eval_chooser is None and chooser is not None:
             eval_chooser = ThreadChooser(chooser.counts, first=1, rounds=1, block=1, probe_block=1)
         self.eval_chooser = eval_chooser
+        for c in (chooser, eval_chooser):
+            if c is not None and idle_clock is not None:
+                c.awaits_idle = True
         self._count = self._steps = self._left = self._eval_count = 0
         self._t0: float | None = None
         self._e0: float | None = None
@@ -348,8 +363,11 @@ class Pacer:
         if self._mark is not None and now - self._mark[0] < IDLE_WALL and not due:
             return
         spare = self.idle_clock()
-        if spare is None:
+        if spare is None:  # the platform stopped saying: decide without it
             self.idle_clock = None
+            for c in (self.chooser, self.eval_chooser):
+                if c is not None:
+                    c.awaits_idle = False
             return
         if self._mark is not None and self._clean:
             t0, s0 = self._mark
