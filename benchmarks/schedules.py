@@ -884,9 +884,24 @@ def keras_worker(quick: bool, backend: str) -> dict[str, Any]:
         model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)
         return time.perf_counter() - t0
 
+    step = keras.Variable(1234, dtype="int64", trainable=False)  # an optimizer's iterations
+
+    def per_call(schedule: Any) -> float:
+        """Microseconds per eager call on the step variable, median of 5 rounds."""
+        n = 300 if quick else 2000
+        schedule(step)
+        rounds = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            for _ in range(n):
+                schedule(step)
+            rounds.append((time.perf_counter() - t0) / n * 1e6)
+        return statistics.median(rounds)
+
     rows = []
     for family, text, theirs in _keras_pairs(keras):
         ours = KerasSchedule(parse(text))
+        call_keras, call_lrlab = per_call(theirs), per_call(ours)
         k = np.array([0, 50, 99, 100, 999, 1000, 4999, 5000, 12345, KERAS_DECAY - 1])
         yk = np.array([float(theirs(int(i))) for i in k])
         yl = np.array([float(ours(int(i))) for i in k])
@@ -907,6 +922,8 @@ def keras_worker(quick: bool, backend: str) -> dict[str, Any]:
                     "keras_ms_per_step": keras_ms,
                     "lrlab_ms_per_step": lrlab_ms,
                     "ratio": lrlab_ms / keras_ms,
+                    "keras_us_per_call": call_keras,
+                    "lrlab_us_per_call": call_lrlab,
                     "diff": float(np.max(np.abs(yk - yl))) / PEAK,
                 }
             )
@@ -942,11 +959,23 @@ def print_keras(res: dict[str, Any]) -> None:
         "KerasSchedule vs Keras' own schedule,"
     )
     print("    ms per training step (median over epochs, alternating); ratio = lrlab / Keras,")
+    print("    call us: microseconds per eager call of the schedule on an int64 step variable")
     print(
         f"    PASS at most {KERAS_MAX_RATIO:.2f}; |diff|: max |keras - lrlab| / peak of the rates "
         "at 10 steps"
     )
-    headers = ["family", "keras", "compiled", "keras ms", "lrlab ms", "ratio", "", "|diff|"]
+    headers = [
+        "family",
+        "keras",
+        "compiled",
+        "keras ms",
+        "lrlab ms",
+        "ratio",
+        "",
+        "call us keras",
+        "call us lrlab",
+        "|diff|",
+    ]
     body = [
         [
             r["family"],
@@ -958,6 +987,8 @@ def print_keras(res: dict[str, Any]) -> None:
             fmt(r["lrlab_ms_per_step"], ".3f"),
             f"{r['ratio']:.3f}",
             "PASS" if r["ratio"] <= KERAS_MAX_RATIO else "MISS",
+            fmt(r["keras_us_per_call"], ".1f"),
+            fmt(r["lrlab_us_per_call"], ".1f"),
             fmt(r["diff"], ".0e"),
         ]
         for r in res["rows"]
@@ -1082,6 +1113,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--keras-only", action="store_true", help="run only section 4")
     ap.add_argument(
+        "--keras-backend",
+        choices=[b for b, _ in KERAS_BACKENDS],
+        help="section 4 on this Keras backend only (default: each installed one)",
+    )
+    ap.add_argument(
         "--scheduler-only",
         action="store_true",
         help="run only section 3c (LrlabScheduler.step() vs torch's scheduler.step())",
@@ -1091,8 +1127,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.keras_worker:  # section 4's subprocess: one JSON line on stdout
         print(json.dumps(keras_worker(args.quick, args.keras_worker)))
         return 0
+    backends = [(b, m) for b, m in KERAS_BACKENDS if args.keras_backend in (None, b)]
     if args.keras_only:
-        for backend, module in KERAS_BACKENDS:
+        for backend, module in backends:
             kres = bench_keras(args.quick, backend, module)
             if isinstance(kres, str):
                 print(f"4. Keras on {backend}: skipped ({kres})\n")
@@ -1178,7 +1215,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.no_keras:
         t0, busy0 = time.perf_counter(), _busy_seconds()
-        for backend, module in KERAS_BACKENDS:
+        for backend, module in backends:
             kres = bench_keras(args.quick, backend, module)
             if isinstance(kres, str):
                 print(f"4. Keras on {backend}: skipped ({kres})\n")
