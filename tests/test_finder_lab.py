@@ -296,6 +296,7 @@ def test_torch_validate_from_a_dataloader_without_val_data():
     [
         ({"batch_size": 0}, "batch_size must be an integer >= 1, got 0"),
         ({"repeats": 0}, "repeats must be an integer >= 1, got 0"),
+        ({"data_seed": -1}, "data_seed must be an integer >= 0, got -1"),
         ({"seeds": []}, r"seeds must be a non-empty sequence of integers, got \[\]"),
         ({"seeds": [0, 1], "repeats": 3}, "repeats=3 does not match the 2 seeds"),
         ({"dtype": "float16"}, "dtype must be one of 'float32', 'float64', got 'float16'"),

@@ -106,7 +106,7 @@ def find_lr(
         mode: ``"exp"`` or ``"linear"`` ramp.
         repeats: Number of runs (members); ``len(seeds)`` when ``seeds`` is given.
         seeds: Initial-weight seed of each run (default ``0 .. repeats-1``).
-        data_seed: Seed of the batch order (see above).
+        data_seed: Seed of the batch order (see above), an integer >= 0.
         batch_order: ``"per_seed"`` or ``"shared"``.
         smoothing: ``beta`` of the loss smoothing.
         diverge_factor: Stop factor of :class:`~lrlab.finder.Recorder` (``None``: never).
@@ -151,7 +151,7 @@ def find_lr(
                 f"{owner}: repeats={repeats!r} does not match the {len(seed_list)} seeds given; "
                 "pass one of them"
             )
-    data_seed = integer(owner, "data_seed", data_seed, lo=-(2**63))
+    data_seed = integer(owner, "data_seed", data_seed, lo=0)  # as train_population and a study
     choice(owner, "batch_order", batch_order, ("per_seed", "shared"))
     choice(owner, "dtype", dtype, tuple(DTYPES))
     if not isinstance(validate, bool):
