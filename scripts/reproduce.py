@@ -39,6 +39,7 @@ from lrlab.lab.spec import Study
 from lrlab.lab.store import Store
 from lrlab.lab.study import run_study
 from lrlab.lab.summary import ConfigResult, StudyResults, study_results
+from lrlab.lab.weights import TrialWeights
 
 ROOT = Path(__file__).resolve().parent.parent
 HOLDS, NOISE, FAILS = "holds", "holds within noise", "does not hold"
@@ -273,18 +274,11 @@ def _rt_data(name: str) -> tuple[Any, Any, int]:
 
 
 def _rt_accuracy(model: Any, params: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
-    """Test accuracy of one member's flat parameters (relu hidden layers, argmax output)."""
+    """Test accuracy of one member's flat parameters (argmax of the logits, in float64)."""
     if not np.all(np.isfinite(params)):
         return math.nan
-    a = np.asarray(x, dtype=np.float64)
-    layers = model.slots()
-    for k in range(0, len(layers), 2):
-        (_, wo, ws), (_, bo, bs) = layers[k], layers[k + 1]
-        w = params[wo : wo + ws[0] * ws[1]].reshape(ws)
-        a = a @ w.T + params[bo : bo + bs[0]]
-        if k + 2 < len(layers):
-            a = np.maximum(a, 0.0)
-    return float(np.mean(np.argmax(a, axis=1) == np.asarray(y)))
+    logits = TrialWeights(model, np.asarray(params)).logits(x)
+    return float(np.mean(np.argmax(logits, axis=1) == np.asarray(y)))
 
 
 def run_range_test(
