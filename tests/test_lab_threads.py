@@ -337,7 +337,9 @@ def test_counts_agree_compares_bits_and_keeps_its_answer_per_key():
 
     def probe() -> list[np.ndarray]:
         calls.append(knob.n)
-        return [np.array([1.0, 2.0 + 1e-16 * knob.n]), np.array([0.1 * knob.n])]
+        # one ulp apart at two threads: close by any tolerance, different bits
+        last = 2.0 if knob.n == 1 else np.nextafter(2.0, 3.0)
+        return [np.array([1.0, last]), np.array([0.1])]
 
     assert not counts_agree(knob, (1, 2), probe, key=("test", 1))
     assert not counts_agree(knob, (1, 2), probe, key=("test", 1))
