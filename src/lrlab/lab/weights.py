@@ -53,6 +53,7 @@ from typing import Any
 
 import numpy as np
 
+from ._store_schema import FILENAME
 from .models import MLP
 
 __all__ = [
@@ -74,7 +75,6 @@ __all__ = [
 FORMAT = 1
 #: the folder beside the store that holds the weight files
 WEIGHTS_DIR = "weights"
-_STORE_FILE = "lrlab.sqlite"  # what Store.in_dir opens
 _ID = re.compile(r"[A-Za-z0-9_.-]+\Z")
 _TORCH_ACTIVATIONS = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid"}
 
@@ -94,7 +94,7 @@ def weights_dir(store: Any) -> Path:
     path = Path(store.path) if hasattr(store, "path") else Path(store)
     if path.is_dir():
         # a store's folder (even one named "weights"), else the weights folder itself
-        store_folder = (path / _STORE_FILE).exists() or path.name != WEIGHTS_DIR
+        store_folder = (path / FILENAME).exists() or path.name != WEIGHTS_DIR
         return path / WEIGHTS_DIR if store_folder else path
     # a store file, existing or not yet (a name with a suffix), else a folder to be made
     folder = path.parent if path.is_file() or path.suffix else path
