@@ -109,10 +109,9 @@ def _check_sizes(
             f"train_population: schedules must have one entry per member ({members}), "
             f"got {len(schedules)}"
         )
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"train_population: {name} must be an integer >= 1, got {value!r}")
     owner = "train_population"
+    integer(owner, "epochs", epochs, lo=1)
+    integer(owner, "batch_size", batch_size, lo=1)
     ints = [integer(owner, f"seeds[{i}]", s, lo=0) for i, s in enumerate(seeds)]
     return ints, integer(owner, "data_seed", data_seed, lo=0)
 
