@@ -2,11 +2,12 @@
 
 A second BLAS or OpenMP thread helps a large cohort on a quiet machine and costs several times
 its step on a busy one, where it waits for a core that another process holds (the NumPy engine
-at C = 16 on 64-300-100-10 ran 2.8x slower with one of two cores busy). No fixed rule gets both
-right, so with ``threads=None`` the cohort measures: :class:`ThreadChooser` times blocks of
-steps at one thread and at the library's count in turn, keeps the faster, and measures again
-every :attr:`ThreadChooser.every` blocks or when blocks turn much slower than they were
-(the load changed). :class:`Pacer` drives it from the cohort loop.
+at C = 16 on 64-300-100-10 ran 3.2x slower at two threads than at one with one of two cores
+busy, ``benchmarks/population.py --under-load``). No fixed rule gets both right, so with
+``threads=None`` the cohort measures: :class:`ThreadChooser` times blocks of steps at one
+thread and at the library's count in turn, keeps the faster, and measures again every
+:attr:`ThreadChooser.every` blocks or when blocks turn much slower than they were (the load
+changed). :class:`Pacer` drives it from the cohort loop.
 
 The choice must not change any number, so adaptation runs only where the engine's own step and
 evaluation, run on a copy of its weights at each count, give bit-identical results
