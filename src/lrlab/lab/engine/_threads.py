@@ -109,10 +109,10 @@ class ThreadChooser:
     median of the last ``window``): then no core is idle, and the one thread already waits
     for its own. It is also skipped while the machine's other cores were idle for less than
     ``idle`` of a core in the last ``window`` stretches at one thread that :meth:`note_idle`
-    was told of (where the platform reports idle time): one step at a second thread that must
-    wait for a busy core cost 20 to 40 one-thread steps (64-300-100-10 at C = 4,
-    one of two cores busy), more than a short run ever wins back. It sees only durations, so
-    it is tested with made-up ones.
+    was told of (where the platform reports idle time): a step at a second thread that must
+    wait for a busy core costs several one-thread steps (a whole run at two threads took
+    2.3-3.5x one thread's time, ``benchmarks/population.py --under-load``), more than a short
+    run ever wins back. It sees only durations, so it is tested with made-up ones.
 
     Attributes:
         choice: The count kept now.
@@ -239,7 +239,7 @@ class ThreadChooser:
         :meth:`note_idle` was told of (summed: the platform counts idle time in ticks);
         ``None`` while :attr:`awaits_idle` and less than :data:`IDLE_WALL` seconds were read
         (Linux counts idle time in 10 ms ticks: a few milliseconds may read 0 on an idle
-        machine, and a probe on a busy one costs 20 to 40 steps)."""
+        machine, and a probe on a busy one costs several steps)."""
         if len(self._shares) >= 3 and statistics.median(self._shares) < self.share:
             return True
         wall = sum(t for _, t in self._idles)
