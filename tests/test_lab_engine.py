@@ -14,6 +14,7 @@ from lrlab.lab.engine import (
     auto_engine,
     epoch_orders,
     make_engine,
+    native_status,
     run_cohort,
 )
 from lrlab.lab.engine._order import numpy_orders
@@ -77,10 +78,14 @@ def test_a_member_that_diverges_is_frozen_by_the_loop():
     assert np.isnan(r.history["loss"][1, 1:]).all()
 
 
-def test_auto_picks_numpy_for_small_cpu_cohorts_and_torch_elsewhere():
+def test_auto_picks_native_then_numpy_for_small_cpu_cohorts_and_torch_elsewhere():
     blobs = MLP(2, (50,), 3)
-    assert auto_engine(blobs, 8, 32) == "numpy"
+    native = native_status() == "available"
+    assert auto_engine(blobs, 8, 32) == ("native" if native else "numpy")
+    assert auto_engine(blobs, 1024, 32) == ("native" if native else "torch")
+    assert auto_engine(blobs, 8, 32, dtype="float64") == "numpy"
     assert auto_engine(blobs, 8, 32, device="cuda:0") == "torch"
+    assert auto_engine(MLP(784, (300, 100), 10), 8, 32) == "torch"  # too wide for native
 
 
 def test_one_batch_order_per_member_on_both_engines():

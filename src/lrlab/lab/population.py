@@ -32,7 +32,15 @@ from .engine import ENGINES as ENGINES
 from .engine import MONITORS as MONITORS
 from .engine import NUMPY_MACS as NUMPY_MACS
 from .engine import SMALL_WORK as SMALL_WORK
-from .engine import Controls, check_threads, device_kind, make_engine, run_cohort
+from .engine import (
+    Controls,
+    check_threads,
+    device_kind,
+    make_engine,
+    native_fits,
+    native_status,
+    run_cohort,
+)
 from .engine import PopulationResult as PopulationResult
 from .engine import auto_engine as auto_engine
 from .engine import step_macs as step_macs
@@ -116,16 +124,26 @@ def _check_sizes(
     return ints, integer(owner, "data_seed", data_seed, lo=0)
 
 
-def _check_engine(data: Any, model: Any, engine: str, device: Any) -> None:
-    """A training split that is not empty; ``engine="numpy"`` for an MLP on the CPU only."""
+def _check_engine(data: Any, model: Any, engine: str, device: Any, dtype: str) -> None:
+    """A training split that is not empty; ``engine="numpy"`` or ``"native"`` for an MLP on
+    the CPU only, ``"native"`` in float32 for a network it takes, where it is available."""
     if len(data.x_train) == 0:
         raise ValueError("train_population: the training split is empty")
-    if engine == "numpy" and (not isinstance(model, MLP) or device_kind(device) != "cpu"):
+    host = engine in ("numpy", "native")
+    if host and (not isinstance(model, MLP) or device_kind(device) != "cpu"):
         where = str(device) if device is not None else "cpu"
         raise ValueError(
-            "train_population: engine='numpy' trains an MLP on the CPU only, got "
+            f"train_population: engine={engine!r} trains an MLP on the CPU only, got "
             f"{type(model).__name__} on device {where!r}"
         )
+    if engine == "native":
+        problem = native_fits(model, dtype)
+        if problem is not None:
+            raise ValueError(f"train_population: {problem}")
+        if native_status() != "available":
+            raise RuntimeError(
+                f"train_population: engine='native' is not available here: {native_status()}"
+            )
 
 
 def _check_monitors(has_test: bool, *controls: tuple[str, Any]) -> None:
@@ -219,8 +237,11 @@ def train_population(
             any device; needs torch), ``"numpy"`` (:class:`~lrlab.lab.engine.NumpyEngine`: the
             same forward/backward and optimizer formulas in NumPy alone,
             :class:`~lrlab.lab.models.MLP` on the CPU only: several times faster for small
-            cohorts, whose operations are too small for their cost to be anything but the call)
-            or ``"auto"`` (:func:`auto_engine`). The engines agree to rounding.
+            cohorts, whose operations are too small for their cost to be anything but the call),
+            ``"native"`` (:class:`~lrlab.lab.engine.NativeEngine`: an MLP of up to
+            :data:`~lrlab.lab.engine.NATIVE_MAX_PARAMS` parameters on the CPU in float32, in
+            lrlab's C kernel, compiled on first use; the fastest for such networks) or
+            ``"auto"`` (:func:`auto_engine`). The engines agree to rounding.
         on_epoch: called as ``on_epoch(epoch, history)`` after each epoch.
 
     Returns:
@@ -230,6 +251,8 @@ def train_population(
         ModuleNotFoundError: where the torch engine is asked for (a
             :class:`~lrlab.lab.models.TorchModule`, ``engine="torch"``) and torch is not
             installed; the message says ``pip install 'lrlab[torch]'``.
+        RuntimeError: for ``engine="native"`` where its kernel is not available (no C
+            compiler; :func:`~lrlab.lab.engine.native_status` says why).
         ValueError: for a bad argument, inputs that are not ``[rows, features]``, an MLP whose
             ``n_inputs`` is not the data's width (both named), or a negative or non-finite
             learning rate in a member's table (the member and the step named).
@@ -270,9 +293,9 @@ def train_population(
     _check_monitors(has_test, (plateau_monitor, plateau), (stop_monitor, early_stopping))
     check_threads(threads)
     _check_widths(data, model, has_test)
-    _check_engine(data, model, engine, device)
+    _check_engine(data, model, engine, device, dtype)
     C = len(seeds)
-    kind = auto_engine(model, C, batch_size, device) if engine == "auto" else engine
+    kind = auto_engine(model, C, batch_size, device, dtype) if engine == "auto" else engine
     test = (data.x_test, data.y_test) if has_test else None
     train = (data.x_train, data.y_train)
     eng = make_engine(

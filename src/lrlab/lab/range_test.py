@@ -212,7 +212,7 @@ def _run_ramp(
     num_steps = len(ramp_rates)
     if len(data.x_train) == 0:
         raise ValueError(f"{owner}: the training split of data is empty")
-    kind = auto_engine(model, C, batch_size, device)
+    kind = auto_engine(model, C, batch_size, device, dtype)
     try:
         engine = make_engine(
             kind,

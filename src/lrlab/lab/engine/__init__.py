@@ -9,6 +9,9 @@ divergence, metrics. Two engines implement the protocol:
 - :class:`NumpyEngine`: an :class:`~lrlab.lab.models.MLP` on the CPU in NumPy alone (no torch);
   the fastest for small cohorts, whose operations are too small for their cost to be anything
   but the call;
+- :class:`NativeEngine`: a small MLP (up to :data:`NATIVE_MAX_PARAMS` parameters) on the CPU
+  in float32, in lrlab's C kernel (compiled on first use; :func:`native_status`), 16 members
+  per vector operation: the fastest for small networks at every cohort size;
 - :class:`TorchEngine`: any device, an MLP through fused torch kernels or any
   ``torch.nn.Module`` (:class:`~lrlab.lab.models.TorchModule`) through ``torch.func``; it needs
   torch (``pip install 'lrlab[torch]'``) and is imported on first use.
@@ -23,8 +26,8 @@ Example:
     >>> x = np.random.default_rng(0).normal(size=(64, 2))
     >>> y = (x[:, 0] > 0).astype(int)
     >>> net = MLP(2, (8,), 2)
-    >>> auto_engine(net, members=2, batch_size=16)
-    'numpy'
+    >>> auto_engine(net, members=2, batch_size=16) in ("native", "numpy")  # native: a compiler
+    True
     >>> engine = make_engine("numpy", net, 2, (x, y), (x, y), batch_size=16, dtype="float64")
     >>> engine.init([0, 1], SGD(momentum=0.9))
     >>> rates = np.array([[0.1] * 40, [0.0] * 40])  # 10 epochs of 4 steps
@@ -50,6 +53,10 @@ from ._loop import BestWeights as BestWeights
 from ._loop import Controls as Controls
 from ._loop import PopulationResult as PopulationResult
 from ._loop import run_cohort as run_cohort
+from ._native import NATIVE_MAX_PARAMS as NATIVE_MAX_PARAMS
+from ._native import NativeEngine as NativeEngine
+from ._native import native_fits as native_fits
+from ._native_lib import native_status as native_status
 from ._numpy import NumpyEngine as NumpyEngine
 from ._numpy_kernels import NumpyMLPKernel as NumpyMLPKernel
 from ._order import epoch_orders as epoch_orders
@@ -71,7 +78,7 @@ _TORCH = {
 #: the one line that says how to get torch
 NEEDS_TORCH = "this needs torch: pip install 'lrlab[torch]'"
 
-ENGINES = ("auto", "torch", "numpy")
+ENGINES = ("auto", "torch", "numpy", "native")
 
 
 def __getattr__(name: str) -> Any:
@@ -94,18 +101,25 @@ def make_engine(
     dtype: str,
     device: Any = None,
 ) -> Engine:
-    """A ``"numpy"`` or ``"torch"`` engine for ``members`` copies of ``model`` on the splits
-    ``train = (x, y)`` and ``test`` (or ``None``), in ``dtype`` (``"float32"``/``"float64"``).
+    """A ``"numpy"``, ``"native"`` or ``"torch"`` engine for ``members`` copies of ``model``
+    on the splits ``train = (x, y)`` and ``test`` (or ``None``), in ``dtype`` (``"float32"`` or
+    ``"float64"``).
 
     Raises:
         ModuleNotFoundError: for ``"torch"`` where torch is not installed, with
             :data:`NEEDS_TORCH` as its message.
+        ValueError: for ``"native"`` and a model or dtype it does not take (:func:`native_fits`).
+        RuntimeError: for ``"native"`` where its kernel is not available (:func:`native_status`).
     """
     dt = DTYPES[dtype]
     train_split = split(*train, model, dt)
     test_split = split(*test, model, dt) if test is not None else None
     if kind == "numpy":
         return NumpyEngine(model, members, train_split, test_split, batch_size=batch_size, dtype=dt)
+    if kind == "native":
+        return NativeEngine(
+            model, members, train_split, test_split, batch_size=batch_size, dtype=dt
+        )
     try:
         from ._torch import TorchEngine
     except ModuleNotFoundError as exc:
@@ -121,12 +135,14 @@ __all__ = [
     "DTYPES",
     "ENGINES",
     "MONITORS",
+    "NATIVE_MAX_PARAMS",
     "NEEDS_TORCH",
     "NUMPY_MACS",
     "SMALL_WORK",
     "BestWeights",
     "Controls",
     "Engine",
+    "NativeEngine",
     "NumpyEngine",
     "NumpyMLPKernel",
     "PopulationResult",
@@ -137,6 +153,8 @@ __all__ = [
     "device_kind",
     "epoch_orders",
     "make_engine",
+    "native_fits",
+    "native_status",
     "run_cohort",
     "split",
     "step_macs",

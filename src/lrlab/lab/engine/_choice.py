@@ -50,11 +50,20 @@ def step_macs(model: MLP | TorchModule, members: int, batch_size: int) -> int:
 
 
 def auto_engine(
-    model: MLP | TorchModule, members: int, batch_size: int, device: Any = "cpu"
+    model: MLP | TorchModule,
+    members: int,
+    batch_size: int,
+    device: Any = "cpu",
+    dtype: Any = "float32",
 ) -> str:
-    """The engine ``train_population(engine="auto")`` uses: ``"numpy"`` or ``"torch"``.
+    """The engine ``train_population(engine="auto")`` uses: ``"native"``, ``"numpy"`` or
+    ``"torch"``.
 
-    NumPy for an :class:`~lrlab.lab.models.MLP` on the CPU whose step is at most
+    The native engine for an :class:`~lrlab.lab.models.MLP` on the CPU in float32 of at most
+    :data:`~lrlab.lab.engine.NATIVE_MAX_PARAMS` parameters, where its kernel is available
+    (:func:`~lrlab.lab.engine.native_status`: a C compiler on the machine): it is the
+    fastest on such networks at every cohort size, from C = 8 on by several times
+    (``benchmarks/population.py``). Otherwise NumPy for an MLP on the CPU whose step is at most
     :data:`NUMPY_MACS` multiply-adds (:func:`step_macs`), torch otherwise; NumPy for every MLP on
     the CPU where torch is not installed. The NumPy engine's step costs little more than its
     calls, the torch engine's calls cost more but its arithmetic (MKL, oneDNN, threads) less,
@@ -64,14 +73,29 @@ def auto_engine(
 
     Example:
         >>> from lrlab.lab.models import MLP
-        >>> auto_engine(MLP(2, (50,), 3), 8, 32), auto_engine(MLP(2, (50,), 3), 1024, 32)
+        >>> net = MLP(2, (50,), 3)
+        >>> auto_engine(net, 8, 32, dtype="float64"), auto_engine(net, 1024, 32, dtype="float64")
         ('numpy', 'torch')
         >>> auto_engine(MLP(784, (300, 100), 10), 8, 32)
         'torch'
+        >>> from lrlab.lab.engine import native_status
+        >>> auto_engine(net, 8, 32) == ("native" if native_status() == "available" else "numpy")
+        True
     """
     numpy = isinstance(model, MLP) and device_kind(device) == "cpu"
+    if numpy and _native_takes(model, dtype):
+        return "native"
     small = step_macs(model, members, batch_size) <= NUMPY_MACS
     return "numpy" if numpy and (small or not torch_installed()) else "torch"
+
+
+def _native_takes(model: MLP, dtype: Any) -> bool:
+    """Whether the native engine takes ``model`` in ``dtype`` and its kernel is available
+    (compiled and checked on the first call in a process)."""
+    from ._native import native_fits
+    from ._native_lib import library
+
+    return native_fits(model, dtype) is None and library() is not None
 
 
 def torch_installed() -> bool:

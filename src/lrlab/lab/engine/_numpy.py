@@ -16,7 +16,45 @@ from ._protocol import Split, batch_sizes, initial_params
 from ._threads import BlasKnob, Pacer, counts_agree, paced
 
 
-class NumpyEngine:
+class HostWeights:
+    """The part of an engine that keeps a cohort's weights ``theta [C, P]``, their gradient and
+    the optimizer's state as NumPy arrays on the host: initialisation, the divergence check,
+    freezing, and the weights in and out. :class:`NumpyEngine` and the native engine share it."""
+
+    model: MLP
+    members: int
+    dtype: np.dtype
+
+    def init(self, seeds: Sequence[int], optimizer: Any) -> None:
+        self.theta = initial_params(self.model, seeds, self.dtype)
+        self.grad = np.zeros_like(self.theta)
+        self.state = optimizer.init(self.theta)
+        self._update = optimizer.stepper(self.theta, self.grad, self.state)
+
+    def finite(self) -> np.ndarray:
+        # a row's sum is finite iff all its elements are, unless the sum overflows: one pass
+        # without a boolean temporary, then the element-wise check for the rows it flags
+        with np.errstate(over="ignore", invalid="ignore"):
+            ok = np.isfinite(self.theta.sum(axis=1))
+        if not ok.all():
+            rows = np.flatnonzero(~ok)
+            ok[rows] = np.isfinite(self.theta[rows]).all(axis=1)
+        return ok
+
+    def freeze(self, mask: np.ndarray) -> None:
+        for a in (self.theta, self.grad, *self.state.values()):
+            if a.ndim == 2:
+                a[mask] = 0
+
+    def params(self, members: np.ndarray | None = None) -> np.ndarray:
+        theta = self.theta if members is None else self.theta[members]
+        return theta.astype(np.float64)
+
+    def load_params(self, members: np.ndarray, rows: np.ndarray) -> None:
+        self.theta[members] = rows  # in place: the kernels and the optimizer hold views of it
+
+
+class NumpyEngine(HostWeights):
     """:class:`~lrlab.lab.engine.Engine` on :class:`NumpyMLPKernel` and the NumPy updates of
     :mod:`lrlab.lab.optim`: torch is not imported.
 
@@ -76,10 +114,7 @@ class NumpyEngine:
         return Tally(S, members, min(B, N), N - (S - 1) * B, self.dtype, self.model.loss)
 
     def init(self, seeds: Sequence[int], optimizer: Any) -> None:
-        self.theta = initial_params(self.model, seeds, self.dtype)
-        self.grad = np.zeros_like(self.theta)
-        self.state = optimizer.init(self.theta)
-        self._update = optimizer.stepper(self.theta, self.grad, self.state)
+        super().init(seeds, optimizer)
         self._shared_tally = [self._tally(self.members)]
         self._tallies = self._shared_tally
 
@@ -155,25 +190,3 @@ class NumpyEngine:
 
     def evaluate(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         return self.kernel.evaluate(self.theta, self._x[split], self._y[split])
-
-    def finite(self) -> np.ndarray:
-        # a row's sum is finite iff all its elements are, unless the sum overflows: one pass
-        # without a boolean temporary, then the element-wise check for the rows it flags
-        with np.errstate(over="ignore", invalid="ignore"):
-            ok = np.isfinite(self.theta.sum(axis=1))
-        if not ok.all():
-            rows = np.flatnonzero(~ok)
-            ok[rows] = np.isfinite(self.theta[rows]).all(axis=1)
-        return ok
-
-    def freeze(self, mask: np.ndarray) -> None:
-        for a in (self.theta, self.grad, *self.state.values()):
-            if a.ndim == 2:
-                a[mask] = 0
-
-    def params(self, members: np.ndarray | None = None) -> np.ndarray:
-        theta = self.theta if members is None else self.theta[members]
-        return theta.astype(np.float64)
-
-    def load_params(self, members: np.ndarray, rows: np.ndarray) -> None:
-        self.theta[members] = rows  # in place: the kernels and the optimizer hold views of it

@@ -1,0 +1,510 @@
+/* lrlab's native kernel: a cohort of small MLPs, 16 members in the 16 lanes of a vector.
+ *
+ * Every arithmetic operation below is one vector operation on 16 members at once (GCC/Clang
+ * vector extensions, 64 bytes): member c of a group is lane c % 16, its weights are gathered
+ * into a lane-interleaved copy ``thT[p][lane]`` and its gradient scattered back from ``gT``.
+ * A training step streams the batch one sample at a time through the whole network (forward,
+ * loss, backward, gradient accumulation), so the hidden activations of a sample never leave
+ * the registers and the L1 cache: the step reads the weights and writes the gradient once per
+ * sample, never a [C, width, B] tensor. Each lane computes exactly the scalar formula of one
+ * member in a fixed order, so a member's numbers do not depend on the cohort's size, its
+ * place in it or the thread count.
+ *
+ * Layout (lrlab.lab.models.MLP.slots): for each layer l, W_l [out, in] row-major then
+ * b_l [out], in one flat row of P floats per member.
+ * Hidden activations: 0 relu, 1 tanh, 2 sigmoid, 3 linear.
+ * Losses: 0 categorical cross-entropy on softmax, 1 binary cross-entropy on a sigmoid,
+ * 2 mean squared error; targets are dense [N, K] (one-hot for the categorical loss).
+ * Gradients are of the batch mean loss, as in the torch and NumPy kernels.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#if defined(__SSE__)
+#include <immintrin.h>
+#endif
+
+#define L 16
+typedef float vf __attribute__((vector_size(64)));
+typedef int32_t vi __attribute__((vector_size(64)));
+typedef double vd __attribute__((vector_size(128)));
+
+#define VF(x) ((vf){x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x})
+#define VI(x) ((vi){x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x})
+
+static inline vf sel(vi m, vf a, vf b) { return (vf)(((vi)a & m) | ((vi)b & ~m)); }
+
+/* exp(x) for every float: Cephes' expf polynomial after x = n ln2 + r, |r| <= ln2 / 2, with
+ * 2^n applied in two halves so that results up to FLT_MAX and down to the subnormals are
+ * right; +inf above 88.72, 0 below -103.97, NaN kept. */
+static inline vf vexp(vf x) {
+  vf xc = sel(x > VF(88.7228391f), VF(88.7228391f), x);
+  xc = sel(xc < VF(-103.972084f), VF(-103.972084f), xc);
+  xc = sel(x != x, VF(0.0f), xc);
+  vf t = xc * VF(1.44269504088896341f) + VF(12582912.0f);
+  vf n = t - VF(12582912.0f);
+  vf r = xc - n * VF(0.693359375f);
+  r = r + n * VF(2.12194440e-4f);
+  vf p = VF(1.9875691500E-4f);
+  p = p * r + VF(1.3981999507E-3f);
+  p = p * r + VF(8.3334519073E-3f);
+  p = p * r + VF(4.1665795894E-2f);
+  p = p * r + VF(1.6666665459E-1f);
+  p = p * r + VF(5.0000001201E-1f);
+  vf y = p * (r * r) + r + VF(1.0f);
+  vi ni = __builtin_convertvector(n, vi);
+  vi n1 = ni >> 1;
+  vi n2 = ni - n1;
+  vf s1 = (vf)((n1 + VI(127)) << 23);
+  vf s2 = (vf)((n2 + VI(127)) << 23);
+  y = y * s1 * s2;
+  y = sel(x > VF(88.7228391f), VF(INFINITY), y);
+  y = sel(x < VF(-103.972084f), VF(0.0f), y);
+  return sel(x != x, x, y);
+}
+
+/* log(x) for x >= the smallest normal float (Cephes' logf polynomial on the mantissa); +inf
+ * and NaN kept. The kernel takes logs of sums in [1, K] and of 1 + exp(-|z|) only. */
+static inline vf vlog(vf x) {
+  vi bits = (vi)x;
+  vi e = ((bits >> 23) & VI(0xff)) - VI(126);
+  vf m = (vf)((bits & VI(0x807fffff)) | VI(0x3f000000)); /* in [0.5, 1) */
+  vi small = m < VF(0.707106781186547524f);
+  e = e + (small & VI(-1)); /* e - 1 where small */
+  m = sel(small, m + m, m) - VF(1.0f);
+  vf z = m * m;
+  vf y = VF(7.0376836292E-2f);
+  y = y * m + VF(-1.1514610310E-1f);
+  y = y * m + VF(1.1676998740E-1f);
+  y = y * m + VF(-1.2420140846E-1f);
+  y = y * m + VF(1.4249322787E-1f);
+  y = y * m + VF(-1.6668057665E-1f);
+  y = y * m + VF(2.0000714765E-1f);
+  y = y * m + VF(-2.4999993993E-1f);
+  y = y * m + VF(3.3333331174E-1f);
+  y = y * m * z;
+  vf ef = __builtin_convertvector(e, vf);
+  y = y + ef * VF(-2.12194440e-4f);
+  y = y - VF(0.5f) * z;
+  vf r = m + y + ef * VF(0.693359375f);
+  r = sel(x == VF(INFINITY), x, r);
+  return sel(x != x, x, r);
+}
+
+/* log(1 + u) for u in [0, 1]: log(1 + u) * u / ((1 + u) - 1) corrects the rounding of 1 + u */
+static inline vf vlog1p(vf u) {
+  vf w = VF(1.0f) + u;
+  vf d = w - VF(1.0f);
+  vf q = vlog(w) * (u / sel(d == VF(0.0f), VF(1.0f), d));
+  return sel(d == VF(0.0f), u, q);
+}
+
+static inline vf vsigmoid(vf x) { return VF(1.0f) / (VF(1.0f) + vexp(-x)); }
+
+/* tanh: Cephes' odd polynomial below |x| = 0.625, 1 - 2 / (exp(2|x|) + 1) above */
+static inline vf vtanh(vf x) {
+  vi neg = x < VF(0.0f);
+  vf a = sel(neg, -x, x);
+  vf z = x * x;
+  vf p = VF(-5.70498872745E-3f);
+  p = p * z + VF(2.06390887954E-2f);
+  p = p * z + VF(-5.37397155531E-2f);
+  p = p * z + VF(1.33314422036E-1f);
+  p = p * z + VF(-3.33332819422E-1f);
+  vf small = p * z * x + x;
+  vf big = VF(1.0f) - VF(2.0f) / (vexp(a + a) + VF(1.0f));
+  big = sel(neg, -big, big);
+  vf y = sel(a < VF(0.625f), small, big);
+  return sel(x != x, x, y);
+}
+
+/* max(0, z), NaN kept (as torch.relu): one vmaxps with 0 first where there is AVX-512 */
+static inline vf relu(vf z) {
+#if defined(__AVX512F__)
+  return (vf)_mm512_max_ps(_mm512_setzero_ps(), (__m512)z);
+#else
+  return sel(VF(0.0f) > z, VF(0.0f), z);
+#endif
+}
+
+static inline vf activate(vf z, int act) {
+  switch (act) {
+    case 0: return relu(z);
+    case 1: return vtanh(z);
+    case 2: return vsigmoid(z);
+    default: return z;
+  }
+}
+
+/* dL/dz from dL/da and a = act(z) */
+static inline vf activate_grad(vf g, vf a, int act) {
+  switch (act) {
+    case 0: return sel(a <= VF(0.0f), VF(0.0f), g);
+    case 1: return g * (VF(1.0f) - a * a);
+    case 2: return g * a * (VF(1.0f) - a);
+    default: return g;
+  }
+}
+
+typedef struct {
+  int64_t P, D, K, nl;
+  const int32_t *widths; /* nl + 1: inputs, hidden..., outputs */
+  int act, loss;
+} Net;
+
+/* the loss and correct flag of one sample for every lane, and dL/dz of the batch mean into
+ * dz (when not NULL); z, y and dz hold element k at [k * stride] */
+static inline void loss_of(const Net *net, const vf *z, const vf *y, vf *dz, int64_t stride,
+                           vf inv_b, vf *loss, vf *correct) {
+  const int64_t K = net->K;
+  if (net->loss == 0) {
+    vf zmax = z[0];
+    for (int64_t k = 1; k < K; k++) zmax = sel(z[k * stride] > zmax, z[k * stride], zmax);
+    vf s = VF(0.0f);
+    for (int64_t k = 0; k < K; k++) {
+      const vf e = vexp(z[k * stride] - zmax);
+      if (dz) dz[k * stride] = e;
+      s += e;
+    }
+    vf lse = zmax + vlog(s);
+    vf picked = VF(0.0f);
+    for (int64_t k = 0; k < K; k++) picked += y[k * stride] * (z[k * stride] - lse);
+    *loss = -picked;
+    *correct = sel(picked >= zmax - lse, VF(1.0f), VF(0.0f));
+    if (dz) /* softmax as torch computes it, exp(z - max) / sum */
+      for (int64_t k = 0; k < K; k++)
+        dz[k * stride] = (dz[k * stride] / s - y[k * stride]) * inv_b;
+  } else if (net->loss == 1) {
+    vf x = z[0], t = y[0];
+    vf ax = sel(x < VF(0.0f), -x, x);
+    vf relu = sel(x <= VF(0.0f), VF(0.0f), x);
+    *loss = relu - x * t + vlog1p(vexp(-ax));
+    vi pos = x > VF(0.0f), hit = t > VF(0.5f);
+    *correct = sel(~(pos ^ hit), VF(1.0f), VF(0.0f));
+    if (dz) dz[0] = (vsigmoid(x) - t) * inv_b;
+  } else {
+    vf s = VF(0.0f);
+    for (int64_t k = 0; k < K; k++) {
+      vf d = z[k * stride] - y[k * stride];
+      s += d * d;
+      if (dz) dz[k * stride] = d * (VF(2.0f) * inv_b / VF((float)K));
+    }
+    *loss = s / VF((float)K);
+    *correct = VF(NAN);
+  }
+}
+
+/* samples go through the network S at a time: each weight is loaded once for S samples and
+ * each gradient element loaded and stored once, with S independent multiply-add chains */
+#define S 4
+
+/* out = W in + b for a layer of NO <= 4 outputs: inputs in the outer loop, the NO x S sums
+ * in registers (each input loaded once, not once per output) */
+static inline void small_layer_n(const vf *W, const vf *bias, const vf *in, vf *out,
+                                 int64_t ni, const int64_t NO) {
+  vf a[4][S];
+  for (int64_t j = 0; j < NO; j++)
+    for (int64_t s = 0; s < S; s++) a[j][s] = bias[j];
+  for (int64_t i = 0; i < ni; i++)
+    for (int64_t j = 0; j < NO; j++) {
+      const vf wji = W[j * ni + i];
+      for (int64_t s = 0; s < S; s++) a[j][s] += wji * in[i * S + s];
+    }
+  for (int64_t j = 0; j < NO; j++)
+    for (int64_t s = 0; s < S; s++) out[j * S + s] = a[j][s];
+}
+
+static void small_layer(const vf *W, const vf *bias, const vf *in, vf *out, int64_t ni,
+                        int64_t no) {
+  switch (no) { /* a constant count each, so that the sums stay in registers */
+    case 1: small_layer_n(W, bias, in, out, ni, 1); break;
+    case 2: small_layer_n(W, bias, in, out, ni, 2); break;
+    case 3: small_layer_n(W, bias, in, out, ni, 3); break;
+    default: small_layer_n(W, bias, in, out, ni, 4); break;
+  }
+}
+
+/* out = act(W in + b), act a constant in each instance (no branch in the loops) */
+static inline void layer_act(const vf *W, const vf *bias, const vf *in, vf *out, int64_t ni,
+                             int64_t no, const int act) {
+  for (int64_t j = 0; j < no; j++) {
+    const vf *Wj = W + j * ni;
+    vf a[S];
+    for (int64_t s = 0; s < S; s++) a[s] = bias[j];
+    for (int64_t i = 0; i < ni; i++) {
+      const vf wji = Wj[i];
+      for (int64_t s = 0; s < S; s++) a[s] += wji * in[i * S + s];
+    }
+    for (int64_t s = 0; s < S; s++) out[j * S + s] = activate(a[s], act);
+  }
+}
+
+static void layer(const vf *W, const vf *bias, const vf *in, vf *out, int64_t ni, int64_t no,
+                  int act) {
+  switch (act) {
+    case 0: layer_act(W, bias, in, out, ni, no, 0); break;
+    case 1: layer_act(W, bias, in, out, ni, no, 1); break;
+    case 2: layer_act(W, bias, in, out, ni, no, 2); break;
+    default: layer_act(W, bias, in, out, ni, no, 3); break;
+  }
+}
+
+/* one layer's backward pass for S samples: gW += delta in^T and, where prev is not NULL,
+ * prev = act'(W^T delta) at the layer's inputs ``in`` (act a constant in each instance) */
+static inline void back_act(const vf *W, vf *gW, const vf *in, const vf *delta, vf *prev,
+                            int64_t ni, int64_t no, const int act) {
+  for (int64_t i = 0; i < ni; i++) {
+    vf x[S], p[S];
+    for (int64_t s = 0; s < S; s++) {
+      x[s] = in[i * S + s];
+      p[s] = VF(0.0f);
+    }
+    for (int64_t j = 0; j < no; j++) {
+      const vf wji = W[j * ni + i];
+      vf g = gW[j * ni + i];
+      for (int64_t s = 0; s < S; s++) {
+        const vf d = delta[j * S + s];
+        g += d * x[s];
+        if (prev) p[s] += wji * d;
+      }
+      gW[j * ni + i] = g;
+    }
+    if (prev)
+      for (int64_t s = 0; s < S; s++) prev[i * S + s] = activate_grad(p[s], x[s], act);
+  }
+}
+
+static void back(const vf *W, vf *gW, const vf *in, const vf *delta, vf *prev, int64_t ni,
+                 int64_t no, int act) {
+  if (!prev) { /* the first layer: no gradient of the inputs (an instance without it) */
+    back_act(W, gW, in, delta, NULL, ni, no, 3);
+    return;
+  }
+  switch (act) {
+    case 0: back_act(W, gW, in, delta, prev, ni, no, 0); break;
+    case 1: back_act(W, gW, in, delta, prev, ni, no, 1); break;
+    case 2: back_act(W, gW, in, delta, prev, ni, no, 2); break;
+    default: back_act(W, gW, in, delta, prev, ni, no, 3); break;
+  }
+}
+
+/* The members [c0, c0 + lanes) of one group: a step over rows[c * row_stride + b], b < B
+ * (train: the gradient of the batch mean loss into grad), or a pass over rows 0..B-1
+ * (rows == NULL: evaluation). Per member: the summed loss into loss_out and the number of
+ * correct predictions into correct_out. Arrays of activations hold unit i of sample s at
+ * [i * S + s]. */
+static void group(const Net *net, const float *theta, float *grad, int64_t c0, int64_t lanes,
+                  const float *X, const float *Y, const int64_t *rows, int64_t row_stride,
+                  int64_t B, int train, double *loss_out, float *correct_out, vf *work) {
+  const int64_t P = net->P, D = net->D, K = net->K, nl = net->nl;
+  const int32_t *w = net->widths;
+  int64_t sumw = 0, maxw = 0;
+  for (int64_t l = 0; l <= nl; l++) {
+    sumw += w[l];
+    if (w[l] > maxw) maxw = w[l];
+  }
+  vf *thT = work, *gT = thT + P, *acts = gT + P, *y = acts + sumw * S, *d0 = y + K * S;
+  vf *d1 = d0 + maxw * S;
+  float *th = (float *)thT;
+  memset(thT, 0, sizeof(vf) * P);
+  for (int64_t l = 0; l < lanes; l++) {
+    const float *row = theta + (c0 + l) * P;
+    for (int64_t p = 0; p < P; p++) th[p * L + l] = row[p];
+  }
+  if (train) memset(gT, 0, sizeof(vf) * P);
+  const vf inv_b = VF(1.0f / (float)B);
+  vd lsum = {0};
+  vf csum = VF(0.0f);
+  for (int64_t b0 = 0; b0 < B; b0 += S) {
+    const int64_t ns = B - b0 < S ? B - b0 : S; /* samples past B repeat b0 and count 0 */
+    float *xs = (float *)acts, *ys = (float *)y;
+    for (int64_t s = 0; s < S; s++) {
+      const int64_t b = b0 + (s < ns ? s : 0);
+      if (!rows || !row_stride) { /* one row for all lanes */
+        const int64_t r = rows ? rows[b] : b;
+        for (int64_t i = 0; i < D; i++) acts[i * S + s] = VF(X[r * D + i]);
+        for (int64_t k = 0; k < K; k++) y[k * S + s] = VF(Y[r * K + k]);
+        continue;
+      }
+      for (int64_t l = 0; l < L; l++) {
+        const int64_t r = rows[(l < lanes ? c0 + l : c0) * row_stride + b];
+        for (int64_t i = 0; i < D; i++) xs[(i * S + s) * L + l] = X[r * D + i];
+        for (int64_t k = 0; k < K; k++) ys[(k * S + s) * L + l] = Y[r * K + k];
+      }
+    }
+    /* forward: acts holds the inputs, each hidden layer's activations and the logits */
+    int64_t off = 0, wo = 0;
+    for (int64_t l = 0; l < nl; l++) {
+      const int64_t ni = w[l], no = w[l + 1];
+      const vf *in = acts + off * S, *W = thT + wo, *bias = W + no * ni;
+      vf *out = acts + (off + ni) * S;
+      const int last = l == nl - 1;
+      if (last && no <= 4)
+        small_layer(W, bias, in, out, ni, no);
+      else
+        layer(W, bias, in, out, ni, no, last ? 3 : net->act);
+      off += ni;
+      wo += no * ni + no;
+    }
+    const vf *z = acts + off * S;
+    for (int64_t s = 0; s < S; s++) {
+      vf loss, correct;
+      loss_of(net, z + s, y + s, train ? d0 + s : NULL, S, inv_b, &loss, &correct);
+      if (s < ns) {
+        lsum += __builtin_convertvector(loss, vd);
+        csum += correct;
+      } else if (train) {
+        for (int64_t k = 0; k < K; k++) d0[k * S + s] = VF(0.0f);
+      }
+    }
+    if (!train) continue;
+    /* backward: delta holds dL/dz of layer l's outputs; gradients accumulate in gT */
+    vf *delta = d0, *prev = d1;
+    for (int64_t l = nl - 1; l >= 0; l--) {
+      const int64_t ni = w[l], no = w[l + 1];
+      wo -= no * ni + no;
+      off -= ni;
+      const vf *in = acts + off * S, *W = thT + wo;
+      vf *gW = gT + wo, *gb = gW + no * ni;
+      for (int64_t j = 0; j < no; j++) {
+        vf t = gb[j];
+        for (int64_t s = 0; s < S; s++) t += delta[j * S + s];
+        gb[j] = t;
+      }
+      back(W, gW, in, delta, l > 0 ? prev : NULL, ni, no, net->act);
+      vf *t = delta;
+      delta = prev;
+      prev = t;
+    }
+  }
+  if (train) {
+    const float *g = (const float *)gT;
+    for (int64_t l = 0; l < lanes; l++) {
+      float *row = grad + (c0 + l) * P;
+      for (int64_t p = 0; p < P; p++) row[p] = g[p * L + l];
+    }
+  }
+  for (int64_t l = 0; l < lanes; l++) {
+    loss_out[c0 + l] = lsum[l];
+    correct_out[c0 + l] = csum[l];
+  }
+}
+
+/* floats of work one call needs (one group at a time) */
+int64_t lrlab_work_floats(int64_t P, const int32_t *widths, int64_t nl) {
+  int64_t sumw = 0, maxw = 0;
+  for (int64_t l = 0; l <= nl; l++) {
+    sumw += widths[l];
+    if (widths[l] > maxw) maxw = widths[l];
+  }
+  return L * (2 * P + S * (sumw + widths[nl] + 2 * maxw));
+}
+
+/* Groups [g0, g1) of a cohort of C members: see group(). Returns 0, or -1 where the work
+ * memory could not be allocated. */
+int lrlab_run(const float *theta, float *grad, int64_t C, int64_t P, const int32_t *widths,
+              int64_t nl, int32_t act, int32_t loss, const float *X, const float *Y,
+              const int64_t *rows, int64_t row_stride, int64_t B, int32_t train, int64_t g0,
+              int64_t g1, double *loss_out, float *correct_out) {
+  Net net = {P, widths[0], widths[nl], nl, widths, act, loss};
+  int64_t floats = lrlab_work_floats(P, widths, nl);
+  vf *work = aligned_alloc(64, sizeof(float) * floats);
+  if (!work) return -1;
+#if defined(__SSE__)
+  /* subnormal inputs and results as zero while the kernel runs (each one costs a microcode
+   * assist of a hundred cycles; a confident softmax underflows to them every sample) */
+  const unsigned int csr = _mm_getcsr();
+  _mm_setcsr(csr | 0x8040);
+#endif
+  for (int64_t g = g0; g < g1; g++) {
+    int64_t c0 = g * L, lanes = C - c0 < L ? C - c0 : L;
+    group(&net, theta, grad, c0, lanes, X, Y, rows, row_stride, B, train, loss_out,
+          correct_out, work);
+  }
+  free(work);
+#if defined(__SSE__)
+  _mm_setcsr(csr);
+#endif
+  return 0;
+}
+
+int lrlab_lanes(void) { return L; }
+
+/* the kernel's elementwise functions on n floats, for tests and the load-time check:
+ * 0 exp, 1 log, 2 tanh, 3 sigmoid, 4 log1p */
+void lrlab_math(int32_t fn, const float *x, float *out, int64_t n) {
+  for (int64_t i0 = 0; i0 < n; i0 += L) {
+    float in[L], res[L];
+    for (int64_t l = 0; l < L; l++) in[l] = i0 + l < n ? x[i0 + l] : 0.0f;
+    vf v;
+    memcpy(&v, in, sizeof v);
+    switch (fn) {
+      case 0: v = vexp(v); break;
+      case 1: v = vlog(v); break;
+      case 2: v = vtanh(v); break;
+      case 3: v = vsigmoid(v); break;
+      default: v = vlog1p(v); break;
+    }
+    memcpy(res, &v, sizeof v);
+    for (int64_t l = 0; l < L && i0 + l < n; l++) out[i0 + l] = res[l];
+  }
+}
+
+/* MT19937 (Matsumoto and Nishimura, 1998), the generator behind torch.randperm on the CPU and
+ * NumPy's RandomState: the reference twist and tempering. state: 624 words; *pos the index of
+ * the next word (624: twist first). */
+static uint32_t mt_next(uint32_t *mt, int32_t *pos) {
+  if (*pos >= 624) {
+    int i = 0;
+    uint32_t y;
+    for (; i < 624 - 397; i++) {
+      y = (mt[i] & 0x80000000u) | (mt[i + 1] & 0x7fffffffu);
+      mt[i] = mt[i + 397] ^ (y >> 1) ^ (0x9908b0dfu & -(y & 1u));
+    }
+    for (; i < 623; i++) {
+      y = (mt[i] & 0x80000000u) | (mt[i + 1] & 0x7fffffffu);
+      mt[i] = mt[i + 397 - 624] ^ (y >> 1) ^ (0x9908b0dfu & -(y & 1u));
+    }
+    y = (mt[623] & 0x80000000u) | (mt[0] & 0x7fffffffu);
+    mt[623] = mt[396] ^ (y >> 1) ^ (0x9908b0dfu & -(y & 1u));
+    *pos = 0;
+  }
+  uint32_t y = mt[(*pos)++];
+  y ^= y >> 11;
+  y ^= (y << 7) & 0x9d2c5680u;
+  y ^= (y << 15) & 0xefc60000u;
+  y ^= y >> 18;
+  return y;
+}
+
+/* The next epoch's order of n rows for members [c0, c1), as torch.randperm(n) draws it from
+ * each member's generator: rows 0..n-1, then for i = 0 .. n-2 a swap of row i with row
+ * i + r % (n - i), r the generator's next 32-bit output. state [C, 624], pos [C],
+ * out [C, n]. */
+void lrlab_orders(uint32_t *state, int32_t *pos, int64_t *out, int64_t n, int64_t c0,
+                  int64_t c1) {
+  for (int64_t c = c0; c < c1; c++) {
+    uint32_t *mt = state + c * 624;
+    int64_t *rows = out + c * n;
+    for (int64_t i = 0; i < n; i++) rows[i] = i;
+    for (int64_t i = 0; i + 1 < n; i++) {
+      /* (n - i < 2^32: lrlab.lab.engine._order.MAX_ROWS) */
+      const int64_t j = i + (int64_t)(mt_next(mt, pos + c) % (uint32_t)(n - i));
+      const int64_t t = rows[i];
+      rows[i] = rows[j];
+      rows[j] = t;
+    }
+  }
+}
+
+/* each member's generator seeded as torch.Generator().manual_seed(seed) and NumPy's
+ * RandomState(seed) seed MT19937 (the reference init_genrand on the low 32 bits) */
+void lrlab_seed(uint32_t *state, int32_t *pos, const uint32_t *seeds, int64_t C) {
+  for (int64_t c = 0; c < C; c++) {
+    uint32_t *mt = state + c * 624;
+    mt[0] = seeds[c];
+    for (uint32_t i = 1; i < 624; i++) mt[i] = 1812433253u * (mt[i - 1] ^ (mt[i - 1] >> 30)) + i;
+    pos[c] = 624;
+  }
+}

@@ -1,0 +1,256 @@
+"""The native engine: a cohort of small MLPs in lrlab's C kernel (``_native.c``), 16 members in
+the 16 lanes of each vector operation, on the CPU with NumPy alone besides."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from ..models import MLP
+from ._choice import step_work
+from ._native_lib import library, native_status
+from ._numpy import HostWeights
+from ._protocol import Split, batch_sizes
+from ._threads import Pacer, counts_agree, paced
+
+#: the largest network (parameters per member) the native engine takes: a group of 16
+#: members keeps its weights and gradient lane by lane, ``2 * 16 * 4 * P`` bytes, which must
+#: stay in the core's L2 cache for the kernel to be fast (a wider network streams them from
+#: memory once per sample; the torch engine's matmuls suit it better)
+NATIVE_MAX_PARAMS = 8192
+
+_ACTIVATIONS = {"relu": 0, "tanh": 1, "sigmoid": 2, "linear": 3}
+_LOSSES = {"categorical_crossentropy": 0, "binary_crossentropy": 1, "mse": 2}
+_POOL: list[ThreadPoolExecutor] = []
+
+
+def native_fits(model: Any, dtype: Any = "float32") -> str | None:
+    """``None`` if the native engine can train ``model`` in ``dtype``, else why not.
+
+    Example:
+        >>> from lrlab.lab.models import MLP
+        >>> native_fits(MLP(2, (50,), 3)) is None
+        True
+        >>> native_fits(MLP(2, (50,), 3), "float64")
+        "engine='native' computes in float32, got dtype float64"
+    """
+    if not isinstance(model, MLP):
+        return f"engine='native' trains an MLP, got {type(model).__name__}"
+    if np.dtype(dtype) != np.float32:
+        return f"engine='native' computes in float32, got dtype {np.dtype(dtype)}"
+    if model.n_params > NATIVE_MAX_PARAMS:
+        return (
+            f"engine='native' takes networks of at most {NATIVE_MAX_PARAMS} parameters, "
+            f"got {model.n_params}"
+        )
+    return None
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity where the platform tells it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """One process-wide pool of at least ``workers`` threads (each runs a share of a call;
+    ``ctypes`` releases the GIL around the kernel)."""
+    if not _POOL or _POOL[0]._max_workers < workers:
+        if _POOL:
+            _POOL.pop().shutdown(wait=False)
+        _POOL.append(ThreadPoolExecutor(workers, thread_name_prefix="lrlab-native"))
+    return _POOL[0]
+
+
+class NativeKnob:
+    """The native engine's thread count: how many threads share the groups of a call."""
+
+    def __init__(self, engine: NativeEngine) -> None:
+        self._engine = engine
+
+    def get(self) -> int:
+        return self._engine.threads
+
+    def set(self, n: int) -> None:
+        self._engine.threads = n
+
+
+class NativeEngine(HostWeights):
+    """:class:`~lrlab.lab.engine.Engine` on lrlab's C kernel for an
+    :class:`~lrlab.lab.models.MLP` of up to :data:`NATIVE_MAX_PARAMS` parameters, float32, and
+    the NumPy updates of :mod:`lrlab.lab.optim`.
+
+    Members go through the kernel 16 at a time, one per lane of a 16-wide vector; a step
+    streams each member's batch through forward pass, loss and backward pass four samples at a
+    time, so no ``[C, width, B]`` activation tensor is ever written (the cost of the torch and
+    NumPy engines at large cohorts). Each lane runs one member's scalar formula in a fixed
+    order, so a member's numbers are the same in a cohort of any size, at any place in it and
+    at any thread count (``tests/test_lab_native.py``); they agree with the other engines to
+    float32 rounding (sums run in another order; exp and log are the kernel's own, within
+    2.3 ulp of the exact values). The kernel is compiled on first use
+    (:func:`~lrlab.lab.engine.native_status`).
+
+    Example:
+        >>> import numpy as np
+        >>> from lrlab.lab.engine import NativeEngine, native_status, split
+        >>> from lrlab.lab.models import MLP
+        >>> from lrlab.lab.optim import SGD
+        >>> net, f32 = MLP(2, (4,), 2), np.dtype(np.float32)
+        >>> x = np.random.default_rng(0).normal(size=(10, 2))
+        >>> data = split(x, (x[:, 0] > 0).astype(int), net, f32)
+        >>> if native_status() == "available":
+        ...     engine = NativeEngine(net, 3, data, None, batch_size=4, dtype=f32)
+        ...     engine.init([0, 1, 2], SGD())
+        ...     engine.start_epoch(np.arange(10))
+        ...     for b in range(engine.steps_per_epoch):
+        ...         engine.step(b, np.full(3, 0.1))
+        ...     print(engine.epoch_totals()[0].shape)
+        ... else:
+        ...     print((3,))
+        (3,)
+    """
+
+    def __init__(
+        self,
+        model: MLP,
+        members: int,
+        train: Split,
+        test: Split | None,
+        *,
+        batch_size: int,
+        dtype: np.dtype,
+    ) -> None:
+        problem = native_fits(model, dtype)
+        if problem is not None:
+            raise ValueError(problem)
+        lib = library()
+        if lib is None:
+            raise RuntimeError(f"engine='native' is not available here: {native_status()}")
+        self._lib = lib
+        self.model, self.members, self.dtype = model, members, np.dtype(dtype)
+        self.rows, self.batch_size = train.x.shape[0], batch_size
+        self.steps_per_epoch = math.ceil(self.rows / batch_size)
+        f32 = np.float32
+        self._x = {"train": np.ascontiguousarray(train.x, dtype=f32)}
+        self._y = {"train": np.ascontiguousarray(train.y, dtype=f32)}
+        if test is not None:
+            self._x["test"] = np.ascontiguousarray(test.x, dtype=f32)
+            self._y["test"] = np.ascontiguousarray(test.y, dtype=f32)
+        sizes = [model.n_inputs, *model.hidden, model.n_outputs]
+        self._widths = np.asarray(sizes, dtype=np.int32)
+        self._act = _ACTIVATIONS[model.activation]
+        self._loss_kind = _LOSSES[model.loss]
+        self._groups = -(-members // int(lib.lrlab_lanes()))
+        self.threads = 1
+        self._order = np.zeros(0, dtype=np.int64)
+        self._stride = 0
+        self._loss = np.zeros(members)  # the epoch's summed loss
+        self._correct = np.zeros(members, dtype=np.float32)
+        self._batch_loss = np.zeros(members)
+        self._out = (np.zeros(members), np.zeros(members, dtype=np.float32))
+
+    def _run(
+        self,
+        theta: np.ndarray,
+        grad: np.ndarray | None,
+        split: str,
+        rows: np.ndarray | None,
+        offset: int,
+        stride: int,
+        count: int,
+        out: tuple[np.ndarray, np.ndarray],
+    ) -> None:
+        """One kernel call over all groups, shared among :attr:`threads` threads: a step on
+        ``count`` rows from ``rows[c * stride + offset]`` (``grad`` given), or a pass over
+        the first ``count`` rows of ``split``; summed losses and correct counts into ``out``."""
+        x, y = self._x[split], self._y[split]
+        rows_ptr = rows.ctypes.data + 8 * offset if rows is not None else None
+        grad_ptr = grad.ctypes.data if grad is not None else None
+        args = (theta.ctypes.data, grad_ptr, self.members, theta.shape[1])
+        args2 = (self._widths.ctypes.data, len(self._widths) - 1, self._act, self._loss_kind)
+        args3 = (x.ctypes.data, y.ctypes.data, rows_ptr, stride, count, int(grad is not None))
+        outs = (out[0].ctypes.data, out[1].ctypes.data)
+        run = self._lib.lrlab_run
+        G = self._groups
+        parts = min(self.threads, G)
+        bounds = [G * k // parts for k in range(parts + 1)]
+        futures: list[Future[int]] = []
+        if parts > 1:
+            pool = _pool(parts - 1)
+            for k in range(parts - 1):
+                span = (bounds[k], bounds[k + 1])
+                futures.append(pool.submit(run, *args, *args2, *args3, *span, *outs))
+        codes = [run(*args, *args2, *args3, bounds[-2], bounds[-1], *outs)]
+        codes += [f.result() for f in futures]
+        if any(codes):
+            raise MemoryError("the native kernel could not allocate its working memory")
+
+    @contextlib.contextmanager
+    def session(self, threads: int | None) -> Iterator[Pacer]:
+        """The kernel's threads (:func:`~lrlab.lab.engine._threads.paced`): ``threads``, or
+        chosen while training between one and the usable CPUs where :meth:`probe` agrees."""
+        self.threads = usable_cpus()
+        work = step_work(self.model, self.members, self.batch_size)
+        knob = NativeKnob(self)
+        key = ("native", repr(self.model), self.members, self.batch_size, self.rows)
+        agree = lambda k, counts: counts_agree(k, counts, self.probe, key)  # noqa: E731
+        with paced(knob, threads, work, self.steps_per_epoch, agree) as pace:
+            yield pace
+        self._update.flush()
+
+    def probe(self) -> list[np.ndarray]:
+        """A step's gradient, losses and correct counts on copies of the weights (the first
+        batch and one of the epoch's last size, shared and one order per member) and each
+        split's evaluation: what a thread count could change (nothing, by construction)."""
+        theta, grad = self.theta.copy(), np.zeros_like(self.theta)
+        out: list[np.ndarray] = []
+        shared = np.arange(self.rows, dtype=np.int64)
+        apart = np.repeat(shared[None], self.members, axis=0)
+        for B in batch_sizes(self.rows, self.batch_size, self.steps_per_epoch):
+            for rows, stride in ((shared, 0), (apart, self.rows)):
+                res = (np.zeros(self.members), np.zeros(self.members, dtype=np.float32))
+                self._run(theta, grad, "train", rows, 0, stride, B, res)
+                out += [grad.copy(), *res]
+        for split in self._x:
+            out += list(self._pass(theta, split))
+        return out
+
+    def start_epoch(self, order: np.ndarray) -> None:
+        self._order = np.ascontiguousarray(order, dtype=np.int64)
+        self._stride = self.rows if order.ndim == 2 else 0
+        self._loss[:] = 0
+        self._correct[:] = 0
+
+    def step(self, batch: int, lr: np.ndarray) -> None:
+        lo, hi = batch * self.batch_size, min(self.rows, (batch + 1) * self.batch_size)
+        summed, correct = self._out
+        self._run(self.theta, self.grad, "train", self._order, lo, self._stride, hi - lo, self._out)
+        np.divide(summed, hi - lo, out=self._batch_loss)
+        self._loss += summed
+        self._correct += correct
+        self._update(lr[:, None])
+
+    def batch_loss(self) -> np.ndarray:
+        return self._batch_loss.copy()
+
+    def epoch_totals(self) -> tuple[np.ndarray, np.ndarray]:
+        self._update.flush()
+        return self._loss.copy(), self._correct.astype(np.float64)
+
+    def _pass(self, theta: np.ndarray, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """Mean loss and accuracy of every member over all rows of ``split``."""
+        n = self._x[split].shape[0]
+        out = (np.zeros(self.members), np.zeros(self.members, dtype=np.float32))
+        self._run(theta, None, split, None, 0, 0, n, out)
+        return out[0] / n, out[1].astype(np.float64) / n
+
+    def evaluate(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        return self._pass(self.theta, split)

@@ -1,0 +1,192 @@
+"""The native kernel's library: ``_native.c`` compiled on first use with the machine's C
+compiler, cached on disk, loaded with :mod:`ctypes`, and checked before it is trusted.
+
+The kernel is C with GCC/Clang vector extensions (no platform intrinsics), so it compiles for
+whatever CPU runs it (``-march=native``: AVX-512 where there is AVX-512); it needs a C compiler
+(``cc``, or ``$CC``) and nothing else, and is compiled once per machine and source into the
+cache (``$LRLAB_CACHE_DIR``, else ``$XDG_CACHE_HOME/lrlab``, else ``~/.cache/lrlab``). Where
+there is no compiler, or the library fails its check, :func:`native_status` says why and
+``engine="auto"`` uses the other engines. ``LRLAB_NO_NATIVE=1`` turns it off.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+SOURCE = "_native.c"
+#: the flags every build uses: IEEE arithmetic (no fast-math: NaN and inf behave as in NumPy,
+#: so diverging members are seen), multiply-adds fused where the CPU has them
+FLAGS = ["-O3", "-std=gnu11", "-fPIC", "-shared", "-ffp-contract=fast", "-fno-math-errno"]
+#: tried first, dropped where the compiler refuses it
+NATIVE_FLAGS = ["-march=native"]
+
+_STATE: dict[str, object] = {}
+
+
+def cache_dir() -> Path:
+    """Where compiled kernels are kept: ``$LRLAB_CACHE_DIR``, ``$XDG_CACHE_HOME/lrlab`` or
+    ``~/.cache/lrlab``, then ``native/``."""
+    root = os.environ.get("LRLAB_CACHE_DIR")
+    if root:
+        return Path(root) / "native"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return base / "lrlab" / "native"
+
+
+def compiler() -> str | None:
+    """The C compiler: ``$CC``, else Python's own (``sysconfig``), else ``cc``; ``None`` if
+    none of them is on the PATH."""
+    for candidate in (
+        os.environ.get("CC"),
+        (sysconfig.get_config_var("CC") or "").split(" ")[0],
+        "cc",
+        "gcc",
+        "clang",
+    ):
+        if candidate and shutil.which(candidate):
+            return candidate
+    return None
+
+
+def _cpu_id() -> str:
+    """What the compiled code depends on besides the source and the flags: the machine, and
+    on Linux the CPU's feature flags (a cache shared by different CPUs must not hand one a
+    library built for another's instructions)."""
+    parts = [platform.machine(), platform.system()]
+    try:
+        with open("/proc/cpuinfo", "rb") as f:
+            for line in f:
+                if line.startswith((b"flags", b"Features")):
+                    parts.append(line.decode(errors="replace"))
+                    break
+    except OSError:
+        parts.append(platform.processor())
+    return "|".join(parts)
+
+
+def _build(cc: str, source: bytes, out: Path) -> str | None:
+    """Compile ``source`` into ``out``; ``None``, or the compiler's complaint."""
+    suffix = ".dylib" if sys.platform == "darwin" else ".so"
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / SOURCE
+        src.write_bytes(source)
+        built = Path(tmp) / f"kernel{suffix}"
+        error = ""
+        for extra in (NATIVE_FLAGS, []):
+            cmd = [cc, *FLAGS, *extra, str(src), "-o", str(built), "-lm"]
+            try:
+                run = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                return f"{cc} failed: {exc}"
+            if run.returncode == 0:
+                out.parent.mkdir(parents=True, exist_ok=True)
+                part = out.with_name(f"{out.name}.{os.getpid()}.part")
+                shutil.copyfile(built, part)
+                os.replace(part, out)  # atomic: a concurrent process sees all of it or none
+                return None
+            error = (run.stderr or run.stdout).strip().splitlines()[-1:] or [""]
+            error = f"{cc} failed: {error[0]}"
+        return error
+
+
+def _load() -> ctypes.CDLL | str:
+    """The checked library, or why there is none."""
+    if os.environ.get("LRLAB_NO_NATIVE"):
+        return "turned off by LRLAB_NO_NATIVE"
+    cc = compiler()
+    if cc is None:
+        return "no C compiler found (set CC, or install gcc or clang)"
+    try:
+        source = resources.files(__package__).joinpath(SOURCE).read_bytes()
+    except OSError:
+        return f"the kernel's source {SOURCE} is missing from this installation of lrlab"
+    key = hashlib.sha256(
+        b"\0".join([source, cc.encode(), " ".join(FLAGS).encode(), _cpu_id().encode()])
+    ).hexdigest()[:20]
+    name = f"lrlab_native_{key}{'.dylib' if sys.platform == 'darwin' else '.so'}"
+    path = cache_dir() / name
+    if not path.exists():
+        try:
+            problem = _build(cc, source, path)
+        except OSError:  # the cache is not writable: build into a directory of this process
+            path = Path(tempfile.mkdtemp(prefix="lrlab-native-")) / name
+            problem = _build(cc, source, path)
+        if problem is not None:
+            return problem
+    try:
+        lib = ctypes.CDLL(str(path))
+    except OSError as exc:
+        return f"the compiled kernel would not load: {exc}"
+    _declare(lib)
+    problem = _self_check(lib)
+    return lib if problem is None else problem
+
+
+def _declare(lib: ctypes.CDLL) -> None:
+    i64, i32, ptr = ctypes.c_int64, ctypes.c_int32, ctypes.c_void_p
+    lib.lrlab_run.restype = ctypes.c_int
+    lib.lrlab_run.argtypes = [ptr, ptr, i64, i64, ptr, i64, i32, i32, ptr, ptr, ptr, i64, i64]
+    lib.lrlab_run.argtypes += [i32, i64, i64, ptr, ptr]
+    lib.lrlab_math.restype = None
+    lib.lrlab_math.argtypes = [i32, ptr, ptr, i64]
+    lib.lrlab_lanes.restype = ctypes.c_int
+    lib.lrlab_orders.restype = None
+    lib.lrlab_orders.argtypes = [ptr, ptr, ptr, i64, i64, i64]
+    lib.lrlab_seed.restype = None
+    lib.lrlab_seed.argtypes = [ptr, ptr, ptr, i64]
+
+
+def _self_check(lib: ctypes.CDLL) -> str | None:
+    """Whether the library's exp and log agree with NumPy's to a few float32 ulps (a compiler
+    that miscompiles the vector code is refused here, not trusted with a study)."""
+    x = np.linspace(-80.0, 80.0, 1001, dtype=np.float32)
+    got = np.empty_like(x)
+    lib.lrlab_math(0, x.ctypes.data, got.ctypes.data, x.size)
+    want = np.exp(x.astype(np.float64))
+    if not np.allclose(got, want, rtol=4e-7, atol=0):
+        return "the compiled kernel's exp disagrees with NumPy's; not used"
+    pos = np.exp(x / 8)
+    lib.lrlab_math(1, pos.ctypes.data, got.ctypes.data, pos.size)
+    if not np.allclose(got, np.log(pos.astype(np.float64)), rtol=4e-7, atol=1.2e-7):
+        return "the compiled kernel's log disagrees with NumPy's; not used"
+    return None
+
+
+def library() -> ctypes.CDLL | None:
+    """The native kernel's library, compiled and checked on first use in this process;
+    ``None`` where it is not available (:func:`native_status` says why)."""
+    if "lib" not in _STATE:
+        _STATE["lib"] = _load()
+    lib = _STATE["lib"]
+    return lib if isinstance(lib, ctypes.CDLL) else None
+
+
+def native_status() -> str:
+    """``"available"``, or why the native engine is not.
+
+    Example:
+        >>> from lrlab.lab.engine import native_status
+        >>> isinstance(native_status(), str)
+        True
+    """
+    library()
+    lib = _STATE["lib"]
+    return "available" if isinstance(lib, ctypes.CDLL) else str(lib)
+
+
+def reset() -> None:
+    """Forget the loaded library (the next :func:`library` call loads it again)."""
+    _STATE.clear()

@@ -1,0 +1,309 @@
+"""The native engine: its C kernel against the NumPy engine in float64, its elementwise
+functions against NumPy's, members independent of the cohort and the threads, and the ways it
+is not available (no compiler, turned off, a cache it cannot write)."""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lrlab.lab.engine import (
+    NATIVE_MAX_PARAMS,
+    NativeEngine,
+    NumpyEngine,
+    _native_lib,
+    auto_engine,
+    make_engine,
+    native_fits,
+    native_status,
+    run_cohort,
+)
+from lrlab.lab.engine._native import NativeKnob
+from lrlab.lab.engine._threads import counts_agree
+from lrlab.lab.models import MLP, TorchModule
+from lrlab.lab.optim import SGD, Adam
+from lrlab.lab.population import train_population
+from lrlab.schedules import constant
+
+needs_native = pytest.mark.skipif(
+    native_status() != "available", reason=f"native kernel: {native_status()}"
+)
+
+
+@pytest.fixture
+def fresh_library(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """A test that changes how the library loads: forgotten before and after."""
+    _native_lib.reset()
+    yield monkeypatch
+    monkeypatch.undo()
+    _native_lib.reset()
+
+
+def _math(fn: int, x: np.ndarray) -> np.ndarray:
+    lib = _native_lib.library()
+    assert lib is not None
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    out = np.empty_like(x)
+    lib.lrlab_math(fn, x.ctypes.data, out.ctypes.data, x.size)
+    return out
+
+
+def _ulps(got: np.ndarray, want: np.ndarray) -> float:
+    """The largest error of float32 ``got`` in units of the float32 spacing at ``want``."""
+    spacing = np.spacing(np.abs(want).astype(np.float32)).astype(np.float64)
+    return float(np.max(np.abs(got.astype(np.float64) - want) / spacing))
+
+
+@needs_native
+def test_the_kernels_exp_log_tanh_sigmoid_are_within_a_few_ulps_of_the_exact_values():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-103.0, 88.7, 100_000).astype(np.float32)
+    assert _ulps(_math(0, x), np.exp(x.astype(np.float64))) <= 1.5
+    pos = np.exp(x / 4).astype(np.float32)
+    assert _ulps(_math(1, pos), np.log(pos.astype(np.float64))) <= 1.5
+    t = rng.uniform(-12.0, 12.0, 100_000).astype(np.float32)
+    assert _ulps(_math(2, t), np.tanh(t.astype(np.float64))) <= 2.5
+    assert _ulps(_math(3, t), 1 / (1 + np.exp(-t.astype(np.float64)))) <= 2.5
+    u = rng.uniform(0.0, 1.0, 100_000).astype(np.float32)
+    assert _ulps(_math(4, u), np.log1p(u.astype(np.float64))) <= 3.0
+
+
+@needs_native
+def test_the_kernels_functions_keep_nan_and_give_inf_and_zero_where_float32_does():
+    special = np.array([np.nan, np.inf, -np.inf, 88.8, -104.0, 0.0], dtype=np.float32)
+    with np.errstate(over="ignore"):
+        want = np.exp(special)
+    np.testing.assert_array_equal(_math(0, special), want)
+    # the largest float below exp's overflow and a subnormal result, as NumPy rounds them
+    edge = np.array([88.7228, -100.0], dtype=np.float32)
+    np.testing.assert_allclose(_math(0, edge), np.exp(edge), rtol=3e-7)
+    logs = np.array([np.nan, np.inf, 1.0, 3.0], dtype=np.float32)
+    np.testing.assert_allclose(_math(1, logs), np.log(logs), rtol=2e-7)
+    assert np.isnan(_math(2, np.array([np.nan], np.float32))[0])
+    np.testing.assert_array_equal(_math(2, np.array([30.0, -30.0], np.float32)), [1.0, -1.0])
+    np.testing.assert_array_equal(_math(3, np.array([-200.0, 200.0], np.float32)), [0.0, 1.0])
+
+
+def _data(n: int = 60, d: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d))
+    return x, (x[:, 0] + 0.5 * x[:, 1] > 0).astype(int) + (x[:, 2] > 1).astype(int)
+
+
+def _targets(output: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    if output == "sigmoid":
+        return (y > 0).astype(int)
+    if output == "linear":
+        return np.stack([x[:, 0] * 2, x[:, 1] - x[:, 2]], axis=1)
+    return y
+
+
+OUTPUTS = {"softmax": 3, "sigmoid": 1, "linear": 2}
+
+
+@needs_native
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "linear"])
+@pytest.mark.parametrize("output", list(OUTPUTS))
+@pytest.mark.parametrize("apart", [False, True])
+def test_a_step_and_an_evaluation_match_the_numpy_engine_in_float64(
+    activation: str, output: str, apart: bool
+):
+    """The gradient of one step (learning rate 0 keeps the weights), its losses, the epoch's
+    totals and each split's evaluation, for 19 members (one full group of 16 and a part),
+    against the NumPy engine in float64 on the same float32 weights."""
+    x, y = _data()
+    t = _targets(output, x, y)
+    model = MLP(3, (7, 5), OUTPUTS[output], activation=activation, output=output)
+    C = 19
+    native = make_engine(
+        "native", model, C, (x, t), (x[:25], t[:25]), batch_size=16, dtype="float32"
+    )
+    ref = make_engine("numpy", model, C, (x, t), (x[:25], t[:25]), batch_size=16, dtype="float64")
+    assert isinstance(native, NativeEngine) and isinstance(ref, NumpyEngine)
+    native.init(range(C), SGD())
+    ref.init(range(C), SGD())
+    everyone = np.ones(C, dtype=bool)
+    ref.load_params(everyone, native.params())
+    rng = np.random.default_rng(1)
+    order = np.stack([rng.permutation(60) for _ in range(C)]) if apart else rng.permutation(60)
+    for engine in (native, ref):
+        engine.start_epoch(order)
+    for b in range(native.steps_per_epoch):  # 16, 16, 16, 12 rows
+        for engine in (native, ref):
+            engine.step(b, np.zeros(C))
+        scale = np.abs(ref.grad).max()
+        np.testing.assert_allclose(native.grad, ref.grad, rtol=2e-5, atol=2e-6 * scale)
+        np.testing.assert_allclose(native.batch_loss(), ref.batch_loss(), rtol=2e-6)
+    (nl, nc), (rl, rc) = native.epoch_totals(), ref.epoch_totals()
+    np.testing.assert_allclose(nl, rl, rtol=2e-6)
+    if output != "linear":  # (no accuracy for the squared error)
+        np.testing.assert_array_equal(nc, rc)
+    for split in ("train", "test"):
+        (nl, na), (rl, ra) = native.evaluate(split), ref.evaluate(split)
+        np.testing.assert_allclose(nl, rl, rtol=2e-6)
+        if output != "linear":
+            np.testing.assert_array_equal(na, ra)
+
+
+@needs_native
+def test_a_member_is_bit_for_bit_the_same_alone_anywhere_in_a_cohort_and_on_any_thread_count():
+    """Each lane runs one member's formula in a fixed order: member 6 (with its own batch
+    order) trained alone, as member 1 of 3 or member 20 of 37, on one thread or two."""
+    x, y = _data(90)
+    model = MLP(3, (9,), 3)
+    rates = np.full((37, 6 * 6), 0.05)
+    runs = []
+    cohort = [*range(30, 50), 6, *range(50, 66)]  # member 6 at place 20 of 37
+    for members, threads in (([6], 1), ([5, 6, 7], 1), (cohort, 2), (cohort, 1)):
+        engine = make_engine(
+            "native", model, len(members), (x, y), (x, y), batch_size=16, dtype="float32"
+        )
+        engine.init(members, SGD(momentum=0.9))
+        result = run_cohort(
+            engine,
+            rates[: len(members)],
+            epochs=6,
+            data_seed=[m + 100 for m in members],
+            keep_params=True,
+            threads=threads,
+        )
+        i = members.index(6)
+        runs.append((result.params[i], {k: v[i] for k, v in result.history.items()}))
+    alone, *others = runs
+    for params, history in others:
+        np.testing.assert_array_equal(params, alone[0])
+        for k, v in history.items():
+            np.testing.assert_array_equal(v, alone[1][k])
+
+
+@needs_native
+def test_thread_counts_agree_so_the_adaptive_choice_may_use_two():
+    x, y = _data()
+    engine = make_engine(
+        "native", MLP(3, (8,), 3), 40, (x, y), (x, y), batch_size=16, dtype="float32"
+    )
+    engine.init(range(40), Adam())
+    assert counts_agree(NativeKnob(engine), (1, 2), engine.probe)
+    assert engine.threads == 2
+
+
+@needs_native
+@pytest.mark.parametrize("batch_order", ["shared", "per_seed"])
+def test_training_agrees_with_the_numpy_engine(batch_order: str):
+    """Ten epochs of SGD with momentum: the histories agree to float32 rounding as it grows."""
+    x, y = _data(120)
+    kw = dict(epochs=10, batch_size=16, eval_train=True, batch_order=batch_order, keep_params=True)
+    args = (_Data(x, y), MLP(3, (10,), 3), SGD(momentum=0.9), [constant(0.05)] * 5, range(5))
+    runs = {
+        e: train_population(*args, engine=e, dtype="float32", **kw) for e in ("native", "numpy")
+    }
+    for k in ("loss", "val_loss", "train_eval_loss"):
+        np.testing.assert_allclose(runs["native"].history[k], runs["numpy"].history[k], 2e-4)
+    np.testing.assert_allclose(runs["native"].params, runs["numpy"].params, 2e-3, 2e-4)
+
+
+class _Data:
+    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
+        self.x_train, self.y_train, self.x_test, self.y_test = x, y, x[:40], y[:40]
+
+
+@needs_native
+def test_a_diverging_member_is_caught_and_frozen():
+    x, y = _data()
+    engine = make_engine("native", MLP(3, (6,), 3), 2, (x, y), None, batch_size=16, dtype="float32")
+    engine.init([0, 1], SGD())
+    rates = np.array([[0.05] * 20, [1e30] * 20])
+    r = run_cohort(engine, rates, epochs=5, has_test=False, keep_params=True)
+    assert r.diverged.tolist() == [False, True]
+    assert np.all(r.params[1] == 0) and np.isfinite(r.params[0]).all()
+    assert np.isfinite(r.history["loss"][0]).all()
+
+
+def test_what_the_native_engine_takes_and_the_errors_that_name_the_rest():
+    assert native_fits(MLP(2, (50,), 3)) is None
+    assert "float64" in str(native_fits(MLP(2, (50,), 3), "float64"))
+    wide = MLP(784, (300,), 10)
+    assert str(NATIVE_MAX_PARAMS) in str(native_fits(wide))
+    assert "TorchModule" in str(native_fits(TorchModule(lambda: None, n_outputs=3)))  # type: ignore[arg-type]
+    data = _Data(*_data())
+    args = (data, MLP(3, (4,), 3), SGD(), [constant(0.1)], [0])
+    with pytest.raises(ValueError, match="engine='native' computes in float32, got dtype float64"):
+        train_population(*args, epochs=1, batch_size=16, engine="native", dtype="float64")
+    with pytest.raises(ValueError, match="engine='native' trains an MLP on the CPU only"):
+        train_population(*args, epochs=1, batch_size=16, engine="native", device="cuda")
+
+
+def test_turned_off_it_says_so_and_auto_uses_the_other_engines(
+    fresh_library: pytest.MonkeyPatch,
+):
+    fresh_library.setenv("LRLAB_NO_NATIVE", "1")
+    assert native_status() == "turned off by LRLAB_NO_NATIVE"
+    net = MLP(3, (4,), 3)
+    assert auto_engine(net, 8, 32) == "numpy"
+    data = _Data(*_data())
+    with pytest.raises(RuntimeError, match="not available here: turned off by LRLAB_NO_NATIVE"):
+        train_population(
+            data, net, SGD(), [constant(0.1)], [0], epochs=1, batch_size=16, engine="native"
+        )
+    r = train_population(data, net, SGD(), [constant(0.1)], [0], epochs=1, batch_size=16)
+    assert np.isfinite(r.history["loss"]).all()
+
+
+def test_without_a_compiler_it_says_what_to_install(fresh_library: pytest.MonkeyPatch):
+    fresh_library.setattr(_native_lib, "compiler", lambda: None)
+    assert "no C compiler found" in native_status()
+    assert _native_lib.library() is None
+
+
+def test_a_compiler_that_fails_is_named(fresh_library: pytest.MonkeyPatch, tmp_path: Path):
+    false = Path("/bin/false") if Path("/bin/false").exists() else Path("/usr/bin/false")
+    fresh_library.setenv("CC", str(false))
+    fresh_library.setenv("LRLAB_CACHE_DIR", str(tmp_path))
+    assert native_status().startswith(f"{false} failed")
+
+
+@needs_native
+def test_the_compiled_kernel_is_cached_and_loaded_again_without_compiling(
+    fresh_library: pytest.MonkeyPatch, tmp_path: Path
+):
+    fresh_library.setenv("LRLAB_CACHE_DIR", str(tmp_path))
+    assert isinstance(_native_lib.library(), ctypes.CDLL)
+    built = list((tmp_path / "native").glob("lrlab_native_*"))
+    assert len(built) == 1 and not list((tmp_path / "native").glob("*.part"))
+    _native_lib.reset()
+
+    def no_compiling(*args: object) -> str:
+        raise AssertionError("compiled again")
+
+    fresh_library.setattr(_native_lib, "_build", no_compiling)
+    assert native_status() == "available"
+
+
+@needs_native
+def test_a_cache_it_cannot_write_makes_it_build_in_a_directory_of_its_own(
+    fresh_library: pytest.MonkeyPatch, tmp_path: Path
+):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    fresh_library.setenv("LRLAB_CACHE_DIR", str(blocker))
+    assert native_status() == "available"
+
+
+@needs_native
+def test_a_kernel_whose_exp_is_wrong_is_refused(fresh_library: pytest.MonkeyPatch):
+    class Wrong:
+        def lrlab_math(self, fn: int, x: int, out: int, n: int) -> None:
+            ctypes.memset(out, 0, 4 * n)
+
+    assert "exp disagrees" in str(_native_lib._self_check(Wrong()))  # type: ignore[arg-type]
+
+
+def test_a_missing_kernel_source_is_named(fresh_library: pytest.MonkeyPatch):
+    fresh_library.setattr(_native_lib, "SOURCE", "no-such-file.c")
+    assert native_status() == (
+        "the kernel's source no-such-file.c is missing from this installation of lrlab"
+    )
