@@ -23,6 +23,7 @@ from lrlab.lab.engine import (
     run_cohort,
 )
 from lrlab.lab.engine._native import NativeKnob
+from lrlab.lab.engine._order import cohort_orders, numpy_orders
 from lrlab.lab.engine._threads import counts_agree
 from lrlab.lab.models import MLP, TorchModule
 from lrlab.lab.optim import SGD, Adam
@@ -300,6 +301,27 @@ def test_a_kernel_whose_exp_is_wrong_is_refused(fresh_library: pytest.MonkeyPatc
             ctypes.memset(out, 0, 4 * n)
 
     assert "exp disagrees" in str(_native_lib._self_check(Wrong()))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 500])
+def test_a_cohorts_orders_are_torch_randperm_of_each_members_seed(n: int):
+    """Drawn in the native kernel where it is available, generator by generator otherwise:
+    both are :func:`epoch_orders` of each seed, epoch after epoch."""
+    seeds = [0, 1, 7, -3, 2**32 - 1, 2**32, 2**40 + 5, -(2**63), 2**63 - 1]
+    together = cohort_orders(n, seeds)
+    each = [numpy_orders(n, s) for s in seeds]
+    for _ in range(3):
+        np.testing.assert_array_equal(next(together), np.stack([next(o) for o in each]))
+    unshuffled = next(cohort_orders(n, seeds, shuffle=False))
+    np.testing.assert_array_equal(unshuffled, np.tile(np.arange(n), (len(seeds), 1)))
+
+
+def test_without_the_kernel_a_cohorts_orders_are_the_same(fresh_library: pytest.MonkeyPatch):
+    seeds = [3, 4, 2**33 + 3]
+    with_kernel = next(cohort_orders(50, seeds))
+    fresh_library.setenv("LRLAB_NO_NATIVE", "1")
+    _native_lib.reset()
+    np.testing.assert_array_equal(with_kernel, next(cohort_orders(50, seeds)))
 
 
 def test_a_missing_kernel_source_is_named(fresh_library: pytest.MonkeyPatch):

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ...control import EarlyStopping, Plateau
-from ._order import epoch_orders
+from ._order import cohort_orders
 from ._protocol import Engine
 from ._threads import Pacer
 
@@ -247,13 +247,13 @@ def run_cohort(
     restore = early is not None and early.restore_best_weights
     best = BestWeights(engine, "val_loss" if has_test else "loss") if keep_best or restore else None
     seeds = [data_seed] if isinstance(data_seed, (int, np.integer)) else list(data_seed)
-    orders = [epoch_orders(N, int(seed), shuffle) for seed in seeds]
+    orders = cohort_orders(N, [int(seed) for seed in seeds], shuffle)
 
     with engine.session(threads) as pace:
         for epoch in range(epochs):
             if not active.any():
                 break
-            order = next(orders[0]) if len(orders) == 1 else np.stack([next(o) for o in orders])
+            order = next(orders)
             lrs = table[epoch * S : (epoch + 1) * S] * (scale * active.astype(dt))
             # no NumPy warnings on the overflows of a diverging member: the loop freezes it
             with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):

@@ -13,7 +13,7 @@ draws the same permutations faster (the swaps are a Python loop here, ~0.1 us a 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -66,3 +66,44 @@ def numpy_orders(n: int, seed: int) -> Iterator[np.ndarray]:
         for i, j in enumerate(targets):
             rows[i], rows[j] = rows[j], rows[i]
         yield np.array(rows, dtype=np.int64)
+
+
+def cohort_orders(n: int, seeds: Sequence[int], shuffle: bool = True) -> Iterator[np.ndarray]:
+    """Each epoch's orders for a cohort, forever: ``[n]`` for one seed, else ``[C, n]`` whose
+    row ``c`` is :func:`epoch_orders` ``(n, seeds[c])``'s.
+
+    Several seeds are drawn in one call of the native kernel where it is available (each
+    member's MT19937 seeded as ``torch.manual_seed`` seeds it, and the swaps of
+    ``torch.randperm``): one ``torch.randperm`` per member and epoch costs about 10 us, 2 s of
+    a 200-epoch run of 1024 members; otherwise generator by generator.
+
+    Example:
+        >>> orders = cohort_orders(5, [0, 0, 1])
+        >>> first = next(orders)
+        >>> first.tolist()[0] == first.tolist()[1] == [4, 0, 1, 3, 2]
+        True
+    """
+    if len(seeds) == 1:
+        yield from epoch_orders(n, int(seeds[0]), shuffle)
+        return
+    if not 1 <= n < MAX_ROWS:
+        raise ValueError(f"epoch_orders: n must be in [1, {MAX_ROWS}), got {n!r}")
+    C = len(seeds)
+    if not shuffle:
+        while True:
+            yield np.tile(np.arange(n), (C, 1))
+    from ._native_lib import library
+
+    lib = library()
+    if lib is None:
+        each = [epoch_orders(n, int(seed)) for seed in seeds]
+        while True:
+            yield np.stack([next(o) for o in each])
+    state = np.empty((C, 624), dtype=np.uint32)
+    pos = np.empty(C, dtype=np.int32)
+    low = np.array([int(seed) & 0xFFFFFFFF for seed in seeds], dtype=np.uint32)
+    lib.lrlab_seed(state.ctypes.data, pos.ctypes.data, low.ctypes.data, C)
+    while True:
+        out = np.empty((C, n), dtype=np.int64)
+        lib.lrlab_orders(state.ctypes.data, pos.ctypes.data, out.ctypes.data, n, 0, C)
+        yield out
