@@ -329,3 +329,46 @@ def test_a_missing_kernel_source_is_named(fresh_library: pytest.MonkeyPatch):
     assert native_status() == (
         "the kernel's source no-such-file.c is missing from this installation of lrlab"
     )
+
+
+def _has_avx2_fma() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " avx2" in flags and " fma" in flags
+
+
+@needs_native
+@pytest.mark.skipif(not _has_avx2_fma(), reason="needs an x86 CPU with AVX2 and FMA")
+def test_the_numbers_do_not_depend_on_the_vector_width(
+    fresh_library: pytest.MonkeyPatch, tmp_path: Path
+):
+    """The kernel built for AVX2 (8 members per vector) and for this CPU (16 with AVX-512):
+    the same training, bit for bit (both fuse multiply-adds)."""
+    fresh_library.setenv("LRLAB_CACHE_DIR", str(tmp_path))
+    x, y = _data(70)
+    runs = {}
+    for arch in ("x86-64-v3", ""):
+        fresh_library.setenv("LRLAB_NATIVE_ARCH", arch)
+        _native_lib.reset()
+        assert native_status() == "available"
+        engine = make_engine(
+            "native",
+            MLP(3, (12,), 3, activation="tanh"),
+            21,
+            (x, y),
+            (x, y),
+            batch_size=16,
+            dtype="float32",
+        )
+        engine.init(range(21), SGD(momentum=0.9))
+        lanes = int(_native_lib.library().lrlab_lanes())  # type: ignore[union-attr]
+        result = run_cohort(
+            engine, np.full((21, 5 * 5), 0.1), epochs=5, keep_params=True, data_seed=list(range(21))
+        )
+        runs[arch or "native"] = (lanes, result)
+    assert runs["x86-64-v3"][0] == 8
+    np.testing.assert_array_equal(runs["x86-64-v3"][1].params, runs["native"][1].params)
+    for k, v in runs["native"][1].history.items():
+        np.testing.assert_array_equal(runs["x86-64-v3"][1].history[k], v)

@@ -1,14 +1,14 @@
-/* lrlab's native kernel: a cohort of small MLPs, 16 members in the 16 lanes of a vector.
+/* lrlab's native kernel: a cohort of small MLPs, one member in each lane of a vector.
  *
- * Every arithmetic operation below is one vector operation on 16 members at once (GCC/Clang
- * vector extensions, 64 bytes): member c of a group is lane c % 16, its weights are gathered
- * into a lane-interleaved copy ``thT[p][lane]`` and its gradient scattered back from ``gT``.
- * A training step streams the batch one sample at a time through the whole network (forward,
- * loss, backward, gradient accumulation), so the hidden activations of a sample never leave
- * the registers and the L1 cache: the step reads the weights and writes the gradient once per
- * sample, never a [C, width, B] tensor. Each lane computes exactly the scalar formula of one
- * member in a fixed order, so a member's numbers do not depend on the cohort's size, its
- * place in it or the thread count.
+ * Every arithmetic operation below is one vector operation on L members at once (GCC/Clang
+ * vector extensions; L = 16 with AVX-512, 8 with AVX, 4 otherwise): member c of a group is
+ * lane c % L, its weights are gathered into a lane-interleaved copy ``thT[p][lane]`` and its
+ * gradient scattered back from ``gT``. A training step streams the batch S samples at a time
+ * through the whole network (forward, loss, backward, gradient accumulation), so the hidden
+ * activations never leave the registers and the L1 cache: the step reads the weights and
+ * writes the gradient once per S samples, never a [C, width, B] tensor. Each lane computes
+ * exactly the scalar formula of one member in a fixed order, so a member's numbers do not
+ * depend on the cohort's size, its place in it, the thread count or L.
  *
  * Layout (lrlab.lab.models.MLP.slots): for each layer l, W_l [out, in] row-major then
  * b_l [out], in one flat row of P floats per member.
@@ -25,13 +25,21 @@
 #include <immintrin.h>
 #endif
 
+/* lanes: members per vector, the width of the CPU's vector registers (a wider generic vector
+ * than the registers would be split, and passed through memory between functions) */
+#if defined(__AVX512F__)
 #define L 16
-typedef float vf __attribute__((vector_size(64)));
-typedef int32_t vi __attribute__((vector_size(64)));
-typedef double vd __attribute__((vector_size(128)));
+#elif defined(__AVX__)
+#define L 8
+#else
+#define L 4
+#endif
+typedef float vf __attribute__((vector_size(4 * L)));
+typedef int32_t vi __attribute__((vector_size(4 * L)));
+typedef double vd __attribute__((vector_size(8 * L)));
 
-#define VF(x) ((vf){x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x})
-#define VI(x) ((vi){x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x})
+#define VF(x) ((vf){0} + (float)(x))
+#define VI(x) ((vi){0} + (int32_t)(x))
 
 static inline vf sel(vi m, vf a, vf b) { return (vf)(((vi)a & m) | ((vi)b & ~m)); }
 
@@ -119,10 +127,14 @@ static inline vf vtanh(vf x) {
   return sel(x != x, x, y);
 }
 
-/* max(0, z), NaN kept (as torch.relu): one vmaxps with 0 first where there is AVX-512 */
+/* max(0, z), NaN kept (as torch.relu): one maxps with 0 first on x86 */
 static inline vf relu(vf z) {
 #if defined(__AVX512F__)
   return (vf)_mm512_max_ps(_mm512_setzero_ps(), (__m512)z);
+#elif defined(__AVX__)
+  return (vf)_mm256_max_ps(_mm256_setzero_ps(), (__m256)z);
+#elif defined(__SSE__)
+  return (vf)_mm_max_ps(_mm_setzero_ps(), (__m128)z);
 #else
   return sel(VF(0.0f) > z, VF(0.0f), z);
 #endif

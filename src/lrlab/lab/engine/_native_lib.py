@@ -1,8 +1,9 @@
 """The native kernel's library: ``_native.c`` compiled on first use with the machine's C
 compiler, cached on disk, loaded with :mod:`ctypes`, and checked before it is trusted.
 
-The kernel is C with GCC/Clang vector extensions (no platform intrinsics), so it compiles for
-whatever CPU runs it (``-march=native``: AVX-512 where there is AVX-512); it needs a C compiler
+The kernel is C with GCC/Clang vector extensions, so it compiles for whatever CPU runs it
+(``-march=native``: 16 members per vector with AVX-512, 8 with AVX2, 4 otherwise;
+``$LRLAB_NATIVE_ARCH`` names another instruction set); it needs a C compiler
 (``cc``, or ``$CC``) and nothing else, and is compiled once per machine and source into the
 cache (``$LRLAB_CACHE_DIR``, else ``$XDG_CACHE_HOME/lrlab``, else ``~/.cache/lrlab``). Where
 there is no compiler, or the library fails its check, :func:`native_status` says why and
@@ -29,8 +30,16 @@ SOURCE = "_native.c"
 #: the flags every build uses: IEEE arithmetic (no fast-math: NaN and inf behave as in NumPy,
 #: so diverging members are seen), multiply-adds fused where the CPU has them
 FLAGS = ["-O3", "-std=gnu11", "-fPIC", "-shared", "-ffp-contract=fast", "-fno-math-errno"]
-#: tried first, dropped where the compiler refuses it
-NATIVE_FLAGS = ["-march=native"]
+#: the instruction set: ``-march=native`` (the CPU that compiles it), or ``$LRLAB_NATIVE_ARCH``
+#: (e.g. ``x86-64-v3`` for AVX2 machines sharing one cache); dropped where the compiler
+#: refuses it
+ARCH_ENV = "LRLAB_NATIVE_ARCH"
+
+
+def arch_flags() -> list[str]:
+    """``["-march=<$LRLAB_NATIVE_ARCH or native>"]``."""
+    return [f"-march={os.environ.get(ARCH_ENV) or 'native'}"]
+
 
 _STATE: dict[str, object] = {}
 
@@ -85,7 +94,7 @@ def _build(cc: str, source: bytes, out: Path) -> str | None:
         src.write_bytes(source)
         built = Path(tmp) / f"kernel{suffix}"
         error = ""
-        for extra in (NATIVE_FLAGS, []):
+        for extra in (arch_flags(), []):
             cmd = [cc, *FLAGS, *extra, str(src), "-o", str(built), "-lm"]
             try:
                 run = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
@@ -114,7 +123,9 @@ def _load() -> ctypes.CDLL | str:
     except OSError:
         return f"the kernel's source {SOURCE} is missing from this installation of lrlab"
     key = hashlib.sha256(
-        b"\0".join([source, cc.encode(), " ".join(FLAGS).encode(), _cpu_id().encode()])
+        b"\0".join(
+            [source, cc.encode(), " ".join(FLAGS + arch_flags()).encode(), _cpu_id().encode()]
+        )
     ).hexdigest()[:20]
     name = f"lrlab_native_{key}{'.dylib' if sys.platform == 'darwin' else '.so'}"
     path = cache_dir() / name
