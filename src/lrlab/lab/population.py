@@ -228,11 +228,12 @@ def train_population(
             epoch if ``early_stopping`` is given, else the lowest ``val_loss`` (``loss`` without
             a test split), earliest on ties; a diverged member's last finite best.
         threads: CPU threads while training (torch's on the torch engine, NumPy's BLAS on
-            the NumPy engine); ``None`` (default) starts on one and chooses between one and
-            the library's count by timing the run's own steps, where both counts give
-            bit-identical results (else one thread throughout), so the choice never changes the
-            numbers; ``result.extra["threads"]`` says what it chose (docs/population.md,
-            "Threads"). The setting is restored afterwards.
+            the NumPy engine, the kernel's on the native engine); ``None`` (default) starts
+            on one and chooses between one and the library's count by timing the run's own
+            steps, where both counts give bit-identical results (else one thread
+            throughout), so the choice never changes the numbers;
+            ``result.extra["threads"]`` says what it chose (docs/population.md, "Threads").
+            The setting is restored afterwards.
         engine: ``"torch"`` (:class:`~lrlab.lab.engine.TorchEngine`: the fused torch kernels,
             any device; needs torch), ``"numpy"`` (:class:`~lrlab.lab.engine.NumpyEngine`: the
             same forward/backward and optimizer formulas in NumPy alone,

@@ -27,7 +27,7 @@ NATIVE_MAX_PARAMS = 8192
 
 _ACTIVATIONS = {"relu": 0, "tanh": 1, "sigmoid": 2, "linear": 3}
 _LOSSES = {"categorical_crossentropy": 0, "binary_crossentropy": 1, "mse": 2}
-_POOL: list[ThreadPoolExecutor] = []
+_POOL: dict[int, ThreadPoolExecutor] = {}  # its size -> the pool
 
 
 def native_fits(model: Any, dtype: Any = "float32") -> str | None:
@@ -63,11 +63,13 @@ def usable_cpus() -> int:
 def _pool(workers: int) -> ThreadPoolExecutor:
     """One process-wide pool of at least ``workers`` threads (each runs a share of a call;
     ``ctypes`` releases the GIL around the kernel)."""
-    if not _POOL or _POOL[0]._max_workers < workers:
-        if _POOL:
-            _POOL.pop().shutdown(wait=False)
-        _POOL.append(ThreadPoolExecutor(workers, thread_name_prefix="lrlab-native"))
-    return _POOL[0]
+    size = max(_POOL, default=0)
+    if size < workers:
+        if size:
+            _POOL.pop(size).shutdown(wait=False)
+        size = workers
+        _POOL[size] = ThreadPoolExecutor(size, thread_name_prefix="lrlab-native")
+    return _POOL[size]
 
 
 class NativeKnob:
