@@ -9,12 +9,13 @@ epochs, a full evaluation of the train and test splits after every epoch, 8 lear
 3. Keras 3 ``model.fit`` one configuration after another, on the TensorFlow backend when
    TensorFlow is installed, else on ``KERAS_BACKEND`` (``--keras-backend`` chooses);
 4. lrlab's scaling: seconds per configuration at C = 1, 8, 64, 256, 1024 on each engine
-   (NumPy up to C = 256, torch), the one ``engine="auto"`` picks, and the FLOP bound (the
+   (native where its kernel is available, NumPy up to C = 256, torch; they take turns and
+   each keeps its best of two runs), the one ``engine="auto"`` picks, and the FLOP bound (the
    arithmetic of one configuration at this machine's measured peak sgemm rate);
-5. with ``--engines``: the engine choice, each engine's seconds per configuration for three
-   widths (2-50-3, 64-300-100-10, 784-300-100-10) at C = 1, 8, 64, 256, the engine
-   ``engine="auto"`` picks and how much slower it is than the better one (the minimum of
-   ``--repeats`` runs each, as other work on the machine only ever adds time).
+5. with ``--engines``: the engine choice, each engine's seconds per configuration for five
+   networks (2-50-3, 34-64-64-2, 784-8-10, 64-300-100-10, 784-300-100-10) at C = 1, 8, 64,
+   256, the engine ``engine="auto"`` picks and how much slower it is than the best one (the
+   minimum of ``--repeats`` runs each, as other work on the machine only ever adds time).
 
 Keras and the plain loop are slow, so by default they run a subset of the configurations
 (``--keras-configs``, ``--torch-configs``) and the per-configuration time is reported; ratios
@@ -42,12 +43,15 @@ import numpy as np
 import torch
 
 from lrlab.lab.data import blobs
+from lrlab.lab.engine import native_fits, native_status
 from lrlab.lab.models import MLP
 from lrlab.lab.optim import SGD
 from lrlab.lab.population import auto_engine, train_population
 from lrlab.schedules import constant
 
 LRS = [10.0**-k for k in range(8)]
+#: the engines' columns, in the order the tables print them
+NAMES = ("native", "numpy", "torch")
 
 
 #: the batch order of the 8-configuration study: :func:`torch_loop` seeds torch with 0 before
@@ -141,6 +145,9 @@ def wide_data(
 #: the networks of the engine-choice table, with the epochs and training rows each is timed on
 CHOICE_NETWORKS = (
     ((2, 50, 3), 20, 500),
+    # near the native engine's limits: 6,530 and 6,370 parameters, narrow and wide inputs
+    ((34, 64, 64, 2), 3, 351),
+    ((784, 8, 10), 1, 2000),
     ((64, 300, 100, 10), 1, 1024),
     ((784, 300, 100, 10), 1, 512),
 )
@@ -163,8 +170,8 @@ def engine_choice_table(repeats: int) -> dict[str, Any]:
         "train+test evaluation every epoch"
     )
     print(
-        f"  {'network':>16} {'rows':>5} {'ep':>3} {'C':>5} {'numpy':>9} {'torch':>9} "
-        f"{'auto':>6} {'auto vs best':>12}"
+        f"  {'network':>16} {'rows':>5} {'ep':>3} {'C':>5} {'native':>9} {'numpy':>9} "
+        f"{'torch':>9} {'auto':>6} {'auto vs best':>12}"
     )
     out: dict[str, Any] = {}
     for sizes, epochs, rows in CHOICE_NETWORKS:
@@ -174,6 +181,8 @@ def engine_choice_table(repeats: int) -> dict[str, Any]:
         for C in CHOICE_SIZES:
             lrs = [LRS[i % 8] * 0.1 for i in range(C)]
             runs: dict[str, list[float]] = {"numpy": [], "torch": []}
+            if native_status() == "available" and native_fits(model) is None:
+                runs["native"] = []
             for engine in runs:
                 lrlab_population(data, lrs, 1, "cpu", engine, sizes)  # warm up
             # the engines take turns, so a slower minute of the machine falls on both; short
@@ -184,9 +193,10 @@ def engine_choice_table(repeats: int) -> dict[str, Any]:
             on = {engine: min(times) / C for engine, times in runs.items()}
             pick = auto_engine(model, C, 32)
             slower = on[pick] / min(on.values()) - 1
+            cols = " ".join(f"{on[k]:9.4f}" if k in on else f"{'-':>9}" for k in NAMES)
             print(
-                f"  {name:>16} {len(data.x_train):>5} {epochs:>3} {C:>5} {on['numpy']:9.4f} "
-                f"{on['torch']:9.4f} {pick:>6} {slower:+11.0%}"
+                f"  {name:>16} {len(data.x_train):>5} {epochs:>3} {C:>5} {cols} "
+                f"{pick:>6} {slower:+11.0%}"
             )
             out[f"{name} C={C}"] = {**on, "auto": pick, "auto_slower": slower}
     return out
@@ -523,18 +533,27 @@ def scaling_table(
         "  batch_order='per_seed' (train_population's default; seeds 0 ... C-1, so one order "
         "per member: a gather of each member's rows per step)"
     )
-    print(f"  {'C':>6} {'numpy':>9} {'torch':>9} {'auto':>6} {'auto s':>8} {'x bound':>8}")
+    print(
+        f"  {'C':>6} {'native':>9} {'numpy':>9} {'torch':>9} {'auto':>6} {'auto s':>8} "
+        f"{'x bound':>8}"
+    )
     scaling, engines = {}, {}
+    native = args.device == "cpu" and native_status() == "available"
     for C in sizes:
         lrs = [LRS[i % 8] for i in range(C)]
-        on = {"torch": lrlab_population(data, lrs, epochs, args.device, "torch")}
-        if args.device == "cpu" and C <= 256:
-            on["numpy"] = lrlab_population(data, lrs, epochs, args.device, "numpy")
+        kinds = ["torch"] + (["numpy"] if args.device == "cpu" and C <= 256 else [])
+        kinds += ["native"] if native else []
+        # the engines take turns, each keeping its best of two runs
+        on: dict[str, float] = {}
+        for _ in range(2):
+            for kind in kinds:
+                t = lrlab_population(data, lrs, epochs, args.device, kind)
+                on[kind] = min(on.get(kind, t), t)
         pick = auto_engine(MLP(2, (50,), 3), C, 32, args.device)
         t = on[pick]
         scaling[C], engines[C] = t, {k: v / C for k, v in on.items()}
-        cols = [f"{on[k] / C * 1e3:9.2f}" if k in on else f"{'-':>9}" for k in ("numpy", "torch")]
-        print(f"  {C:>6} {cols[0]} {cols[1]} {pick:>6} {t:8.2f} {t / C / bound:8.1f}")
+        cols = [f"{on[k] / C * 1e3:9.2f}" if k in on else f"{'-':>9}" for k in NAMES]
+        print(f"  {C:>6} {' '.join(cols)} {pick:>6} {t:8.2f} {t / C / bound:8.1f}")
     results["engines_seconds_per_config"] = engines
     results["scaling_total_seconds"] = scaling
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._choice import NATIVE_AUTO_PARAMS as NATIVE_AUTO_PARAMS
 from ._choice import NUMPY_MACS as NUMPY_MACS
 from ._choice import SMALL_WORK as SMALL_WORK
 from ._choice import auto_engine as auto_engine
@@ -135,6 +136,7 @@ __all__ = [
     "DTYPES",
     "ENGINES",
     "MONITORS",
+    "NATIVE_AUTO_PARAMS",
     "NATIVE_MAX_PARAMS",
     "NEEDS_TORCH",
     "NUMPY_MACS",

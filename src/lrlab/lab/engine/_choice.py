@@ -12,6 +12,11 @@ from ..models import MLP, TorchModule
 #: activation elements per step below which one thread computes (:func:`blas_threads` and the
 #: torch engine's ``torch_threads``)
 SMALL_WORK = 2**16
+#: parameters per member up to which ``engine="auto"`` picks the native engine (it takes up to
+#: :data:`~lrlab.lab.engine.NATIVE_MAX_PARAMS`): at 6,400 a 784-8-10 network trained 1.4x
+#: slower there than on the torch engine and a 34-64-64-2 one no faster than on NumPy
+#: (``benchmarks/population.py --engines``)
+NATIVE_AUTO_PARAMS = 4096
 #: multiply-adds per training step (``C * batch * parameters per member``, :func:`step_macs`)
 #: up to which ``engine="auto"`` picks the NumPy engine on the CPU; ``benchmarks/population.py
 #: --engines`` times both engines over three widths
@@ -60,7 +65,7 @@ def auto_engine(
     ``"torch"``.
 
     The native engine for an :class:`~lrlab.lab.models.MLP` on the CPU in float32 of at most
-    :data:`~lrlab.lab.engine.NATIVE_MAX_PARAMS` parameters, where its kernel is available
+    :data:`NATIVE_AUTO_PARAMS` parameters, where its kernel is available
     (:func:`~lrlab.lab.engine.native_status`: a C compiler on the machine): it is the
     fastest on such networks at every cohort size, from C = 8 on by several times
     (``benchmarks/population.py``). Otherwise NumPy for an MLP on the CPU whose step is at most
@@ -95,7 +100,9 @@ def _native_takes(model: MLP, dtype: Any) -> bool:
     from ._native import native_fits
     from ._native_lib import library
 
-    return native_fits(model, dtype) is None and library() is not None
+    if model.n_params > NATIVE_AUTO_PARAMS or native_fits(model, dtype) is not None:
+        return False
+    return library() is not None
 
 
 def torch_installed() -> bool:
