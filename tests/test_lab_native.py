@@ -113,27 +113,29 @@ OUTPUTS = {"softmax": 3, "sigmoid": 1, "linear": 2}
 def test_a_step_and_an_evaluation_match_the_numpy_engine_in_float64(
     activation: str, output: str, apart: bool
 ):
-    """The gradient of one step (learning rate 0 keeps the weights), its losses, the epoch's
-    totals and each split's evaluation, for 19 members (one full group of 16 and a part),
-    against the NumPy engine in float64 on the same float32 weights."""
-    x, y = _data()
+    """The gradient of each step of an epoch (learning rate 0 keeps the weights), its losses,
+    the epoch's totals and each split's evaluation, for 19 members (full groups and a part at
+    any vector width), against the NumPy engine in float64 on the same float32 weights."""
+    x, y = _data(61)
     t = _targets(output, x, y)
     model = MLP(3, (7, 5), OUTPUTS[output], activation=activation, output=output)
     C = 19
+    # batches of 7 rows and a last one of 5: not multiples of the 4 samples the kernel takes
+    # at once
     native = make_engine(
-        "native", model, C, (x, t), (x[:25], t[:25]), batch_size=16, dtype="float32"
+        "native", model, C, (x, t), (x[:25], t[:25]), batch_size=7, dtype="float32"
     )
-    ref = make_engine("numpy", model, C, (x, t), (x[:25], t[:25]), batch_size=16, dtype="float64")
+    ref = make_engine("numpy", model, C, (x, t), (x[:25], t[:25]), batch_size=7, dtype="float64")
     assert isinstance(native, NativeEngine) and isinstance(ref, NumpyEngine)
     native.init(range(C), SGD())
     ref.init(range(C), SGD())
     everyone = np.ones(C, dtype=bool)
     ref.load_params(everyone, native.params())
     rng = np.random.default_rng(1)
-    order = np.stack([rng.permutation(60) for _ in range(C)]) if apart else rng.permutation(60)
+    order = np.stack([rng.permutation(61) for _ in range(C)]) if apart else rng.permutation(61)
     for engine in (native, ref):
         engine.start_epoch(order)
-    for b in range(native.steps_per_epoch):  # 16, 16, 16, 12 rows
+    for b in range(native.steps_per_epoch):
         for engine in (native, ref):
             engine.step(b, np.zeros(C))
         scale = np.abs(ref.grad).max()
@@ -372,3 +374,116 @@ def test_the_numbers_do_not_depend_on_the_vector_width(
     np.testing.assert_array_equal(runs["x86-64-v3"][1].params, runs["native"][1].params)
     for k, v in runs["native"][1].history.items():
         np.testing.assert_array_equal(runs["x86-64-v3"][1].history[k], v)
+
+
+@needs_native
+def test_inputs_of_the_wrong_width_and_bad_orders_are_errors_not_reads_outside_the_data():
+    x, y = _data()
+    with pytest.raises(ValueError, match=r"train split's inputs are \(60, 3\).* takes 40"):
+        make_engine("native", MLP(40, (4,), 3), 2, (x, y), None, batch_size=8, dtype="float32")
+    with pytest.raises(ValueError, match=r"test split's inputs are \(60, 2\)"):
+        make_engine(
+            "native", MLP(3, (4,), 3), 2, (x, y), (x[:, :2], y), batch_size=8, dtype="float32"
+        )
+    engine = make_engine("native", MLP(3, (4,), 3), 2, (x, y), None, batch_size=8, dtype="float32")
+    engine.init([0, 1], SGD())
+    for bad in (np.arange(59), np.arange(1, 61), np.full((3, 60), 0), np.array([-1] * 60)):
+        with pytest.raises(ValueError, match="order must be"):
+            engine.start_epoch(bad)
+
+
+@needs_native
+def test_a_loss_sum_past_float32s_range_is_inf_as_on_the_numpy_engine():
+    """The kernel adds losses in float64; a sum a float32 engine could not hold is reported as
+    inf all the same, so the loop marks the member diverged at the same epoch."""
+    x, y = _data(50)
+    model = MLP(3, (4,), 3, activation="linear")
+    losses = {}
+    for rows in (50, 2):  # per-sample losses near 1e37: 50 of them overflow float32, 2 do not
+        for kind in ("native", "numpy"):
+            engine = make_engine(
+                kind, model, 2, (x, y), (x[:rows], y[:rows]), batch_size=10, dtype="float32"
+            )
+            engine.init([0, 1], SGD())
+            weights = engine.params()
+            weights[0, -15:-3] = np.repeat([4e36, -4e36, 0.0], 4)  # W2's rows: logits ~1e37
+            engine.load_params(np.ones(2, dtype=bool), weights)
+            with np.errstate(over="ignore"):  # (NumPy's float32 sum overflows: the point)
+                losses[kind, rows] = engine.evaluate("test")[0]
+    assert not np.isfinite(losses["numpy", 50][0]) and not np.isfinite(losses["native", 50][0])
+    assert np.isfinite(losses["numpy", 2][0]) and losses["numpy", 2][0] > 1e36
+    np.testing.assert_allclose(losses["native", 2], losses["numpy", 2], rtol=1e-5)
+    np.testing.assert_allclose(losses["native", 50][1], losses["numpy", 50][1], rtol=1e-5)
+
+
+def _train_twice_on_two_threads() -> None:
+    x, y = _data()
+    for _ in range(2):
+        engine = make_engine(
+            "native", MLP(3, (8,), 3), 40, (x, y), None, batch_size=8, dtype="float32"
+        )
+        engine.init(range(40), SGD())
+        run_cohort(engine, np.full((40, 8), 0.1), epochs=1, has_test=False, threads=2)
+
+
+@needs_native
+def test_a_forked_child_trains_on_threads_of_its_own():
+    """The pool's threads do not survive a fork: the child starts its own, not waits forever."""
+    import multiprocessing
+
+    _train_twice_on_two_threads()  # the parent's pool exists now
+    child = multiprocessing.get_context("fork").Process(target=_train_twice_on_two_threads)
+    child.start()
+    child.join(timeout=60)
+    if child.is_alive():
+        child.kill()
+        pytest.fail("the forked child hung on the parent's thread pool")
+    assert child.exitcode == 0
+
+
+@needs_native
+def test_a_damaged_cached_kernel_is_built_again(fresh_library: pytest.MonkeyPatch, tmp_path: Path):
+    """A file cut short (a copy that died half-way) in another cache, never loaded here."""
+    fresh_library.setenv("LRLAB_CACHE_DIR", str(tmp_path / "first"))
+    assert native_status() == "available"
+    (built,) = (tmp_path / "first" / "native").glob("lrlab_native_*")
+    damaged = tmp_path / "second" / "native" / built.name
+    damaged.parent.mkdir(parents=True)
+    damaged.write_bytes(built.read_bytes()[:100])
+    fresh_library.setenv("LRLAB_CACHE_DIR", str(tmp_path / "second"))
+    _native_lib.reset()
+    assert native_status() == "available"
+    assert damaged.stat().st_size == built.stat().st_size
+
+
+@needs_native
+@pytest.mark.skipif(not _has_avx2_fma(), reason="needs an x86 CPU")
+def test_the_four_lane_build_trains_as_the_numpy_engine(
+    fresh_library: pytest.MonkeyPatch, tmp_path: Path
+):
+    """The baseline x86-64 build (SSE2: 4 lanes, no fused multiply-add) against NumPy."""
+    fresh_library.setenv("LRLAB_CACHE_DIR", str(tmp_path))
+    fresh_library.setenv("LRLAB_NATIVE_ARCH", "x86-64")
+    _native_lib.reset()
+    assert native_status() == "available"
+    assert int(_native_lib.library().lrlab_lanes()) == 4  # type: ignore[union-attr]
+    test_training_agrees_with_the_numpy_engine("per_seed")
+
+
+def test_a_run_says_which_engine_trained_it():
+    x, y = _data()
+    r = train_population(
+        _Data(x, y),
+        MLP(3, (4,), 3),
+        SGD(),
+        [constant(0.1)],
+        [0],
+        epochs=1,
+        batch_size=16,
+        engine="numpy",
+    )
+    assert r.extra["engine"] == "numpy"
+    r = train_population(
+        _Data(x, y), MLP(3, (4,), 3), SGD(), [constant(0.1)], [0], epochs=1, batch_size=16
+    )
+    assert r.extra["engine"] == ("native" if native_status() == "available" else "numpy")

@@ -321,6 +321,7 @@ def train_population(
         on_epoch=on_epoch,
     )
     result.seconds = time.perf_counter() - t0
+    result.extra["engine"] = kind
     return result
 
 

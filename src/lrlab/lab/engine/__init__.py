@@ -10,8 +10,8 @@ divergence, metrics. Two engines implement the protocol:
   the fastest for small cohorts, whose operations are too small for their cost to be anything
   but the call;
 - :class:`NativeEngine`: a small MLP (up to :data:`NATIVE_MAX_PARAMS` parameters) on the CPU
-  in float32, in lrlab's C kernel (compiled on first use; :func:`native_status`), 16 members
-  per vector operation: the fastest for small networks at every cohort size;
+  in float32, in lrlab's C kernel (compiled on first use; :func:`native_status`), one member
+  per lane of each vector operation: the fastest for small networks at every cohort size;
 - :class:`TorchEngine`: any device, an MLP through fused torch kernels or any
   ``torch.nn.Module`` (:class:`~lrlab.lab.models.TorchModule`) through ``torch.func``; it needs
   torch (``pip install 'lrlab[torch]'``) and is imported on first use.

@@ -41,6 +41,9 @@ class PopulationResult:
         restored: ``[C]`` bool: whether ``restore_best_weights`` gave the member its best
             epoch's weights at the end.
         seconds: wall-clock time of the run.
+        extra: ``threads``, what the thread choice did; from
+            :func:`~lrlab.lab.population.train_population` also ``engine``, the engine the
+            run trained on.
     """
 
     history: dict[str, np.ndarray]

@@ -308,7 +308,7 @@ static void back(const vf *W, vf *gW, const vf *in, const vf *delta, vf *prev, i
  * [i * S + s]. */
 static void group(const Net *net, const float *theta, float *grad, int64_t c0, int64_t lanes,
                   const float *X, const float *Y, const int64_t *rows, int64_t row_stride,
-                  int64_t B, int train, double *loss_out, float *correct_out, vf *work) {
+                  int64_t B, int train, double *loss_out, double *correct_out, vf *work) {
   const int64_t P = net->P, D = net->D, K = net->K, nl = net->nl;
   const int32_t *w = net->widths;
   int64_t sumw = 0, maxw = 0;
@@ -327,7 +327,7 @@ static void group(const Net *net, const float *theta, float *grad, int64_t c0, i
   if (train) memset(gT, 0, sizeof(vf) * P);
   const vf inv_b = VF(1.0f / (float)B);
   vd lsum = {0};
-  vf csum = VF(0.0f);
+  vd csum = {0};
   for (int64_t b0 = 0; b0 < B; b0 += S) {
     const int64_t ns = B - b0 < S ? B - b0 : S; /* samples past B repeat b0 and count 0 */
     float *xs = (float *)acts, *ys = (float *)y;
@@ -365,7 +365,7 @@ static void group(const Net *net, const float *theta, float *grad, int64_t c0, i
       loss_of(net, z + s, y + s, train ? d0 + s : NULL, S, inv_b, &loss, &correct);
       if (s < ns) {
         lsum += __builtin_convertvector(loss, vd);
-        csum += correct;
+        csum += __builtin_convertvector(correct, vd);
       } else if (train) {
         for (int64_t k = 0; k < K; k++) d0[k * S + s] = VF(0.0f);
       }
@@ -418,10 +418,11 @@ int64_t lrlab_work_floats(int64_t P, const int32_t *widths, int64_t nl) {
 int lrlab_run(const float *theta, float *grad, int64_t C, int64_t P, const int32_t *widths,
               int64_t nl, int32_t act, int32_t loss, const float *X, const float *Y,
               const int64_t *rows, int64_t row_stride, int64_t B, int32_t train, int64_t g0,
-              int64_t g1, double *loss_out, float *correct_out) {
+              int64_t g1, double *loss_out, double *correct_out) {
   Net net = {P, widths[0], widths[nl], nl, widths, act, loss};
   int64_t floats = lrlab_work_floats(P, widths, nl);
-  vf *work = aligned_alloc(64, sizeof(float) * floats);
+  /* (aligned_alloc wants a multiple of the alignment: macOS returns NULL otherwise) */
+  vf *work = aligned_alloc(64, (sizeof(float) * floats + 63) / 64 * 64);
   if (!work) return -1;
 #if defined(__SSE__)
   /* subnormal inputs and results as zero while the kernel runs (each one costs a microcode

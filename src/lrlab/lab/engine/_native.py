@@ -1,5 +1,5 @@
-"""The native engine: a cohort of small MLPs in lrlab's C kernel (``_native.c``), 16 members in
-the 16 lanes of each vector operation, on the CPU with NumPy alone besides."""
+"""The native engine: a cohort of small MLPs in lrlab's C kernel (``_native.c``), one member in
+each lane of every vector operation, on the CPU with NumPy alone besides."""
 
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ from ._numpy import HostWeights
 from ._protocol import Split, batch_sizes
 from ._threads import Pacer, counts_agree, paced
 
-#: the largest network (parameters per member) the native engine takes: a group of 16
-#: members keeps its weights and gradient lane by lane, ``2 * 16 * 4 * P`` bytes, which must
-#: stay in the core's L2 cache for the kernel to be fast (a wider network streams them from
-#: memory once per sample; the torch engine's matmuls suit it better)
+#: the largest network (parameters per member) the native engine takes: a group of members
+#: keeps its weights and gradient lane by lane, ``2 * 4 * lanes * P`` bytes (1 MB at 16
+#: lanes), which must stay in the core's L2 cache for the kernel to be fast (a wider network
+#: streams them from memory once per sample; the torch engine's matmuls suit it better)
 NATIVE_MAX_PARAMS = 8192
 
 _ACTIVATIONS = {"relu": 0, "tanh": 1, "sigmoid": 2, "linear": 3}
@@ -90,14 +90,16 @@ class NativeEngine(HostWeights):
     :class:`~lrlab.lab.models.MLP` of up to :data:`NATIVE_MAX_PARAMS` parameters, float32, and
     the NumPy updates of :mod:`lrlab.lab.optim`.
 
-    Members go through the kernel 16 at a time, one per lane of a 16-wide vector; a step
-    streams each member's batch through forward pass, loss and backward pass four samples at a
-    time, so no ``[C, width, B]`` activation tensor is ever written (the cost of the torch and
-    NumPy engines at large cohorts). Each lane runs one member's scalar formula in a fixed
-    order, so a member's numbers are the same in a cohort of any size, at any place in it and
-    at any thread count (``tests/test_lab_native.py``); they agree with the other engines to
-    float32 rounding (sums run in another order; exp and log are the kernel's own, within
-    2.3 ulp of the exact values). The kernel is compiled on first use
+    Members go through the kernel a group at a time, one per lane of a vector (16 lanes with
+    AVX-512, 8 with AVX2, 4 otherwise); a step streams each member's batch through forward
+    pass, loss and backward pass four samples at a time, so no ``[C, width, B]`` activation
+    tensor is ever written (the cost of the torch and NumPy engines at large cohorts). Each
+    lane runs one member's scalar formula in a fixed order, so a member's numbers are the same
+    in a cohort of any size, at any place in it, at any thread count and at any vector width
+    (``tests/test_lab_native.py``); they agree with the other engines to float32 rounding
+    (sums run in another order; exp, log, tanh and sigmoid are the kernel's own, within 2.5
+    ulp of the exact values). Losses are summed in float64 and reported rounded to float32, as
+    the other engines sum them. The kernel is compiled on first use
     (:func:`~lrlab.lab.engine.native_status`).
 
     Example:
@@ -136,6 +138,16 @@ class NativeEngine(HostWeights):
         lib = library()
         if lib is None:
             raise RuntimeError(f"engine='native' is not available here: {native_status()}")
+        for name, part in (("train", train), ("test", test)):
+            if part is None:
+                continue
+            x_ok = part.x.ndim == 2 and part.x.shape[1] == model.n_inputs
+            if not x_ok or part.y.shape[1:] != (model.n_outputs,):
+                raise ValueError(
+                    f"NativeEngine: the {name} split's inputs are {part.x.shape} and targets "
+                    f"{part.y.shape}, the model takes {model.n_inputs} inputs and gives "
+                    f"{model.n_outputs} outputs"
+                )
         self._lib = lib
         self.model, self.members, self.dtype = model, members, np.dtype(dtype)
         self.rows, self.batch_size = train.x.shape[0], batch_size
@@ -155,9 +167,9 @@ class NativeEngine(HostWeights):
         self._order = np.zeros(0, dtype=np.int64)
         self._stride = 0
         self._loss = np.zeros(members)  # the epoch's summed loss
-        self._correct = np.zeros(members, dtype=np.float32)
+        self._correct = np.zeros(members)
         self._batch_loss = np.zeros(members)
-        self._out = (np.zeros(members), np.zeros(members, dtype=np.float32))
+        self._out = (np.zeros(members), np.zeros(members))
 
     def _run(
         self,
@@ -214,11 +226,12 @@ class NativeEngine(HostWeights):
         split's evaluation: what a thread count could change (nothing, by construction)."""
         theta, grad = self.theta.copy(), np.zeros_like(self.theta)
         out: list[np.ndarray] = []
-        shared = np.arange(self.rows, dtype=np.int64)
-        apart = np.repeat(shared[None], self.members, axis=0)
-        for B in batch_sizes(self.rows, self.batch_size, self.steps_per_epoch):
-            for rows, stride in ((shared, 0), (apart, self.rows)):
-                res = (np.zeros(self.members), np.zeros(self.members, dtype=np.float32))
+        sizes = batch_sizes(self.rows, self.batch_size, self.steps_per_epoch)
+        shared = np.arange(max(sizes), dtype=np.int64)
+        apart = np.repeat(shared[None], self.members, axis=0)  # [C, batch], not [C, N]
+        for B in sizes:
+            for rows, stride in ((shared, 0), (apart, shared.size)):
+                res = (np.zeros(self.members), np.zeros(self.members))
                 self._run(theta, grad, "train", rows, 0, stride, B, res)
                 out += [grad.copy(), *res]
         for split in self._x:
@@ -226,8 +239,19 @@ class NativeEngine(HostWeights):
         return out
 
     def start_epoch(self, order: np.ndarray) -> None:
-        self._order = np.ascontiguousarray(order, dtype=np.int64)
-        self._stride = self.rows if order.ndim == 2 else 0
+        # the kernel reads the rows these name: a wrong one must be an error, not a read
+        # outside the data
+        order = np.ascontiguousarray(order, dtype=np.int64)
+        N = self.rows
+        if order.shape not in ((N,), (self.members, N)) or (
+            order.size and (order.min() < 0 or order.max() >= N)
+        ):
+            raise ValueError(
+                f"NativeEngine.start_epoch: order must be [{N}] or [{self.members}, {N}] rows "
+                f"in [0, {N}), got shape {order.shape}"
+            )
+        self._order = order
+        self._stride = N if order.ndim == 2 else 0
         self._loss[:] = 0
         self._correct[:] = 0
 
@@ -235,7 +259,7 @@ class NativeEngine(HostWeights):
         lo, hi = batch * self.batch_size, min(self.rows, (batch + 1) * self.batch_size)
         summed, correct = self._out
         self._run(self.theta, self.grad, "train", self._order, lo, self._stride, hi - lo, self._out)
-        np.divide(summed, hi - lo, out=self._batch_loss)
+        np.divide(_float32(summed), hi - lo, out=self._batch_loss)
         self._loss += summed
         self._correct += correct
         self._update(lr[:, None])
@@ -245,14 +269,30 @@ class NativeEngine(HostWeights):
 
     def epoch_totals(self) -> tuple[np.ndarray, np.ndarray]:
         self._update.flush()
-        return self._loss.copy(), self._correct.astype(np.float64)
+        return _float32(self._loss), self._correct.copy()
 
     def _pass(self, theta: np.ndarray, split: str) -> tuple[np.ndarray, np.ndarray]:
         """Mean loss and accuracy of every member over all rows of ``split``."""
         n = self._x[split].shape[0]
-        out = (np.zeros(self.members), np.zeros(self.members, dtype=np.float32))
+        out = (np.zeros(self.members), np.zeros(self.members))
         self._run(theta, None, split, None, 0, 0, n, out)
-        return out[0] / n, out[1].astype(np.float64) / n
+        return _float32(out[0]) / n, out[1] / n
 
     def evaluate(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         return self._pass(self.theta, split)
+
+
+def _float32(sums: np.ndarray) -> np.ndarray:
+    """Loss sums (the kernel adds them in float64) rounded to float32, as the other engines
+    sum them: a sum beyond float32's range is inf there too, so a diverging member is seen at
+    the same epoch."""
+    with np.errstate(over="ignore"):
+        return sums.astype(np.float32).astype(np.float64)
+
+
+def _forget_pool() -> None:
+    """In a forked child: the pool's threads did not come along, so it must not be used."""
+    _POOL.clear()
+
+
+os.register_at_fork(after_in_child=_forget_pool)

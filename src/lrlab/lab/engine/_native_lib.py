@@ -12,6 +12,7 @@ there is no compiler, or the library fails its check, :func:`native_status` says
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import os
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
 from importlib import resources
 from pathlib import Path
 
@@ -42,6 +44,7 @@ def arch_flags() -> list[str]:
 
 
 _STATE: dict[str, object] = {}
+_LOCK = threading.Lock()
 
 
 def cache_dir() -> Path:
@@ -87,7 +90,8 @@ def _cpu_id() -> str:
 
 
 def _build(cc: str, source: bytes, out: Path) -> str | None:
-    """Compile ``source`` into ``out``; ``None``, or the compiler's complaint."""
+    """Compile ``source`` into ``out``; ``None``, or the compiler's complaint. Raises
+    ``OSError`` where ``out``'s directory cannot be written."""
     suffix = ".dylib" if sys.platform == "darwin" else ".so"
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / SOURCE
@@ -102,13 +106,24 @@ def _build(cc: str, source: bytes, out: Path) -> str | None:
                 return f"{cc} failed: {exc}"
             if run.returncode == 0:
                 out.parent.mkdir(parents=True, exist_ok=True)
-                part = out.with_name(f"{out.name}.{os.getpid()}.part")
+                part = out.with_name(f"{out.name}.{os.getpid()}.{threading.get_ident()}.part")
                 shutil.copyfile(built, part)
                 os.replace(part, out)  # atomic: a concurrent process sees all of it or none
                 return None
             error = (run.stderr or run.stdout).strip().splitlines()[-1:] or [""]
             error = f"{cc} failed: {error[0]}"
         return error
+
+
+def _open(path: Path) -> ctypes.CDLL | str:
+    """The library at ``path``, declared and checked, or why not."""
+    try:
+        lib = ctypes.CDLL(str(path))
+        _declare(lib)
+    except (OSError, AttributeError) as exc:
+        return f"the compiled kernel would not load: {exc}"
+    problem = _self_check(lib)
+    return lib if problem is None else problem
 
 
 def _load() -> ctypes.CDLL | str:
@@ -129,21 +144,20 @@ def _load() -> ctypes.CDLL | str:
     ).hexdigest()[:20]
     name = f"lrlab_native_{key}{'.dylib' if sys.platform == 'darwin' else '.so'}"
     path = cache_dir() / name
-    if not path.exists():
-        try:
-            problem = _build(cc, source, path)
-        except OSError:  # the cache is not writable: build into a directory of this process
-            path = Path(tempfile.mkdtemp(prefix="lrlab-native-")) / name
-            problem = _build(cc, source, path)
-        if problem is not None:
-            return problem
+    if path.exists():
+        lib = _open(path)
+        if isinstance(lib, ctypes.CDLL):
+            return lib
+        with contextlib.suppress(OSError):  # a damaged file: build it again
+            path.unlink()
     try:
-        lib = ctypes.CDLL(str(path))
-    except OSError as exc:
-        return f"the compiled kernel would not load: {exc}"
-    _declare(lib)
-    problem = _self_check(lib)
-    return lib if problem is None else problem
+        problem = _build(cc, source, path)
+    except OSError:  # the cache cannot be written: build, load and delete a copy of our own
+        with tempfile.TemporaryDirectory(prefix="lrlab-native-") as tmp:
+            problem = _build(cc, source, Path(tmp) / name)
+            # (a loaded library stays mapped after its file is deleted)
+            return problem if problem is not None else _open(Path(tmp) / name)
+    return problem if problem is not None else _open(path)
 
 
 def _declare(lib: ctypes.CDLL) -> None:
@@ -161,8 +175,10 @@ def _declare(lib: ctypes.CDLL) -> None:
 
 
 def _self_check(lib: ctypes.CDLL) -> str | None:
-    """Whether the library's exp and log agree with NumPy's to a few float32 ulps (a compiler
-    that miscompiles the vector code is refused here, not trusted with a study)."""
+    """Whether the library's exp and log agree with NumPy's to a few float32 ulps, and one
+    training step of a small cohort (two groups, one of them partial; a batch not a multiple
+    of the samples the kernel takes at once) with a NumPy float64 reference: a compiler that
+    miscompiles the vector code is refused here, not trusted with a study."""
     x = np.linspace(-80.0, 80.0, 1001, dtype=np.float32)
     got = np.empty_like(x)
     lib.lrlab_math(0, x.ctypes.data, got.ctypes.data, x.size)
@@ -173,14 +189,69 @@ def _self_check(lib: ctypes.CDLL) -> str | None:
     lib.lrlab_math(1, pos.ctypes.data, got.ctypes.data, pos.size)
     if not np.allclose(got, np.log(pos.astype(np.float64)), rtol=4e-7, atol=1.2e-7):
         return "the compiled kernel's log disagrees with NumPy's; not used"
+    return _check_step(lib)
+
+
+def _check_step(lib: ctypes.CDLL) -> str | None:
+    """One step of a 3-4-3 relu/softmax cohort against the same step in NumPy (float64)."""
+    D, H, K, N, B = 3, 4, 3, 11, 7
+    C = int(lib.lrlab_lanes()) + 1
+    rng = np.random.default_rng(0)
+    P = H * D + H + K * H + K
+    theta = rng.normal(size=(C, P)).astype(np.float32)
+    X = rng.normal(size=(N, D)).astype(np.float32)
+    Y = np.eye(K, dtype=np.float32)[rng.integers(0, K, N)]
+    rows = np.stack([rng.permutation(N)[:B] for _ in range(C)]).astype(np.int64)
+    grad = np.zeros_like(theta)
+    loss, correct = np.zeros(C), np.zeros(C)
+    widths = np.array([D, H, K], dtype=np.int32)
+    code = lib.lrlab_run(
+        theta.ctypes.data,
+        grad.ctypes.data,
+        C,
+        P,
+        widths.ctypes.data,
+        2,
+        0,
+        0,
+        X.ctypes.data,
+        Y.ctypes.data,
+        rows.ctypes.data,
+        B,
+        B,
+        1,
+        0,
+        2,
+        loss.ctypes.data,
+        correct.ctypes.data,
+    )
+    if code != 0:
+        return "the compiled kernel could not allocate its working memory"
+    for c in range(C):
+        t = theta[c].astype(np.float64)
+        W1, b1 = t[: H * D].reshape(H, D), t[H * D : H * D + H]
+        W2, b2 = t[H * D + H : -K].reshape(K, H), t[-K:]
+        x, y = X[rows[c]].astype(np.float64), Y[rows[c]].astype(np.float64)
+        h = np.maximum(x @ W1.T + b1, 0)
+        z = h @ W2.T + b2
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        dz = (e / e.sum(axis=1, keepdims=True) - y) / B
+        dh = dz @ W2 * (h > 0)
+        want = np.concatenate([(dh.T @ x).ravel(), dh.sum(0), (dz.T @ h).ravel(), dz.sum(0)])
+        lse = np.log(e.sum(axis=1)) + z.max(axis=1)
+        if not np.allclose(grad[c], want, rtol=1e-4, atol=1e-5) or not np.isclose(
+            loss[c], (lse - (z * y).sum(axis=1)).sum(), rtol=1e-5
+        ):
+            return "the compiled kernel's training step disagrees with NumPy's; not used"
     return None
 
 
 def library() -> ctypes.CDLL | None:
     """The native kernel's library, compiled and checked on first use in this process;
     ``None`` where it is not available (:func:`native_status` says why)."""
-    if "lib" not in _STATE:
-        _STATE["lib"] = _load()
+    with _LOCK:  # one build per process, whichever thread asks first
+        if "lib" not in _STATE:
+            _STATE["lib"] = _load()
     lib = _STATE["lib"]
     return lib if isinstance(lib, ctypes.CDLL) else None
 
