@@ -239,10 +239,9 @@ def train_population(
             same forward/backward and optimizer formulas in NumPy alone,
             :class:`~lrlab.lab.models.MLP` on the CPU only: several times faster for small
             cohorts, whose operations are too small for their cost to be anything but the call),
-            ``"native"`` (:class:`~lrlab.lab.engine.NativeEngine`: an MLP of up to
-            :data:`~lrlab.lab.engine.NATIVE_MAX_PARAMS` parameters on the CPU in float32, in
-            lrlab's C kernel, compiled on first use; the fastest for such networks) or
-            ``"auto"`` (:func:`auto_engine`). The engines agree to rounding.
+            ``"native"`` (:class:`~lrlab.lab.engine.NativeEngine`: a small MLP on the CPU in
+            float32 in lrlab's C kernel, the fastest there) or ``"auto"``
+            (:func:`auto_engine`). The engines agree to rounding.
         on_epoch: called as ``on_epoch(epoch, history)`` after each epoch.
 
     Returns:
@@ -320,8 +319,7 @@ def train_population(
         threads=threads,
         on_epoch=on_epoch,
     )
-    result.seconds = time.perf_counter() - t0
-    result.extra["engine"] = kind
+    result.seconds, result.extra["engine"] = time.perf_counter() - t0, kind
     return result
 
 
