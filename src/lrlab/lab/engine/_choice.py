@@ -13,9 +13,9 @@ from ..models import MLP, TorchModule
 #: torch engine's ``torch_threads``)
 SMALL_WORK = 2**16
 #: parameters per member up to which ``engine="auto"`` picks the native engine (it takes up to
-#: :data:`~lrlab.lab.engine.NATIVE_MAX_PARAMS`): at 6,400 a 784-8-10 network trained 1.4x
-#: slower there than on the torch engine and a 34-64-64-2 one no faster than on NumPy
-#: (``benchmarks/population.py --engines``)
+#: :data:`~lrlab.lab.engine.NATIVE_MAX_PARAMS`): at 6,400 a 784-8-10 network trained 1.3-2.8x
+#: slower there than on the torch engine and a 34-64-64-2 one no faster than on NumPy (2.7x
+#: slower at C = 1) (``benchmarks/population.py --engines``, RESULTS.md)
 NATIVE_AUTO_PARAMS = 4096
 #: multiply-adds per training step (``C * batch * parameters per member``, :func:`step_macs`)
 #: up to which ``engine="auto"`` picks the NumPy engine on the CPU; ``benchmarks/population.py
