@@ -1,0 +1,117 @@
+"""Where a population run's time goes: each engine method of the cohort loop timed around its
+calls, per engine, on the blobs study (MLP 2-50-3, SGD, batch 32, a full evaluation of the
+train and test splits after every epoch, one batch order per member).
+
+Milliseconds per configuration, scaled from ``--epochs`` to the study's 200 epochs:
+``step`` (the training steps, optimizer update included), ``evaluate`` (both splits),
+``orders`` (each epoch's batch orders), ``epoch end`` (training totals, divergence check) and
+``other`` (the loop itself, the learning-rate table, initialisation, thread probes). The
+engines take turns, each keeps its fastest of ``--repeats`` runs.
+
+    python benchmarks/cohort_profile.py [--members 1024] [--epochs 20] [--repeats 3]
+        [--engines native,torch] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from population import LRS, lrlab_population  # (this folder's population.py: the same run)
+
+from lrlab.lab.data import blobs
+from lrlab.lab.engine import _loop, native_status
+from lrlab.lab.engine._native import NativeEngine
+from lrlab.lab.engine._numpy import NumpyEngine
+
+PHASES = {
+    "step": ("step",),
+    "evaluate": ("evaluate",),
+    "epoch end": ("epoch_totals", "finite", "start_epoch"),
+}
+
+
+def _timed(fn: Callable[..., Any], into: dict[str, float], phase: str) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        t = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            into[phase] += time.perf_counter() - t
+
+    return wrapper
+
+
+def profile(engine: str, members: int, epochs: int, threads: int | None) -> dict[str, float]:
+    """Seconds of each phase of one run (and ``total``)."""
+    spent: dict[str, float] = defaultdict(float)
+    classes: list[Any] = [NumpyEngine, NativeEngine]
+    if engine == "torch":
+        from lrlab.lab.engine._torch import TorchEngine
+
+        classes.append(TorchEngine)
+    saved: list[tuple[Any, str, Any]] = []
+    for cls in classes:
+        for phase, names in PHASES.items():
+            for name in names:
+                saved.append((cls, name, cls.__dict__.get(name, getattr(cls, name))))
+                setattr(cls, name, _timed(getattr(cls, name), spent, phase))
+    orders = _loop.cohort_orders
+
+    def timed_orders(*args: Any) -> Iterator[Any]:
+        source = orders(*args)
+        while True:
+            t = time.perf_counter()
+            item = next(source)
+            spent["orders"] += time.perf_counter() - t
+            yield item
+
+    _loop.cohort_orders = timed_orders
+    try:
+        lrs = [LRS[i % 8] for i in range(members)]
+        spent["total"] = lrlab_population(blobs(), lrs, epochs, "cpu", engine, threads=threads)
+    finally:
+        _loop.cohort_orders = orders
+        for cls, name, fn in saved:
+            setattr(cls, name, fn)
+    # the timed methods do not call one another, so what is left is the loop's own time
+    spent["other"] = spent["total"] - sum(v for k, v in spent.items() if k != "total")
+    return dict(spent)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--members", type=int, default=1024)
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--engines", default="native,torch", help="comma-separated engines")
+    p.add_argument("--threads", type=int, default=None, help="fixed threads (default: adaptive)")
+    args = p.parse_args()
+    engines = [
+        e for e in args.engines.split(",") if e != "native" or native_status() == "available"
+    ]
+    for engine in engines:  # warm up: compile, first calls, thread probes of the shapes
+        profile(engine, args.members, 1, args.threads)
+    best: dict[str, dict[str, float]] = {}
+    for _ in range(args.repeats):
+        for engine in engines:
+            run = profile(engine, args.members, args.epochs, args.threads)
+            if engine not in best or run["total"] < best[engine]["total"]:
+                best[engine] = run
+    scale = 200 / args.epochs / args.members * 1e3
+    cols = ["step", "evaluate", "orders", "epoch end", "other", "total"]
+    print(
+        f"blobs 2-50-3, C = {args.members}, SGD, batch 32, train+test evaluation every epoch, "
+        f"one batch order per member; {args.epochs} epochs scaled to 200, ms per configuration, "
+        f"fastest of {args.repeats} runs, threads {args.threads or 'adaptive'}"
+    )
+    print(f"  {'engine':>8} " + " ".join(f"{c:>10}" for c in cols))
+    for engine, run in best.items():
+        print(f"  {engine:>8} " + " ".join(f"{run.get(c, 0.0) * scale:10.2f}" for c in cols))
+
+
+if __name__ == "__main__":
+    main()
