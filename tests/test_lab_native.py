@@ -427,6 +427,9 @@ def _train_twice_on_two_threads() -> None:
 
 
 @needs_native
+# (forking a process with threads is the point; Python and JAX warn of it in general)
+@pytest.mark.filterwarnings("ignore:.*fork.*:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
 def test_a_forked_child_trains_on_threads_of_its_own():
     """The pool's threads do not survive a fork: the child starts its own, not waits forever."""
     import multiprocessing
