@@ -100,7 +100,7 @@ def _native_takes(model: MLP, dtype: Any) -> bool:
     from ._native import native_fits
     from ._native_lib import library
 
-    if model.n_params > NATIVE_AUTO_PARAMS or native_fits(model, dtype) is not None:
+    if native_fits(model, dtype) is not None or model.n_params > NATIVE_AUTO_PARAMS:
         return False
     return library() is not None
 

@@ -159,9 +159,14 @@ class NativeEngine(HostWeights):
             self._x["test"] = np.ascontiguousarray(test.x, dtype=f32)
             self._y["test"] = np.ascontiguousarray(test.y, dtype=f32)
         sizes = [model.n_inputs, *model.hidden, model.n_outputs]
-        self._widths = np.asarray(sizes, dtype=np.int32)
-        self._act = _ACTIVATIONS[model.activation]
-        self._loss_kind = _LOSSES[model.loss]
+        self._widths = np.asarray(sizes, dtype=np.int32)  # (kept: the kernel reads it)
+        # the network's arguments of every kernel call
+        self._net = (
+            self._widths.ctypes.data,
+            len(sizes) - 1,
+            _ACTIVATIONS[model.activation],
+            _LOSSES[model.loss],
+        )
         self._groups = -(-members // int(lib.lrlab_lanes()))
         self.threads = 1
         self._order = np.zeros(0, dtype=np.int64)
@@ -188,9 +193,8 @@ class NativeEngine(HostWeights):
         x, y = self._x[split], self._y[split]
         rows_ptr = rows.ctypes.data + 8 * offset if rows is not None else None
         grad_ptr = grad.ctypes.data if grad is not None else None
-        args = (theta.ctypes.data, grad_ptr, self.members, theta.shape[1])
-        args2 = (self._widths.ctypes.data, len(self._widths) - 1, self._act, self._loss_kind)
-        args3 = (x.ctypes.data, y.ctypes.data, rows_ptr, stride, count, int(grad is not None))
+        args = (theta.ctypes.data, grad_ptr, self.members, theta.shape[1], *self._net)
+        args += (x.ctypes.data, y.ctypes.data, rows_ptr, stride, count, int(grad is not None))
         outs = (out[0].ctypes.data, out[1].ctypes.data)
         run = self._lib.lrlab_run
         G = self._groups
@@ -201,8 +205,8 @@ class NativeEngine(HostWeights):
             pool = _pool(parts - 1)
             for k in range(parts - 1):
                 span = (bounds[k], bounds[k + 1])
-                futures.append(pool.submit(run, *args, *args2, *args3, *span, *outs))
-        codes = [run(*args, *args2, *args3, bounds[-2], bounds[-1], *outs)]
+                futures.append(pool.submit(run, *args, *span, *outs))
+        codes = [run(*args, bounds[-2], bounds[-1], *outs)]
         codes += [f.result() for f in futures]
         if any(codes):
             raise MemoryError("the native kernel could not allocate its working memory")
@@ -295,4 +299,5 @@ def _forget_pool() -> None:
     _POOL.clear()
 
 
-os.register_at_fork(after_in_child=_forget_pool)
+if hasattr(os, "register_at_fork"):  # (POSIX; Windows does not fork)
+    os.register_at_fork(after_in_child=_forget_pool)

@@ -193,56 +193,45 @@ def _self_check(lib: ctypes.CDLL) -> str | None:
 
 
 def _check_step(lib: ctypes.CDLL) -> str | None:
-    """One step of a 3-4-3 relu/softmax cohort against the same step in NumPy (float64)."""
-    D, H, K, N, B = 3, 4, 3, 11, 7
-    C = int(lib.lrlab_lanes()) + 1
+    """One step of a 3-4-3 relu/softmax cohort, one batch per member, against the NumPy
+    engine's kernel (:class:`~lrlab.lab.engine.NumpyMLPKernel`) in float64."""
+    from ..models import MLP
+    from ._numpy_kernels import NumpyMLPKernel
+
+    model, N, B = MLP(3, (4,), 3), 11, 7
+    C, P = int(lib.lrlab_lanes()) + 1, model.n_params
     rng = np.random.default_rng(0)
-    P = H * D + H + K * H + K
     theta = rng.normal(size=(C, P)).astype(np.float32)
-    X = rng.normal(size=(N, D)).astype(np.float32)
-    Y = np.eye(K, dtype=np.float32)[rng.integers(0, K, N)]
+    X = rng.normal(size=(N, 3)).astype(np.float32)
+    Y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, N)]
     rows = np.stack([rng.permutation(N)[:B] for _ in range(C)]).astype(np.int64)
-    grad = np.zeros_like(theta)
-    loss, correct = np.zeros(C), np.zeros(C)
-    widths = np.array([D, H, K], dtype=np.int32)
-    code = lib.lrlab_run(
+    grad, loss, correct = np.zeros_like(theta), np.zeros(C), np.zeros(C)
+    widths = np.array([3, 4, 3], dtype=np.int32)
+    net = (widths.ctypes.data, 2, 0, 0)  # relu, categorical cross-entropy
+    batch = (X.ctypes.data, Y.ctypes.data, rows.ctypes.data, B, B, 1)
+    if lib.lrlab_run(
         theta.ctypes.data,
         grad.ctypes.data,
         C,
         P,
-        widths.ctypes.data,
-        2,
-        0,
-        0,
-        X.ctypes.data,
-        Y.ctypes.data,
-        rows.ctypes.data,
-        B,
-        B,
-        1,
+        *net,
+        *batch,
         0,
         2,
         loss.ctypes.data,
         correct.ctypes.data,
-    )
-    if code != 0:
+    ):
         return "the compiled kernel could not allocate its working memory"
-    for c in range(C):
-        t = theta[c].astype(np.float64)
-        W1, b1 = t[: H * D].reshape(H, D), t[H * D : H * D + H]
-        W2, b2 = t[H * D + H : -K].reshape(K, H), t[-K:]
-        x, y = X[rows[c]].astype(np.float64), Y[rows[c]].astype(np.float64)
-        h = np.maximum(x @ W1.T + b1, 0)
-        z = h @ W2.T + b2
-        e = np.exp(z - z.max(axis=1, keepdims=True))
-        dz = (e / e.sum(axis=1, keepdims=True) - y) / B
-        dh = dz @ W2 * (h > 0)
-        want = np.concatenate([(dh.T @ x).ravel(), dh.sum(0), (dz.T @ h).ravel(), dz.sum(0)])
-        lse = np.log(e.sum(axis=1)) + z.max(axis=1)
-        if not np.allclose(grad[c], want, rtol=1e-4, atol=1e-5) or not np.isclose(
-            loss[c], (lse - (z * y).sum(axis=1)).sum(), rtol=1e-5
-        ):
-            return "the compiled kernel's training step disagrees with NumPy's; not used"
+    xa = NumpyMLPKernel.inputs(X.astype(np.float64))  # [D + 1, N]
+    xb = np.ascontiguousarray(xa[:, rows].transpose(1, 0, 2))  # [C, D + 1, B]
+    yb = np.ascontiguousarray(Y.T.astype(np.float64)[:, rows].transpose(1, 0, 2))
+    want = np.zeros((C, P))
+    result = NumpyMLPKernel(model).step(theta.astype(np.float64), want, xb, yb)
+    assert result is not None
+    if not np.allclose(grad, want, rtol=1e-4, atol=1e-5) or not np.allclose(
+        loss / B, result[0], rtol=1e-5
+    ):
+        return "the compiled kernel's training step disagrees with NumPy's; not used"
     return None
 
 

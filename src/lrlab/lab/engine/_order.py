@@ -21,6 +21,12 @@ import numpy as np
 MAX_ROWS = (2**32 - 1) // 20
 
 
+def _check_rows(n: int) -> None:
+    """Refuse a row count that torch's 32-bit ``randperm`` draws do not cover."""
+    if not 1 <= n < MAX_ROWS:
+        raise ValueError(f"epoch_orders: n must be in [1, {MAX_ROWS}), got {n!r}")
+
+
 def epoch_orders(n: int, seed: int, shuffle: bool = True) -> Iterator[np.ndarray]:
     """Each epoch's order of the ``n`` training rows, forever (``arange(n)`` without shuffling).
 
@@ -34,8 +40,7 @@ def epoch_orders(n: int, seed: int, shuffle: bool = True) -> Iterator[np.ndarray
         >>> next(orders).tolist(), next(orders).tolist()  # torch.randperm(5) twice, seed 0
         ([4, 0, 1, 3, 2], [3, 4, 0, 1, 2])
     """
-    if not 1 <= n < MAX_ROWS:
-        raise ValueError(f"epoch_orders: n must be in [1, {MAX_ROWS}), got {n!r}")
+    _check_rows(n)
     if not shuffle:
         while True:
             yield np.arange(n)
@@ -86,8 +91,7 @@ def cohort_orders(n: int, seeds: Sequence[int], shuffle: bool = True) -> Iterato
     if len(seeds) == 1:
         yield from epoch_orders(n, int(seeds[0]), shuffle)
         return
-    if not 1 <= n < MAX_ROWS:
-        raise ValueError(f"epoch_orders: n must be in [1, {MAX_ROWS}), got {n!r}")
+    _check_rows(n)
     C = len(seeds)
     if not shuffle:
         while True:
