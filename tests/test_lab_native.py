@@ -184,6 +184,32 @@ def test_a_member_is_bit_for_bit_the_same_alone_anywhere_in_a_cohort_and_on_any_
 
 
 @needs_native
+def test_each_thread_updates_its_own_members_as_one_update_would():
+    """The optimizer's update runs on each thread for the members whose gradient it computed:
+    per-member hyperparameters (Adam's beta1, weight decay) are cut with them, and the step
+    is counted once."""
+    x, y = _data(90)
+    model, C = MLP(3, (9,), 3), 37
+    opt = Adam(betas=([0.9 - 0.01 * c for c in range(C)], 0.99), weight_decay=0.01)
+    runs = []
+    for threads in (1, 2):
+        engine = make_engine("native", model, C, (x, y), None, batch_size=16, dtype="float32")
+        engine.init(range(C), opt)
+        result = run_cohort(
+            engine,
+            np.full((C, 3 * 6), 0.01),
+            epochs=3,
+            keep_params=True,
+            threads=threads,
+            has_test=False,
+        )
+        assert int(engine.state["step"]) == 3 * 6
+        runs.append((result.params, engine.state["exp_avg"].copy()))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+
+
+@needs_native
 def test_thread_counts_agree_so_the_adaptive_choice_may_use_two():
     x, y = _data()
     engine = make_engine(

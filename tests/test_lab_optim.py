@@ -442,6 +442,64 @@ def test_stepper_equals_step_bit_for_bit(key, dtype):
         assert torch.equal(state[name], buf), name
 
 
+def _widened(opt, C):
+    """``opt`` with each per-member hyperparameter list cycled to ``C`` members."""
+    cfg = opt.to_config()
+
+    def wide(v):
+        return [v[i % len(v)] for i in range(C)] if isinstance(v, list) else v
+
+    if "betas" in cfg:  # a pair, each shared or per member
+        cfg["betas"] = [wide(b) for b in cfg["betas"]]
+    return optimizer_from_config(**{n: v if n == "betas" else wide(v) for n, v in cfg.items()})
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("key", list(ALL_OPTIMIZERS))
+def test_stepper_rows_in_parts_equal_the_whole_update(key, dtype):
+    # the native engine updates each thread's members apart: any cut gives the same bits
+    C, P, steps = 37, 29, 12
+    opt = _widened(ALL_OPTIMIZERS[key], C)
+    rng = np.random.default_rng(5)
+    theta0 = rng.normal(size=(C, P)).astype(dtype)
+    grads = rng.normal(size=(steps, C, P)).astype(dtype)
+    lrs = rng.uniform(1e-3, 0.2, size=(steps, C, 1)).astype(dtype)
+    results = []
+    for cuts in (None, (0, 16, 32, 37), (0, 5, 6, 6, 37)):
+        theta, grad = theta0.copy(), np.empty_like(theta0)
+        state = opt.init(theta)
+        update = opt.stepper(theta, grad, state)
+        parts = (
+            None if cuts is None else [(a, b, update.rows(a, b)) for a, b in zip(cuts, cuts[1:])]
+        )
+        for t in range(steps):
+            grad[:] = grads[t] + theta * dtype(0.1)
+            if parts is None:
+                update(lrs[t])
+            else:
+                for a, b, part in parts:
+                    part(lrs[t][a:b])
+                update.tick()
+        update.flush()
+        assert int(state["step"]) == steps
+        results.append((theta, state))
+    (want, want_state), *rest = results
+    for theta, state in rest:
+        assert np.array_equal(theta, want)
+        for name, buf in want_state.items():
+            assert np.array_equal(np.asarray(state[name]), np.asarray(buf)), name
+
+
+def test_stepper_rows_checks_its_bounds():
+    theta = np.zeros((4, 3))
+    update = SGD().stepper(theta, np.zeros_like(theta), SGD().init(theta))
+    with pytest.raises(ValueError, match=r"0 <= lo <= hi <= 4, got \[2, 5\)"):
+        update.rows(2, 5)
+    t = torch.zeros(2, 3)
+    with pytest.raises(TypeError, match="NumPy populations"):
+        SGD().stepper(t, torch.zeros_like(t), SGD().init(t)).rows(0, 1)
+
+
 def test_stepper_checks_its_tensors():
     theta = torch.zeros(2, 3)
     with pytest.raises(ValueError, match="grad must have theta's shape"):

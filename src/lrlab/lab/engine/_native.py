@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -167,7 +167,9 @@ class NativeEngine(HostWeights):
             _ACTIVATIONS[model.activation],
             _LOSSES[model.loss],
         )
-        self._groups = -(-members // int(lib.lrlab_lanes()))
+        self._lanes = int(lib.lrlab_lanes())
+        self._groups = -(-members // self._lanes)
+        self._cuts: tuple[Any, list[tuple[int, int, Callable[[np.ndarray], None]]]] | None = None
         self.threads = 1
         self._order = np.zeros(0, dtype=np.int64)
         self._stride = 0
@@ -186,30 +188,56 @@ class NativeEngine(HostWeights):
         stride: int,
         count: int,
         out: tuple[np.ndarray, np.ndarray],
+        lr: np.ndarray | None = None,
     ) -> None:
         """One kernel call over all groups, shared among :attr:`threads` threads: a step on
         ``count`` rows from ``rows[c * stride + offset]`` (``grad`` given), or a pass over
-        the first ``count`` rows of ``split``; summed losses and correct counts into ``out``."""
+        the first ``count`` rows of ``split``; summed losses and correct counts into ``out``.
+        With ``lr`` (``[C, 1]``), each thread then applies the optimizer's update to its own
+        members (:meth:`~lrlab.lab.optim.Stepper.rows`: the rows whose gradient it just
+        wrote, still in its cache), and the update is counted once."""
         x, y = self._x[split], self._y[split]
         rows_ptr = rows.ctypes.data + 8 * offset if rows is not None else None
         grad_ptr = grad.ctypes.data if grad is not None else None
         args = (theta.ctypes.data, grad_ptr, self.members, theta.shape[1], *self._net)
         args += (x.ctypes.data, y.ctypes.data, rows_ptr, stride, count, int(grad is not None))
         outs = (out[0].ctypes.data, out[1].ctypes.data)
-        run = self._lib.lrlab_run
-        G = self._groups
+        run, G = self._lib.lrlab_run, self._groups
         parts = min(self.threads, G)
         bounds = [G * k // parts for k in range(parts + 1)]
+        cuts = self._parts(parts) if lr is not None else None
+
+        def share(k: int) -> int:
+            code = int(run(*args, bounds[k], bounds[k + 1], *outs))
+            if cuts is not None and code == 0:
+                lo, hi, update = cuts[k]
+                update(lr[lo:hi])
+            return code
+
         futures: list[Future[int]] = []
         if parts > 1:
             pool = _pool(parts - 1)
-            for k in range(parts - 1):
-                span = (bounds[k], bounds[k + 1])
-                futures.append(pool.submit(run, *args, *span, *outs))
-        codes = [run(*args, bounds[-2], bounds[-1], *outs)]
+            futures = [pool.submit(share, k) for k in range(parts - 1)]
+        codes = [share(parts - 1)]
         codes += [f.result() for f in futures]
         if any(codes):
             raise MemoryError("the native kernel could not allocate its working memory")
+        if lr is not None:
+            self._update.tick()
+
+    def _parts(self, parts: int) -> list[tuple[int, int, Callable[[np.ndarray], None]]]:
+        """The optimizer's update cut by the members of each of ``parts`` threads' groups
+        (made once per thread count and optimizer stepper)."""
+        kept = self._cuts
+        if kept is not None and kept[0] is self._update and len(kept[1]) == parts:
+            return kept[1]
+        G, L, C = self._groups, self._lanes, self.members
+        cuts = []
+        for k in range(parts):
+            lo, hi = min(C, G * k // parts * L), min(C, G * (k + 1) // parts * L)
+            cuts.append((lo, hi, self._update.rows(lo, hi)))
+        self._cuts = (self._update, cuts)
+        return cuts
 
     @contextlib.contextmanager
     def session(self, threads: int | None) -> Iterator[Pacer]:
@@ -262,11 +290,11 @@ class NativeEngine(HostWeights):
     def step(self, batch: int, lr: np.ndarray) -> None:
         lo, hi = batch * self.batch_size, min(self.rows, (batch + 1) * self.batch_size)
         summed, correct = self._out
-        self._run(self.theta, self.grad, "train", self._order, lo, self._stride, hi - lo, self._out)
+        order, stride, out = self._order, self._stride, self._out
+        self._run(self.theta, self.grad, "train", order, lo, stride, hi - lo, out, lr[:, None])
         np.divide(_float32(summed), hi - lo, out=self._batch_loss)
         self._loss += summed
         self._correct += correct
-        self._update(lr[:, None])
 
     def batch_loss(self) -> np.ndarray:
         return self._batch_loss.copy()

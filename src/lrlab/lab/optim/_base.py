@@ -614,10 +614,55 @@ class Stepper:
         if self._lr64:
             lr = getattr(lr, self._to_f64)(self._f64)
         self._up(self._theta, self._grad, lr, self._state, self._k)
+        self.tick()
+
+    def tick(self) -> None:
+        """Count one update (:meth:`__call__` does; after the :meth:`rows` parts of one update,
+        call it once)."""
         if self._lazy:
             self._pending += 1
         else:
             self._count += 1
+
+    def rows(self, lo: int, hi: int) -> Callable[[np.ndarray], None]:
+        """The update of members ``[lo, hi)`` alone, for a NumPy population: called with those
+        members' ``[hi - lo, 1]`` learning rates, it updates views of theta, the gradient, the
+        state's buffers and the per-member hyperparameters. Every update is element-wise, so
+        parts covering ``[0, C)`` give :meth:`__call__`'s numbers bit for bit (tested for every
+        optimizer), and parts may run on threads at once (NumPy releases the GIL in its loops).
+        A part does not count the step: call :meth:`tick` once after all parts of an update.
+
+        Example:
+            >>> import numpy as np
+            >>> from lrlab.lab.optim import SGD
+            >>> theta = np.ones((4, 2))
+            >>> opt = SGD(momentum=[0.0, 0.9, 0.0, 0.9])
+            >>> update = opt.stepper(theta, np.ones_like(theta), opt.init(theta))
+            >>> lr = np.full((4, 1), 0.1)
+            >>> for lo, hi in ((0, 1), (1, 4)):
+            ...     update.rows(lo, hi)(lr[lo:hi])
+            >>> update.tick()
+            >>> theta[:, 0].tolist()
+            [0.9, 0.9, 0.9, 0.9]
+        """
+        if not isinstance(self._theta, np.ndarray):
+            raise TypeError("Stepper.rows: parts of an update are for NumPy populations")
+        C = self._theta.shape[0]
+        if not 0 <= lo <= hi <= C:
+            raise ValueError(f"Stepper.rows: need 0 <= lo <= hi <= {C}, got [{lo}, {hi})")
+
+        def cut(v: Any) -> Any:  # a member's row of [C, P] buffers and [C, 1] columns
+            return v[lo:hi] if isinstance(v, np.ndarray) and v.ndim == 2 and len(v) == C else v
+
+        theta, grad = self._theta[lo:hi], self._grad[lo:hi]
+        state = {n: cut(v) for n, v in self._state.items()}
+        k = {n: cut(v) for n, v in self._k.items()}
+        up, f64 = self._up, (self._f64 if self._lr64 else None)
+
+        def update(lr: np.ndarray) -> None:
+            up(theta, grad, lr if f64 is None else lr.astype(f64), state, k)
+
+        return update
 
     def flush(self) -> None:
         """Bring ``state["step"]`` up to date with the updates made."""
