@@ -15,7 +15,10 @@ epochs, a full evaluation of the train and test splits after every epoch, 8 lear
 5. with ``--engines``: the engine choice, each engine's seconds per configuration for five
    networks (2-50-3, 34-64-64-2, 784-8-10, 64-300-100-10, 784-300-100-10) at C = 1, 8, 64,
    256, the engine ``engine="auto"`` picks and how much slower it is than the best one (the
-   minimum of ``--repeats`` runs each, as other work on the machine only ever adds time).
+   minimum of ``--repeats`` runs each, as other work on the machine only ever adds time);
+6. with ``--under-load``: each engine's milliseconds per configuration quiet and with one busy
+   process that the script starts and stops, at one thread, two and the adaptive choice
+   (NumPy and torch on 64-300-100-10 at C = 4, 16; native on 2-50-3 at C = 64, 1024).
 
 Keras and the plain loop are slow, so by default they run a subset of the configurations
 (``--keras-configs``, ``--torch-configs``) and the per-configuration time is reported; ratios
@@ -228,6 +231,12 @@ def wide_table(epochs: int, sizes: list[int], device: str) -> dict[str, Any]:
 #: ``--under-load``: the digits-shaped network and cohorts of issue 15's table
 LOAD_SIZES = (64, 300, 100, 10)
 LOAD_COHORTS = (4, 16)
+#: ... and the native engine's: the blobs network (the native engine takes up to 8192
+#: parameters, not the 50,710 of LOAD_SIZES), at the cohorts of the scaling table's ends, with
+#: this many times the epochs (its epoch is short)
+NATIVE_LOAD_SIZES = (2, 50, 3)
+NATIVE_LOAD_COHORTS = (64, 1024)
+NATIVE_LOAD_EPOCHS = 4
 LOAD_POLICIES = ((1, "1 thread"), (2, "2 threads"), (None, "adaptive"))
 #: seconds ``--under-load`` waits before each timed run
 SETTLE = 0.5
@@ -241,7 +250,12 @@ def spin(seconds: float) -> subprocess.Popen[bytes]:
 
 
 def _policy_times(
-    data: Any, members: int, epochs: int, repeats: int
+    data: Any,
+    members: int,
+    epochs: int,
+    repeats: int,
+    engines: tuple[str, ...] = ("numpy", "torch"),
+    sizes: tuple[int, ...] = LOAD_SIZES,
 ) -> dict[str, dict[str, float]]:
     """Seconds per configuration for each engine and thread policy, the median of
     ``repeats`` runs taken in turn (policy by policy within each repeat), each after a pause
@@ -249,53 +263,70 @@ def _policy_times(
     a while after it, and the next run would pay for them."""
     runs: dict[str, dict[str, list[float]]] = {}
     for _ in range(repeats):
-        for engine in ("numpy", "torch"):
+        for engine in engines:
             for threads, name in LOAD_POLICIES:
                 time.sleep(SETTLE)
                 lrs = [0.01] * members
-                t = lrlab_population(data, lrs, epochs, "cpu", engine, LOAD_SIZES, threads)
+                t = lrlab_population(data, lrs, epochs, "cpu", engine, sizes, threads)
                 runs.setdefault(engine, {}).setdefault(name, []).append(t / members)
     return {e: {k: float(np.median(v)) for k, v in on.items()} for e, on in runs.items()}
 
 
 def under_load_table(epochs: int, repeats: int) -> dict[str, Any]:
     """``--under-load``: seconds per configuration quiet and with one busy process, per engine
-    and thread policy (fixed 1, fixed 2, adaptive), side by side.
+    and thread policy (fixed 1, fixed 2, adaptive), side by side: the NumPy and torch engines
+    on :data:`LOAD_SIZES`, the native engine (where this machine builds it) on
+    :data:`NATIVE_LOAD_SIZES` with blobs' data.
 
     The busy process is started here and killed in a ``finally``; each time is the median of
     ``repeats`` runs, policies in turn. "Quiet" is the machine as it is without that process
     (the load average is printed with the table).
     """
-    data = wide_data(1347, 450, LOAD_SIZES[0], LOAD_SIZES[-1])
+    wide = wide_data(1347, 450, LOAD_SIZES[0], LOAD_SIZES[-1])
+    cases = [(C, ("numpy", "torch"), wide, LOAD_SIZES, epochs) for C in LOAD_COHORTS]
+    native = native_status() == "available"
+    if native:
+        native_epochs = NATIVE_LOAD_EPOCHS * epochs
+        cases += [
+            (C, ("native",), blobs(), NATIVE_LOAD_SIZES, native_epochs) for C in NATIVE_LOAD_COHORTS
+        ]
     name = "-".join(map(str, LOAD_SIZES))
     print(
         f"\nunder load: MLP {name}, random data of digits' size (1347 train, 450 test rows), "
-        f"SGD, batch 32, {epochs} epochs, test evaluation every epoch; seconds per "
+        f"SGD, batch 32, {epochs} epochs, test evaluation every epoch; ms per "
         f"configuration, median of {repeats}; load average before: {os.getloadavg()[0]:.2f}"
     )
-    for C in LOAD_COHORTS:  # warm up: first calls, kernels bound, the agreement checks done
-        for engine in ("numpy", "torch"):
-            lrlab_population(data, [0.01] * C, 1, "cpu", engine, LOAD_SIZES)
+    if native:
+        print(
+            f"  native engine: MLP {'-'.join(map(str, NATIVE_LOAD_SIZES))} on blobs (500 train, "
+            f"500 test rows), {native_epochs} epochs"
+        )
+    else:
+        print(f"  native engine: not timed ({native_status()})")
+    for C, engines, data, sizes, _ in cases:  # warm up: first calls, kernels, agreement checks
+        for engine in engines:
+            lrlab_population(data, [0.01] * C, 1, "cpu", engine, sizes)
     out: dict[str, Any] = {}
-    for C in LOAD_COHORTS:
-        out[f"C={C} quiet"] = _policy_times(data, C, epochs, repeats)
+    for C, engines, data, sizes, n in cases:
+        out[f"C={C} quiet"] = _policy_times(data, C, n, repeats, engines, sizes)
     busy = spin(3600)
     try:
         time.sleep(0.5)
-        for C in LOAD_COHORTS:
-            out[f"C={C} loaded"] = _policy_times(data, C, epochs, repeats)
+        for C, engines, data, sizes, n in cases:
+            out[f"C={C} loaded"] = _policy_times(data, C, n, repeats, engines, sizes)
     finally:
         busy.kill()
         busy.wait()
     head = f"{'quiet':>8} {'loaded':>8} {'loaded/best1':>12}"
-    print(f"  {'C':>3} {'engine':>6} {'threads':>9} {head}")
-    for C in LOAD_COHORTS:
+    print(f"  {'C':>4} {'engine':>6} {'threads':>9} {head}")
+    for C, engines, *_ in cases:
         quiet, loaded = out[f"C={C} quiet"], out[f"C={C} loaded"]
         best1 = min(loaded[e]["1 thread"] for e in loaded)
-        for engine in ("numpy", "torch"):
+        for engine in engines:
             for _, policy in LOAD_POLICIES:
                 q, lo = quiet[engine][policy], loaded[engine][policy]
-                print(f"  {C:>3} {engine:>6} {policy:>9} {q:8.4f} {lo:8.4f} {lo / best1:11.2f}x")
+                ms = f"{1e3 * q:8.3f} {1e3 * lo:8.3f}"
+                print(f"  {C:>4} {engine:>6} {policy:>9} {ms} {lo / best1:11.2f}x")
     print(f"  load average after: {os.getloadavg()[0]:.2f}")
     return out
 
@@ -417,8 +448,8 @@ def main() -> None:
     p.add_argument(
         "--under-load",
         action="store_true",
-        help="time 64-300-100-10 cohorts quiet and with one busy process it starts, per engine "
-        "and thread policy (1, 2, adaptive)",
+        help="time 64-300-100-10 cohorts (2-50-3 ones on the native engine) quiet and with one "
+        "busy process it starts, per engine and thread policy (1, 2, adaptive)",
     )
     p.add_argument(
         "--no-study", action="store_true", help="skip the 8-configuration study and its peers"
