@@ -5,6 +5,7 @@ is not available (no compiler, turned off, a cache it cannot write)."""
 from __future__ import annotations
 
 import ctypes
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -241,15 +242,23 @@ class _Data:
 
 
 @needs_native
-def test_a_diverging_member_is_caught_and_frozen():
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_diverging_member_is_caught_and_frozen(threads: int):
+    """Quietly, also where its update runs on a thread of the pool (member 0 of 40 is on the
+    pool's thread at two threads): the loop's floating-point error handling reaches it."""
     x, y = _data()
-    engine = make_engine("native", MLP(3, (6,), 3), 2, (x, y), None, batch_size=16, dtype="float32")
-    engine.init([0, 1], SGD())
-    rates = np.array([[0.05] * 20, [1e30] * 20])
-    r = run_cohort(engine, rates, epochs=5, has_test=False, keep_params=True)
-    assert r.diverged.tolist() == [False, True]
-    assert np.all(r.params[1] == 0) and np.isfinite(r.params[0]).all()
-    assert np.isfinite(r.history["loss"][0]).all()
+    x = x * 1000  # gradients of the first layer's weights far above 1: lr * gradient overflows
+    C = 40
+    engine = make_engine("native", MLP(3, (6,), 3), C, (x, y), None, batch_size=16, dtype="float32")
+    engine.init(range(C), SGD())
+    rates = np.full((C, 20), 1e-5)
+    rates[0] = 3e38
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = run_cohort(engine, rates, epochs=5, has_test=False, keep_params=True, threads=threads)
+    assert r.diverged.tolist() == [True] + [False] * (C - 1)
+    assert np.all(r.params[0] == 0) and np.isfinite(r.params[1:]).all()
+    assert np.isfinite(r.history["loss"][1:]).all()
 
 
 def test_what_the_native_engine_takes_and_the_errors_that_name_the_rest():

@@ -206,18 +206,25 @@ class NativeEngine(HostWeights):
         parts = min(self.threads, G)
         bounds = [G * k // parts for k in range(parts + 1)]
         cuts = self._parts(parts) if lr is not None else None
+        # the caller's floating-point error handling (the cohort loop ignores a diverging
+        # member's overflows) for the updates on the pool's threads, which have their own
+        errors = np.geterr() if cuts is not None and parts > 1 else None
 
-        def share(k: int) -> int:
+        def share(k: int, errors: dict[str, str] | None = None) -> int:
             code = int(run(*args, bounds[k], bounds[k + 1], *outs))
             if cuts is not None and code == 0:
                 lo, hi, update = cuts[k]
-                update(lr[lo:hi])
+                if errors is None:
+                    update(lr[lo:hi])
+                else:
+                    with np.errstate(**errors):  # type: ignore[arg-type]
+                        update(lr[lo:hi])
             return code
 
         futures: list[Future[int]] = []
         if parts > 1:
             pool = _pool(parts - 1)
-            futures = [pool.submit(share, k) for k in range(parts - 1)]
+            futures = [pool.submit(share, k, errors) for k in range(parts - 1)]
         codes = [share(parts - 1)]
         codes += [f.result() for f in futures]
         if any(codes):
