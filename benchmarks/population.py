@@ -236,7 +236,7 @@ LOAD_COHORTS = (4, 16)
 #: this many times the epochs (its epoch is short)
 NATIVE_LOAD_SIZES = (2, 50, 3)
 NATIVE_LOAD_COHORTS = (64, 1024)
-NATIVE_LOAD_EPOCHS = 4
+NATIVE_LOAD_EPOCHS = 20
 LOAD_POLICIES = ((1, "1 thread"), (2, "2 threads"), (None, "adaptive"))
 #: seconds ``--under-load`` waits before each timed run
 SETTLE = 0.5
