@@ -191,7 +191,9 @@ def test_each_thread_updates_its_own_members_as_one_update_would():
     is counted once."""
     x, y = _data(90)
     model, C = MLP(3, (9,), 3), 37
-    opt = Adam(betas=([0.9 - 0.01 * c for c in range(C)], 0.99), weight_decay=0.01)
+    opt = Adam(
+        betas=([0.9 - 0.01 * c for c in range(C)], 0.99), weight_decay=[0.001 * c for c in range(C)]
+    )
     runs = []
     for threads in (1, 2):
         engine = make_engine("native", model, C, (x, y), None, batch_size=16, dtype="float32")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import itertools
 import json
 import math
 import os
@@ -442,12 +443,12 @@ def test_stepper_equals_step_bit_for_bit(key, dtype):
         assert torch.equal(state[name], buf), name
 
 
-def _widened(opt, C):
-    """``opt`` with each per-member hyperparameter list cycled to ``C`` members."""
+def _widened(opt, members):
+    """``opt`` with each per-member hyperparameter list cycled to ``members`` members."""
     cfg = opt.to_config()
 
     def wide(v):
-        return [v[i % len(v)] for i in range(C)] if isinstance(v, list) else v
+        return [v[i % len(v)] for i in range(members)] if isinstance(v, list) else v
 
     if "betas" in cfg:  # a pair, each shared or per member
         cfg["betas"] = [wide(b) for b in cfg["betas"]]
@@ -470,7 +471,9 @@ def test_stepper_rows_in_parts_equal_the_whole_update(key, dtype):
         state = opt.init(theta)
         update = opt.stepper(theta, grad, state)
         parts = (
-            None if cuts is None else [(a, b, update.rows(a, b)) for a, b in zip(cuts, cuts[1:])]
+            None
+            if cuts is None
+            else [(a, b, update.rows(a, b)) for a, b in itertools.pairwise(cuts)]
         )
         for t in range(steps):
             grad[:] = grads[t] + theta * dtype(0.1)

@@ -305,16 +305,12 @@ static void back(const vf *W, vf *gW, const vf *in, const vf *delta, vf *prev, i
  * k of the vector index with bit k of the lane index: for each pair (a, a + k), a's lanes with
  * bit k set take a + k's lanes j ^ k, and the other way round; a permutation within each
  * vector (by j ^ k) and a blend, 2 L log2(L) cheap operations for L * L floats, against one
- * scalar store per float (each to another cache line) of a plain copy. Used with 16 lanes,
- * where it moves a group's weights 2.7x faster than the scalar copy; with 8 it was slower
- * (Intel Xeon, AVX2 build), so there the copy stays scalar. */
-#if L == 16
+ * scalar store per float (each to another cache line) of a plain copy. Used with 16 lanes
+ * and GCC (its __builtin_shuffle); with 8 lanes the scalar copy was as fast on an Intel Xeon,
+ * so narrower vectors, and other compilers, copy. */
+#if L == 16 && defined(__GNUC__) && !defined(__clang__) /* __builtin_shuffle is GCC's */
+#define TRANSPOSES 1
 #define IOTA ((vi){0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15})
-#elif L == 8
-#define IOTA ((vi){0, 1, 2, 3, 4, 5, 6, 7})
-#else
-#define IOTA ((vi){0, 1, 2, 3})
-#endif
 #define TRANSPOSE_STAGE(k)                                              \
   do {                                                                  \
     const vi flip = IOTA ^ VI(k), pick = IOTA + (((IOTA & VI(k)) != VI(0)) & VI(L)); \
@@ -330,25 +326,26 @@ static void back(const vf *W, vf *gW, const vf *in, const vf *delta, vf *prev, i
 static inline void transpose(vf *v) {
   TRANSPOSE_STAGE(1);
   TRANSPOSE_STAGE(2);
-#if L >= 8
   TRANSPOSE_STAGE(4);
-#endif
-#if L >= 16
   TRANSPOSE_STAGE(8);
-#endif
 }
+#else
+#define TRANSPOSES 0
+#endif
 
 /* rows [c0, c0 + lanes) of src [., P] into the lane-interleaved dst[p][lane] (lanes past
  * ``lanes`` zero) */
 static void interleave(vf *dst, const float *src, int64_t P, int64_t c0, int64_t lanes) {
   int64_t p0 = 0;
-  if (L == 16 && lanes == L)
+#if TRANSPOSES
+  if (lanes == L)
     for (; p0 + L <= P; p0 += L) {
       vf v[L];
       for (int l = 0; l < L; l++) memcpy(&v[l], src + (c0 + l) * P + p0, sizeof(vf));
       transpose(v);
       memcpy(dst + p0, v, sizeof v);
     }
+#endif
   float *d = (float *)dst;
   if (p0 < P) memset(dst + p0, 0, sizeof(vf) * (P - p0));
   for (int64_t l = 0; l < lanes; l++) {
@@ -360,13 +357,15 @@ static void interleave(vf *dst, const float *src, int64_t P, int64_t c0, int64_t
 /* the inverse: lanes [0, lanes) of src[p][lane] into rows [c0, c0 + lanes) of dst [., P] */
 static void deinterleave(float *dst, const vf *src, int64_t P, int64_t c0, int64_t lanes) {
   int64_t p0 = 0;
-  if (L == 16 && lanes == L)
+#if TRANSPOSES
+  if (lanes == L)
     for (; p0 + L <= P; p0 += L) {
       vf v[L];
       memcpy(v, src + p0, sizeof v);
       transpose(v);
       for (int l = 0; l < L; l++) memcpy(dst + (c0 + l) * P + p0, &v[l], sizeof(vf));
     }
+#endif
   const float *g = (const float *)src;
   for (int64_t l = 0; l < lanes; l++) {
     float *row = dst + (c0 + l) * P;
@@ -475,17 +474,22 @@ int64_t lrlab_work_floats(int64_t P, const int32_t *widths, int64_t nl) {
   return L * (2 * P + S * (sumw + widths[nl] + 2 * maxw));
 }
 
-/* Groups [g0, g1) of a cohort of C members: see group(). Returns 0, or -1 where the work
- * memory could not be allocated. */
+/* Groups [g0, g1) of a cohort of C members: see group(). work: lrlab_work_floats() floats
+ * aligned to 64 bytes, or NULL to allocate them here. Returns 0, or -1 where the work memory
+ * could not be allocated (then nothing was computed). */
 int lrlab_run(const float *theta, float *grad, int64_t C, int64_t P, const int32_t *widths,
               int64_t nl, int32_t act, int32_t loss, const float *X, const float *Y,
               const int64_t *rows, int64_t row_stride, int64_t B, int32_t train, int64_t g0,
-              int64_t g1, double *loss_out, double *correct_out) {
+              int64_t g1, double *loss_out, double *correct_out, float *work) {
   Net net = {P, widths[0], widths[nl], nl, widths, act, loss};
-  int64_t floats = lrlab_work_floats(P, widths, nl);
-  /* (aligned_alloc wants a multiple of the alignment: macOS returns NULL otherwise) */
-  vf *work = aligned_alloc(64, (sizeof(float) * floats + 63) / 64 * 64);
-  if (!work) return -1;
+  vf *own = NULL;
+  if (!work) {
+    int64_t floats = lrlab_work_floats(P, widths, nl);
+    /* (aligned_alloc wants a multiple of the alignment: macOS returns NULL otherwise) */
+    own = aligned_alloc(64, (sizeof(float) * floats + 63) / 64 * 64);
+    if (!own) return -1;
+  }
+  vf *w = own ? own : (vf *)work;
 #if defined(__SSE__)
   /* subnormal inputs and results as zero while the kernel runs (each one costs a microcode
    * assist of a hundred cycles; a confident softmax underflows to them every sample) */
@@ -495,9 +499,9 @@ int lrlab_run(const float *theta, float *grad, int64_t C, int64_t P, const int32
   for (int64_t g = g0; g < g1; g++) {
     int64_t c0 = g * L, lanes = C - c0 < L ? C - c0 : L;
     group(&net, theta, grad, c0, lanes, X, Y, rows, row_stride, B, train, loss_out,
-          correct_out, work);
+          correct_out, w);
   }
-  free(work);
+  free(own);
 #if defined(__SSE__)
   _mm_setcsr(csr);
 #endif

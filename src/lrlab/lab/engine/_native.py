@@ -3,6 +3,7 @@ each lane of every vector operation, on the CPU with NumPy alone besides."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import math
 import os
@@ -169,7 +170,9 @@ class NativeEngine(HostWeights):
         )
         self._lanes = int(lib.lrlab_lanes())
         self._groups = -(-members // self._lanes)
-        self._cuts: tuple[Any, list[tuple[int, int, Callable[[np.ndarray], None]]]] | None = None
+        self._cuts_of: Any = None  # the stepper self._cuts cut
+        self._cuts: dict[int, list[tuple[int, int, Callable[[np.ndarray], None]]]] = {}
+        self._works: dict[int, list[np.ndarray]] = {}
         self.threads = 1
         self._order = np.zeros(0, dtype=np.int64)
         self._stride = 0
@@ -205,45 +208,64 @@ class NativeEngine(HostWeights):
         run, G = self._lib.lrlab_run, self._groups
         parts = min(self.threads, G)
         bounds = [G * k // parts for k in range(parts + 1)]
+        work = self._work(parts)
         cuts = self._parts(parts) if lr is not None else None
         # the caller's floating-point error handling (the cohort loop ignores a diverging
         # member's overflows) for the updates on the pool's threads, which have their own
-        errors = np.geterr() if cuts is not None and parts > 1 else None
+        errors = None
+        if cuts is not None and parts > 1:
+            errors = {**np.geterr(), "call": np.geterrcall()}
 
-        def share(k: int, errors: dict[str, str] | None = None) -> int:
-            code = int(run(*args, bounds[k], bounds[k + 1], *outs))
-            if cuts is not None and code == 0:
+        def share(k: int, errors: dict[str, Any] | None = None) -> None:
+            # (the work memory is given: the kernel cannot fail)
+            run(*args, bounds[k], bounds[k + 1], *outs, work[k].ctypes.data)
+            if cuts is not None:
                 lo, hi, update = cuts[k]
                 if errors is None:
                     update(lr[lo:hi])
                 else:
-                    with np.errstate(**errors):  # type: ignore[arg-type]
+                    with np.errstate(**errors):
                         update(lr[lo:hi])
-            return code
 
-        futures: list[Future[int]] = []
-        if parts > 1:
-            pool = _pool(parts - 1)
-            futures = [pool.submit(share, k, errors) for k in range(parts - 1)]
-        codes = [share(parts - 1)]
-        codes += [f.result() for f in futures]
-        if any(codes):
-            raise MemoryError("the native kernel could not allocate its working memory")
+        futures: list[Future[None]] = []
+        try:
+            if parts > 1:
+                pool = _pool(parts - 1)
+                futures = [pool.submit(share, k, errors) for k in range(parts - 1)]
+            share(parts - 1)
+        finally:  # no thread goes on writing the weights after this returns or raises
+            concurrent.futures.wait(futures)
+        for f in futures:
+            f.result()  # (re-raises a thread's exception)
         if lr is not None:
             self._update.tick()
+
+    def _work(self, parts: int) -> list[np.ndarray]:
+        """The kernel's work memory for each of ``parts`` threads, 64-byte aligned (made once
+        per thread count; views into one array)."""
+        have = self._works.get(parts)
+        if have is None:
+            floats = int(self._lib.lrlab_work_floats(self.model.n_params, *self._net[:2]))
+            stride = -(-floats // 16) * 16  # 64 bytes
+            buf = np.empty(parts * stride + 16, dtype=np.float32)
+            skip = (-buf.ctypes.data % 64) // 4
+            have = [buf[skip + k * stride : skip + (k + 1) * stride] for k in range(parts)]
+            self._works[parts] = have
+        return have
 
     def _parts(self, parts: int) -> list[tuple[int, int, Callable[[np.ndarray], None]]]:
         """The optimizer's update cut by the members of each of ``parts`` threads' groups
         (made once per thread count and optimizer stepper)."""
-        kept = self._cuts
-        if kept is not None and kept[0] is self._update and len(kept[1]) == parts:
-            return kept[1]
-        G, L, C = self._groups, self._lanes, self.members
-        cuts = []
-        for k in range(parts):
-            lo, hi = min(C, G * k // parts * L), min(C, G * (k + 1) // parts * L)
-            cuts.append((lo, hi, self._update.rows(lo, hi)))
-        self._cuts = (self._update, cuts)
+        if self._cuts_of is not self._update:
+            self._cuts_of, self._cuts = self._update, {}
+        cuts = self._cuts.get(parts)
+        if cuts is None:
+            G, L, C = self._groups, self._lanes, self.members
+            cuts = []
+            for k in range(parts):
+                lo, hi = min(C, G * k // parts * L), min(C, G * (k + 1) // parts * L)
+                cuts.append((lo, hi, self._update.rows(lo, hi)))
+            self._cuts[parts] = cuts
         return cuts
 
     @contextlib.contextmanager

@@ -164,7 +164,9 @@ def _declare(lib: ctypes.CDLL) -> None:
     i64, i32, ptr = ctypes.c_int64, ctypes.c_int32, ctypes.c_void_p
     lib.lrlab_run.restype = ctypes.c_int
     lib.lrlab_run.argtypes = [ptr, ptr, i64, i64, ptr, i64, i32, i32, ptr, ptr, ptr, i64, i64]
-    lib.lrlab_run.argtypes += [i32, i64, i64, ptr, ptr]
+    lib.lrlab_run.argtypes += [i32, i64, i64, ptr, ptr, ptr]
+    lib.lrlab_work_floats.restype = i64
+    lib.lrlab_work_floats.argtypes = [i64, ptr, i64]
     lib.lrlab_math.restype = None
     lib.lrlab_math.argtypes = [i32, ptr, ptr, i64]
     lib.lrlab_lanes.restype = ctypes.c_int
@@ -220,6 +222,7 @@ def _check_step(lib: ctypes.CDLL) -> str | None:
         2,
         loss.ctypes.data,
         correct.ctypes.data,
+        None,  # the kernel's own work memory
     ):
         return "the compiled kernel could not allocate its working memory"
     xa = NumpyMLPKernel.inputs(X.astype(np.float64))  # [D + 1, N]
