@@ -205,6 +205,9 @@ ERRORS = [
         spec(grid={"lr": [0.1], "early_stopping.restore_best_weights": [True, 1]}),
         'grid."early_stopping.restore_best_weights"[1]: must be true or false, got 1',
     ),
+    (spec(grid={"lr": [0.1, "0.01"]}), "grid.lr[1]: must be a number, got the text '0.01'"),
+    (spec(grid={"lr": ["1e-2", 0.1]}), "grid.lr[0]: must be a number, got the text '1e-2'"),
+    (spec(grid={"lr": [0.1, False]}), "grid.lr[1]: must be a number like grid.lr[0] (0.1)"),
 ]
 
 
@@ -458,13 +461,24 @@ def test_trial_is_hashable_and_plain_json():
 
 
 def test_a_negative_or_non_finite_learning_rate_is_refused():
+    # the values that filled the schedule, each with the place it was written, then the rate
     msg = error_of(spec(grid={"lr": [0.1, -1.0]}))
-    assert (
-        msg == "schedule: constant(-1.0) with {'lr': -1.0} gives the learning rate -1.0 at step 0"
+    assert msg == (
+        "schedule: lr = -1.0 (grid.lr[1]) gives the learning rate -1.0 at step 0 in "
+        "constant(-1.0) (learning rates must be finite and >= 0)"
     )
-    msg = error_of(spec(schedule="linear(init={lr}, end=-0.1, steps={total_steps})"))
-    assert msg.startswith("schedule: linear(init=0.1, end=-0.1, steps=")
-    assert "gives the learning rate -" in msg
+    msg = error_of(spec(schedule=None, grid={"schedule": ["constant(0.1)", "constant(-0.5)"]}))
+    assert msg.startswith("grid.schedule[1]: constant(-0.5) gives the learning rate -0.5")
+    msg = error_of(
+        spec(
+            schedule="linear(init={lr}, end={end}, steps={total_steps})",
+            grid={"lr": [0.1], "end": [0.0, -0.2]},
+        )
+    )
+    assert msg.startswith(
+        "schedule: lr = 0.1 (grid.lr[0]), end = -0.2 (grid.end[1]) gives the learning rate -"
+    )
+    assert "in linear(init=0.1, end=-0.2, steps=" in msg
 
 
 # -- sections swept whole: each optimizer with its own hyperparameters -----------------------------

@@ -210,7 +210,13 @@ def check_steps(epochs: int, steps_per_epoch: int, path: str) -> int:
     return total
 
 
-def _check_rates(s: Schedule, total: int, path: str, variables: Mapping[str, Any]) -> None:
+def _check_rates(
+    s: Schedule,
+    total: int,
+    path: str,
+    variables: Mapping[str, Any],
+    sources: Mapping[str, str] | None = None,
+) -> None:
     """A trial's learning rates must be finite and >= 0 at every step ``0 .. total - 1``.
 
     Steps are evaluated in blocks of :data:`RATE_BLOCK`, stopping at the block that holds the
@@ -225,18 +231,36 @@ def _check_rates(s: Schedule, total: int, path: str, variables: Mapping[str, Any
         total: The trial's optimizer steps.
         path: Where the schedule came from.
         variables: The trial's variables (named in the error).
+        sources: Where each variable's value came from (``{"lr": "grid.lr[1]"}``), named
+            with the value in the error.
 
     Raises:
         SpecError: naming the schedule, the variables, the first bad rate and its step.
+
+    Example:
+        >>> from lrlab.schedules import constant
+        >>> try:
+        ...     _check_rates(constant(-0.01), 10, "schedule", {"lr": -0.01}, {"lr": "grid.lr[1]"})
+        ... except SpecError as exc:
+        ...     print(exc)
+        schedule: lr = -0.01 (grid.lr[1]) gives the learning rate -0.01 at step 0 in
+        constant(-0.01) (learning rates must be finite and >= 0)
     """
     for lo in range(0, total, RATE_BLOCK):
         # an overflow is reported below as the non-finite rate it makes, not as NumPy's warning
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             lr = np.asarray(s(np.arange(lo, min(lo + RATE_BLOCK, total))), dtype=np.float64)
         bad = np.flatnonzero(~np.isfinite(lr) | (lr < 0))
-        if bad.size:
-            i = int(bad[0])
-            where = f" with {dict(variables)}" if variables else ""
-            raise SpecError(
-                path, f"{s!r}{where} gives the learning rate {float(lr[i])!r} at step {lo + i}"
-            )
+        if not bad.size:
+            continue
+        i = int(bad[0])
+        rate = f"gives the learning rate {float(lr[i])!r} at step {lo + i}"
+        rule = "(learning rates must be finite and >= 0)"
+        sources = sources or {}
+        named = ", ".join(
+            f"{k} = {v!r}" + (f" ({sources[k]})" if k in sources else "")
+            for k, v in variables.items()
+        )
+        if named:  # the values the user wrote, where they wrote them, first
+            raise SpecError(path, f"{named} {rate} in {s!r} {rule}")
+        raise SpecError(path, f"{s!r} {rate} {rule}")

@@ -97,6 +97,29 @@ __all__ = [
 ]
 
 
+def _same_kind(name: str, value: Any, path: str, kinds: dict[str, tuple[str, Any, str]]) -> None:
+    """A variable's values are all numbers, all text or all booleans, and a number is not
+    written as text: it is filled into the schedule as text either way, but a quoted number
+    would be sorted, labelled and plotted as a name (``"0.01"`` beside ``0.1``)."""
+    if isinstance(value, bool):
+        kind = "boolean"
+    elif isinstance(value, (int, float)):
+        kind = "number"
+    else:
+        kind = "text"
+        try:
+            float(value)
+        except ValueError:
+            pass
+        else:
+            raise SpecError(
+                path, f"must be a number, got the text {value!r}: write it without quotes"
+            )
+    first = kinds.setdefault(name, (kind, value, path))
+    if first[0] != kind:
+        raise SpecError(path, f"must be a {first[0]} like {first[2]} ({first[1]!r}), got {value!r}")
+
+
 class Study:
     """A study: a base config, sweeps over it, and seeds; see ``docs/studies.md``.
 
@@ -370,6 +393,7 @@ class Study:
     ) -> list[str]:
         """Check the variables and the templates' placeholders; return the names they may use."""
         defined = {k: _join("vars", k) for k in base_vars}
+        kinds: dict[str, tuple[str, Any, str]] = {}  # a variable's first value: kind, value, path
         for axis in axes:
             for k, _, p in axis[0]:
                 if k != "schedule" and "." not in k and k not in WHOLE_TABLES:
@@ -378,6 +402,7 @@ class Study:
                 for k, v, p in setting:
                     if k != "schedule" and "." not in k and k not in WHOLE_TABLES:
                         _scalar(v, p)
+                        _same_kind(k, v, p, kinds)
         used: set[str] = set()
         known = [*defined, *COMPUTED]
         known_set = set(known)
@@ -444,6 +469,7 @@ class Study:
                     sources[k] = p
                 else:
                     variables[k] = v
+                    sources["{" + k + "}"] = p  # (a variable's source, for the rate check)
             point = _Point({}, _template(template, sources["schedule"]), variables, sources)
             for s, table in base.items():
                 if table is None and s not in swept and s not in whole:
@@ -528,7 +554,8 @@ class Study:
             filled = _fill(p.template, values, p.sources["schedule"], self.allow_import)
             schedule = repr(filled)
             if (schedule, total) not in checked:  # configs differing elsewhere share the check
-                _check_rates(filled, total, p.sources["schedule"], p.vars)
+                var_paths = {k: p.sources.get("{" + k + "}", _join("vars", k)) for k in p.vars}
+                _check_rates(filled, total, p.sources["schedule"], p.vars, var_paths)
                 checked.add((schedule, total))
             config = {
                 "data": sec["data"],
