@@ -118,6 +118,39 @@ def test_bad_arguments_exit_2(argv, capsys):
 
 
 @pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        # a misspelled option is named, not the required one it kept from being given
+        (
+            ["run", "study.toml", "--ouput", "x"],
+            "lrlab: error: run: unrecognized arguments: --ouput (did you mean --out?)",
+        ),
+        (
+            ["run", "study.toml", "--out", "o", "--ouput", "x"],
+            "lrlab: error: run: unrecognized arguments: --ouput x (did you mean --out?)",
+        ),
+        (
+            ["schedul", "show", "constant(0.1)"],
+            "lrlab: error: unknown command 'schedul'; did you mean 'schedule'? (commands: "
+            "schedule, run, demo, results, report, find, export)",
+        ),
+        (
+            ["schedule", "shw", "constant(0.1)"],
+            "lrlab: error: schedule: unknown action 'shw'; did you mean 'show'? (actions: show, "
+            "values, lint, plot, names)",
+        ),
+        (["--bogus"], "lrlab: error: unrecognized arguments: --bogus"),
+        (["run"], "lrlab: error: run: the following arguments are required: STUDY.toml, --out"),
+    ],
+)
+def test_usage_errors_name_what_was_mistyped(argv, line, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == line + "\n"
+
+
+@pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["demo", "--export", "/nonexistent/dir/x.toml"], "--export: cannot write"),

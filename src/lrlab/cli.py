@@ -8,7 +8,9 @@ lacks help text or documentation. Errors in the user's input print one line,
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -105,12 +107,57 @@ def _save_plot(schedules: Schedule | dict[str, Schedule], steps: int, path: str,
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line, ``lrlab: error: ...``, and exit status 2."""
+    """argparse, but a usage error is one line, ``lrlab: error: ...``, and exit status 2; an
+    unknown option is named before a missing required one (``--ouput`` is why ``--out`` is
+    missing), and a misspelled option or command gets its nearest known spelling."""
+
+    _seen: list[str]
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        self._seen = list(sys.argv[1:] if args is None else args)  # (read by error())
+        return super().parse_known_args(args, namespace)
+
+    def unknown(self, extras: Sequence[str]) -> str:
+        """``unrecognized arguments: ...``, with the nearest option to the first unknown one."""
+        message = f"unrecognized arguments: {' '.join(extras)}"
+        options = [o for o in self._option_string_actions if o.startswith("--")]
+        first = next((e.split("=")[0] for e in extras if e.startswith("-")), None)
+        close = difflib.get_close_matches(first, options, n=1) if first else []
+        return message + (f" (did you mean {close[0]}?)" if close else "")
 
     def error(self, message: str) -> NoReturn:
-        self.exit(
-            2, f"lrlab: error: {self.prog.removeprefix('lrlab').strip() or 'usage'}: {message}\n"
+        if message.startswith("the following arguments are required"):
+            seen = getattr(self, "_seen", [])
+            extras = [
+                a
+                for a in seen
+                if a.startswith("--") and a.split("=")[0] not in self._option_string_actions
+            ]
+            if extras:
+                message = self.unknown(extras)
+        choice = re.match(
+            r"argument ([A-Z]+): invalid choice: '(.*?)' \(choose from (.*)\)$", message
         )
+        if choice:
+            kind, given = choice.group(1).lower(), choice.group(2)
+            names = re.findall(r"'([^']*)'", choice.group(3))
+            close = difflib.get_close_matches(given, names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            message = f"unknown {kind} {given!r}{hint} ({kind}s: {', '.join(names)})"
+        name = self.prog.removeprefix("lrlab").strip()
+        self.exit(2, f"lrlab: error: {name + ': ' if name else ''}{message}\n")
+
+
+def _command_parser(parser: _Parser, args: argparse.Namespace) -> _Parser:
+    """The parser of the (sub)command ``args`` were parsed for: ``lrlab schedule show``'s."""
+    while True:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        name = getattr(args, subs[0].dest, None) if subs else None
+        if name is None:
+            return parser
+        parser = subs[0].choices[name]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -188,7 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``lrlab`` command; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:  # named by the command they were given to, with the nearest known option
+        owner = _command_parser(parser, args)
+        owner.error(owner.unknown(extras))
     func = getattr(args, "func", None)
     if func is None:
         args.help_of.print_help(sys.stderr)
