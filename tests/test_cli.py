@@ -32,6 +32,7 @@ def test_show_writes_plot(tmp_path, capsys):
     target = tmp_path / "s.png"
     assert main(["schedule", "show", WARMUP_COSINE, "--steps", "200", "--plot", str(target)]) == 0
     assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert capsys.readouterr().out.splitlines()[-1] == f"wrote {target}"
 
 
 def test_values_csv(capsys):

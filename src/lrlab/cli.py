@@ -43,6 +43,7 @@ def cmd_schedule_show(args: argparse.Namespace) -> int:
         print(f"warning: {w}")
     if args.plot:
         _save_plot(s, args.steps, args.plot, args.log)
+        print(printable(f"wrote {args.plot}"))
     return 0
 
 
