@@ -123,6 +123,25 @@ def test_dead_runs_are_counted_and_left_out_of_the_means():
     assert "0 of 4 trials diverged and 1 never learned" in summarize_study(recs, hist).table()
 
 
+def test_one_speed_target_for_the_whole_study():
+    """A configuration that plateaus far below the best never reaches the study's target: it
+    is not 'fast' for reaching 95% of its own low best at once."""
+    recs = [record("a", 0.1, s, 0.9) for s in range(2)] + [
+        record("b", 1e-7, s, 0.3) for s in range(2)
+    ]
+    hist = {f"a-{s}": curve_history([0.5, 0.8, 0.9, 0.9], [1.0, 0.6, 0.4, 0.3]) for s in range(2)}
+    hist |= {
+        f"b-{s}": curve_history([0.3, 0.3, 0.3, 0.3], [1.1, 1.09, 1.08, 1.07]) for s in range(2)
+    }
+    res = summarize_study(recs, hist)
+    a, b = (next(c for c in res.configs if c.group == g) for g in "ab")
+    assert a.threshold == b.threshold == pytest.approx(0.855)  # 95% of a's best mean, 0.9
+    assert a.metrics["epochs_to_threshold"].mean == 3.0 and a.not_reached == 0  # 1-based
+    assert b.not_reached == 2 and b.metrics["epochs_to_threshold"].n == 0
+    assert "95% of the best config's best mean accuracy: 0.855" in res.table()
+    assert "- (2 never)" in res.table().splitlines()[2]
+
+
 def test_learning_speed_by_hand():
     recs = [record("a", 0.1, s, 0.9) for s in range(2)]
     hist = {
