@@ -510,3 +510,16 @@ def test_a_table_swept_whole_and_by_field_is_refused_and_errors_say_which_table(
     assert error_of(d).startswith('grid."optimizer.momentum": optimizer is swept whole')
     d = spec(grid={"lr": [0.1], "optimizer": [{"name": "adam"}, {"name": "sgd", "eps": 1}]})
     assert error_of(d).startswith("grid.optimizer[1].eps: unknown hyperparameter 'eps'")
+
+
+def test_a_swept_schedule_template_is_kept_with_the_trials_variables():
+    """Results name and group configurations by the template as written, so lr x schedule
+    gives one line per template over lr, not one per filled-in text."""
+    templates = ["constant({lr})", "cosine(init={lr}, decay_steps={total_steps})"]
+    trials = Study.from_dict(
+        spec(schedule=None, grid={"lr": [0.1, 0.01], "schedule": templates})
+    ).trials()
+    assert {t.vars["schedule"] for t in trials} == set(templates)
+    assert {t.config["schedule"] for t in trials} >= {"constant(0.1)", "constant(0.01)"}
+    # a schedule that is not swept stays out of the variables
+    assert all("schedule" not in t.vars for t in Study.from_dict(spec()).trials())

@@ -341,7 +341,7 @@ def test_diverged_trials_have_no_final_metrics(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("lrs", "extra", "message"),
     [
-        ("[-1.0]", [], "lrlab: error: schedule: constant(-1.0) with {'lr': -1.0} gives the"),
+        ("[-1.0]", [], "lrlab: error: schedule: lr = -1.0 (grid.lr[0]) gives the learning rate"),
         ("[0.1]", ["--device", "gpu0"], "lrlab: error: train.device: not a torch device"),
     ],
 )

@@ -54,7 +54,9 @@ class Trial:
             ``train``, ``optimizer`` (every hyperparameter, defaults included), ``schedule``
             (canonical text), ``plateau`` and ``early_stopping`` (``None`` when off) and
             ``seed``. Treat it as read-only.
-        vars: The variables the schedule was filled from (not part of the id).
+        vars: The variables the schedule was filled from (not part of the id), and, where the
+            study sweeps the schedule, its template as written under ``"schedule"``
+            (``"constant({lr})"``: results group and name configurations by it).
     """
 
     id: str

@@ -566,12 +566,15 @@ class Study:
                 "plateau": sec["plateau"],
                 "early_stopping": sec["early_stopping"],
             }
+            variables = dict(p.vars)
+            if p.sources["schedule"] != "schedule":  # swept: the template, as written, names
+                variables["schedule"] = p.template  # the line of a figure and a table column
             for seed in self.seeds:
                 full = copy.deepcopy({**config, "seed": seed})
                 tid = config_id(full)
                 if tid not in seen:
                     seen.add(tid)
-                    out.append(Trial(tid, full, dict(p.vars)))
+                    out.append(Trial(tid, full, dict(variables)))
         self._trials = out
         return list(out)
 

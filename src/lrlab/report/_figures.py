@@ -284,6 +284,7 @@ def curve_grid(store: Store, study: str, metric: str = "accuracy") -> Any:
     names = [(metric, "train", "tab:blue"), (f"val_{metric}", "validation", "tab:orange")]
     means: list[np.ndarray] = []
     for ax, c in zip(axes.flat, configs):
+        drawn = 0
         for name, label, colour in names:
             grid = c.curves(name)
             if grid.shape[1] == 0 or np.all(np.isnan(grid)):
@@ -293,6 +294,19 @@ def curve_grid(store: Store, study: str, metric: str = "accuracy") -> Any:
             epochs = np.arange(1, grid.shape[1] + 1)
             ax.plot(epochs, mean, color=colour, label=label, linewidth=1.2)
             ax.fill_between(epochs, lo, hi, color=colour, alpha=0.2, linewidth=0)
+            drawn += 1
+        if not drawn:  # say why the panel is empty
+            why = "every seed diverged" if c.diverged == len(c.records) else "no values"
+            ax.text(
+                0.5,
+                0.5,
+                why,
+                transform=ax.transAxes,
+                ha="center",
+                va="center",
+                fontsize="small",
+                color="0.4",
+            )
         title = c.label + (f" ({c.diverged}/{len(c.records)} diverged)" if c.diverged else "")
         ax.set_title(textwrap.fill(title, 34), fontsize="small", parse_math=False)
         ax.grid(alpha=0.3)
@@ -311,7 +325,8 @@ def curve_grid(store: Store, study: str, metric: str = "accuracy") -> Any:
         f"{study}: {metric} per configuration (mean of {n_text} seeds; band: 95% CI, n >= 3)",
         parse_math=False,
     )
-    handles = axes.flat[0].get_legend_handles_labels()[0]
+    # the legend from the first panel with curves (a first configuration may have none)
+    handles = next((h for ax in axes.flat if (h := ax.get_legend_handles_labels()[0])), [])
     if handles:
         _legend(fig, handles=handles, loc="outside lower center", ncols=2, fontsize="small")
     return fig
@@ -325,10 +340,11 @@ def sensitivity(
     by: str | None = None,
 ) -> Any:
     """A final ``metric`` against a swept numeric ``variable``: the mean over seeds with its 95%
-    Student-t interval, one line per level of a second swept variable ``by`` (default: the one
-    other variable that varies, if there is exactly one). Log axis when ``variable`` spans two
-    decades or more. Diverged trials have no metric: an ``x`` on the axis marks each value
-    where a trial diverged, with a legend entry that counts them.
+    Student-t interval (drawn within [0, 1] for an accuracy), one line per level of a second
+    swept variable ``by`` (default: the one other variable that varies, if there is exactly
+    one). Log axis when ``variable`` spans two decades or more. Diverged trials have no
+    metric: an ``x`` on the axis marks each value where a trial diverged, with a legend entry
+    that counts them.
 
     Args:
         store: an open :class:`~lrlab.lab.store.Store`.
@@ -357,17 +373,22 @@ def sensitivity(
     diverged_at: set[float] = set()
     for (level, points), colour in zip(lines.items(), _colours(len(lines))):
         points.sort(key=lambda p: p[0])
-        xs, ys, err, ns = [], [], [], []
+        xs, ys, below, above, ns = [], [], [], [], []
         for x, c in points:
             ci = mean_ci(c.final(metric))
             if c.diverged:
                 diverged_at.add(x)
             if ci.n == 0:
                 continue
+            half = 0.0 if ci.n < 2 else ci.half_width
+            # an accuracy's interval drawn within [0, 1], where accuracies lie
+            low, high = (0.0, 1.0) if "accuracy" in metric else (-math.inf, math.inf)
             xs.append(x)
             ys.append(ci.mean)
-            err.append(0.0 if ci.n < 2 else ci.half_width)
+            below.append(ci.mean - max(low, ci.mean - half))
+            above.append(min(high, ci.mean + half) - ci.mean)
             ns.append(ci.n)
+        err = [below, above]
         n_text = (
             f"n={min(ns)}"
             if ns and min(ns) == max(ns)
@@ -395,10 +416,12 @@ def lr_curves(store: Store, study: str) -> Any:
     configs, _ = _load(store, study)
     fig = _figure(8.5, 4.2)
     ax = fig.add_subplot()
+    zeros = False  # a rate of 0 (a warmup's first epoch) has no place on the log axis
     for c, colour in zip(configs, _colours(len(configs))):
         grid = c.curves("lr")
         if grid.shape[1] == 0:
             continue
+        zeros |= bool(np.any(grid <= 0))
         epochs = np.arange(1, grid.shape[1] + 1)
         for i, row in enumerate(grid):
             ax.plot(
@@ -409,10 +432,10 @@ def lr_curves(store: Store, study: str) -> Any:
                 alpha=1.0 if i == 0 else 0.5,
                 label=c.label if i == 0 else None,
             )
-    ax.set_yscale("log")
+    ax.set_yscale("log", nonpositive="mask")  # a 0 is a gap in the line, not a drop to the axis
     ax.set_xlabel("epoch")
     ax.set_ylabel("learning rate")
-    _title(ax, f"{study}: learning rate per epoch")
+    _title(ax, f"{study}: learning rate per epoch" + (" (rates of 0 not drawn)" if zeros else ""))
     ax.grid(alpha=0.3)
     _outside_legend(fig, ax, len(configs))
     return fig
