@@ -132,8 +132,15 @@ def test_run_skip_and_progress(tmp_path):
     assert [r["seeds"] for r in summary.rows] == [2, 2]
     again = run_study(tiny(), tmp_path / "s.sqlite")
     assert (again.ran, again.skipped, again.cohorts) == (0, 4, 0)
+    assert again.dropped == 0 and again.dropped_line() is None
     grown = run_study(tiny(grid={"lr": [0.1, 0.01, 0.001]}), tmp_path / "s.sqlite")
-    assert (grown.ran, grown.skipped) == (2, 4)
+    assert (grown.ran, grown.skipped, grown.dropped) == (2, 4, 0)
+    # another file under the same name: the trials it no longer lists are named, and kept
+    shrunk = run_study(tiny(grid={"lr": [0.1]}), tmp_path / "s.sqlite")
+    assert (shrunk.trials, shrunk.ran, shrunk.dropped) == (2, 0, 4)
+    assert "4 trials of its earlier runs are not part of it now" in str(shrunk)
+    with Store(tmp_path / "s.sqlite", readonly=True) as store:
+        assert store.counts()["done"] == 6  # nothing stored was lost
     with Store(tmp_path / "s.sqlite", readonly=True) as store:
         rec = store.records("tiny")[0]
         assert rec["epochs_run"] == 2 and rec["final_lr"] == pytest.approx(0.1)

@@ -179,9 +179,9 @@ def _run_study(study: Any, args: argparse.Namespace) -> int:
             f"{summary.seconds:.1f} s; results in {path}"
         )
     )
-    weights = summary.weights_line()
-    if weights is not None:
-        print(printable(weights))
+    for line in (summary.dropped_line(), summary.weights_line()):
+        if line is not None:
+            print(printable(line))
     print(summary.table())  # its cells are escaped by the table itself
     if not args.no_report and summary.ran + summary.skipped > 0:
         with Store(path, readonly=True) as store:

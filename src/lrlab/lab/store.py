@@ -212,17 +212,25 @@ class Store:
     @guarded
     def register_study(
         self, name: str, spec: Mapping[str, Any], trials: Sequence[Any], description: str = ""
-    ) -> None:
+    ) -> int:
         """Record a study and the trials that make it up (replacing a previous list).
 
         ``trials`` are :class:`~lrlab.lab.spec.Trial` objects (``id``, ``config``, ``vars``,
         ``group``). Results already stored are kept: they belong to the trial ids.
+
+        Returns:
+            How many trials the study listed before and no longer lists (its file changed:
+            other epochs, another grid); their results stay in the store.
         """
         from .spec import canonical_json
 
         self._writer()
         now = time.time()
         with self.transaction() as db:
+            before = {
+                row[0]
+                for row in db.execute("SELECT trial_id FROM study_trials WHERE study = ?", (name,))
+            }
             db.execute(
                 "INSERT INTO studies VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE "
                 "SET description=excluded.description, spec=excluded.spec, "
@@ -237,6 +245,7 @@ class Store:
                     for i, t in enumerate(trials)
                 ],
             )
+        return len(before - {t.id for t in trials})
 
     @guarded
     def write_trials(self, rows: Iterable[Mapping[str, Any]]) -> None:

@@ -111,6 +111,8 @@ class StudySummary:
         weights: The folder of the kept weights (:func:`~lrlab.lab.weights.weights_dir`) if
             the study keeps any (``train.keep``), else ``None``. ``kept``: how many of its
             trials have a weights file there.
+        dropped: Trials the study listed before this run and no longer lists (its file
+            changed); their results stay in the store.
         results: The study's :class:`~lrlab.lab.summary.StudyResults`: means with 95%
             confidence intervals over seeds, paired differences from the best, counts of
             diverged and dead runs; ``str(summary)`` prints its table.
@@ -129,6 +131,17 @@ class StudySummary:
     results: StudyResults | None = dataclasses.field(default=None, repr=False)
     weights: str | None = None
     kept: int = 0
+    dropped: int = 0
+
+    def dropped_line(self) -> str | None:
+        """One line when the study's file changed since a run listed other trials; ``None``
+        otherwise."""
+        if not self.dropped:
+            return None
+        return (
+            f"note: the study file changed: {self.dropped} trials of its earlier runs are not "
+            "part of it now (their results stay in the store)"
+        )
 
     def weights_line(self) -> str | None:
         """Where the kept weights are (``train.keep``), in one line; ``None`` without it."""
@@ -142,9 +155,9 @@ class StudySummary:
             f"already done, {self.failed} failed) in {self.seconds:.1f} s; results in "
             f"{self.store}"
         )
-        line = self.weights_line()
-        if line is not None:
-            head = f"{head}\n{line}"
+        for line in (self.dropped_line(), self.weights_line()):
+            if line is not None:
+                head = f"{head}\n{line}"
         return head if self.results is None else f"{head}\n{self.results.table()}"
 
     def table(self) -> str:
@@ -568,7 +581,9 @@ def run_study(
     db = Store(store) if own else store
     assert isinstance(db, Store)
     try:
-        db.register_study(study.name, study.raw, trials, description=str(study.description))
+        dropped = db.register_study(
+            study.name, study.raw, trials, description=str(study.description)
+        )
         done = db.done_ids(t.id for t in trials)
         pending = [t for t in trials if t.id not in done]
         if max_members is None and hasattr(executor, "cohort_size"):
@@ -633,6 +648,7 @@ def run_study(
             results,
             str(weights_dir(db)) if keeping else None,
             kept,
+            dropped,
         )
     finally:
         if own:
