@@ -62,6 +62,15 @@ def test_figures_of_a_study(tmp_path):
             sensitivity(store, study.name, "schedule")
 
 
+def test_a_variable_zipped_with_another_gets_no_sensitivity_plot(tmp_path):
+    """ionosphere_decay zips each momentum with its own schedule: momentum has no effect of its
+    own to draw (it would be one point per schedule)."""
+    study = Study.from_toml(lrlab.demos.path("ionosphere_decay")).override({"train.epochs": 1})
+    with Store(tmp_path / "s.sqlite") as store:
+        run_study(study, store)
+        assert numeric_variables(store, study.name) == []
+
+
 def test_demo_makes_its_default_folder(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["demo", "--epochs", "1", "--quiet", "--no-plots"]) == 0

@@ -480,9 +480,23 @@ def optimizer_comparison(store: Store, study: str, metric: str = "val_accuracy")
 
 
 def numeric_variables(store: Store, study: str) -> list[str]:
-    """The swept variables of a study whose values are numbers."""
+    """The swept variables of a study whose values are numbers and that take two values or more
+    while the other swept variables stay the same: a variable swept together with another (a
+    ``[[zip]]`` of momentum and schedule) has no effect of its own to draw, only one point per
+    level of the other."""
     configs, varying = _load(store, study)
-    return [k for k in varying if all(_is_number(c.values.get(k)) for c in configs)]
+    out = []
+    for k in varying:
+        if not all(_is_number(c.values.get(k)) for c in configs):
+            continue
+        others = [o for o in varying if o != k]
+        levels: dict[tuple[str, ...], set[Any]] = {}
+        for c in configs:
+            level = tuple(repr(c.values.get(o)) for o in others)
+            levels.setdefault(level, set()).add(c.values.get(k))
+        if any(len(values) > 1 for values in levels.values()):
+            out.append(k)
+    return out
 
 
 def _is_number(v: Any) -> bool:
@@ -495,8 +509,9 @@ def study_figures(
     """Write every figure that applies to ``study`` into the folder ``out`` (which must exist).
 
     Always the learning curves (validation accuracy, else validation loss, else loss) and the
-    per-configuration grid; a sensitivity plot per numeric swept variable (one line per level
-    of the other variable when two vary); the learning rate over epochs when it changes during
+    per-configuration grid; a sensitivity plot per numeric swept variable that varies on its
+    own (:func:`numeric_variables`; one line per level of the other variable when two vary);
+    the learning rate over epochs when it changes during
     training; the optimizer comparison when the optimizer varies.
 
     Returns:
