@@ -14,7 +14,7 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -114,6 +114,16 @@ class _Parser(argparse.ArgumentParser):
 
     _seen: list[str]
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.options: set[str] = set()  # every option string, as add_argument is told them
+        super().__init__(*args, **kwargs)
+        self.set_defaults(parser_of=self)  # a subcommand's own parser wins: see main()
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:  # type: ignore[override]
+        action = super().add_argument(*args, **kwargs)
+        self.options.update(action.option_strings)
+        return action
+
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> tuple[argparse.Namespace, list[str]]:
@@ -123,19 +133,16 @@ class _Parser(argparse.ArgumentParser):
     def unknown(self, extras: Sequence[str]) -> str:
         """``unrecognized arguments: ...``, with the nearest option to the first unknown one."""
         message = f"unrecognized arguments: {' '.join(extras)}"
-        options = [o for o in self._option_string_actions if o.startswith("--")]
+        options = sorted(o for o in self.options if o.startswith("--"))
         first = next((e.split("=")[0] for e in extras if e.startswith("-")), None)
-        close = difflib.get_close_matches(first, options, n=1) if first else []
-        return message + (f" (did you mean {close[0]}?)" if close else "")
+        bare = {o.lstrip("-"): o for o in options}  # (the dashes would make any two alike)
+        close = difflib.get_close_matches(first.lstrip("-"), bare, n=1) if first else []
+        return message + (f" (did you mean {bare[close[0]]}?)" if close else "")
 
     def error(self, message: str) -> NoReturn:
         if message.startswith("the following arguments are required"):
             seen = getattr(self, "_seen", [])
-            extras = [
-                a
-                for a in seen
-                if a.startswith("--") and a.split("=")[0] not in self._option_string_actions
-            ]
+            extras = [a for a in seen if a.startswith("--") and a.split("=")[0] not in self.options]
             if extras:
                 message = self.unknown(extras)
         choice = re.match(
@@ -149,16 +156,6 @@ class _Parser(argparse.ArgumentParser):
             message = f"unknown {kind} {given!r}{hint} ({kind}s: {', '.join(names)})"
         name = self.prog.removeprefix("lrlab").strip()
         self.exit(2, f"lrlab: error: {name + ': ' if name else ''}{message}\n")
-
-
-def _command_parser(parser: _Parser, args: argparse.Namespace) -> _Parser:
-    """The parser of the (sub)command ``args`` were parsed for: ``lrlab schedule show``'s."""
-    while True:
-        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-        name = getattr(args, subs[0].dest, None) if subs else None
-        if name is None:
-            return parser
-        parser = subs[0].choices[name]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -238,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extras = parser.parse_known_args(argv)
     if extras:  # named by the command they were given to, with the nearest known option
-        owner = _command_parser(parser, args)
+        owner = getattr(args, "parser_of", parser)  # the innermost command's parser
         owner.error(owner.unknown(extras))
     func = getattr(args, "func", None)
     if func is None:

@@ -134,14 +134,10 @@ class StudySummary:
     dropped: int = 0
 
     def dropped_line(self) -> str | None:
-        """One line when the study's file changed since a run listed other trials; ``None``
-        otherwise."""
-        if not self.dropped:
-            return None
-        return (
-            f"note: the study file changed: {self.dropped} trials of its earlier runs are not "
-            "part of it now (their results stay in the store)"
-        )
+        """One line when the study's file dropped trials of earlier runs, else ``None``."""
+        n = self.dropped
+        note = f"note: the study file changed: {n} trials of its earlier runs are not part of it"
+        return f"{note} now (their results stay in the store)" if n else None
 
     def weights_line(self) -> str | None:
         """Where the kept weights are (``train.keep``), in one line; ``None`` without it."""
@@ -581,9 +577,8 @@ def run_study(
     db = Store(store) if own else store
     assert isinstance(db, Store)
     try:
-        dropped = db.register_study(
-            study.name, study.raw, trials, description=str(study.description)
-        )
+        description = str(study.description)
+        dropped = db.register_study(study.name, study.raw, trials, description=description)
         done = db.done_ids(t.id for t in trials)
         pending = [t for t in trials if t.id not in done]
         if max_members is None and hasattr(executor, "cohort_size"):

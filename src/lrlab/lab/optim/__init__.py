@@ -44,6 +44,7 @@ from ._registry import OPTIMIZERS as OPTIMIZERS
 from ._registry import optimizer_from_config as optimizer_from_config
 from ._rmsprop import RMSprop as RMSprop
 from ._sgd import SGD as SGD
+from ._stepper import Stepper as Stepper
 
 __all__ = [
     "OPTIMIZERS",
@@ -54,5 +55,6 @@ __all__ = [
     "AdamW",
     "PopulationOptimizer",
     "RMSprop",
+    "Stepper",
     "optimizer_from_config",
 ]
