@@ -182,6 +182,12 @@ def test_lr_curves_and_optimizer_comparison(tmp_path):
         assert {t.split(":")[0] for t in legend_texts(fig)} == {"sgd", "adam"}
         names = [p.name for p in study_figures(store, "opts", tmp_path, formats=("png",))]
         assert names[-2:] == ["lr.png", "optimizers.png"]
+        # one configuration per optimizer: the comparison would be the learning curves again
+        one_each = {**study, "name": "one", "grid": {"optimizer.name": ["sgd", "adam"]}}
+        one_each["schedule"] = "constant(0.1)"
+        run_study(Study.from_dict(one_each), store)
+        names = [p.name for p in study_figures(store, "one", tmp_path, formats=("png",))]
+        assert "optimizers.png" not in names and "curves_val_accuracy.png" in names
 
 
 def test_a_study_name_with_mathtext_is_drawn_literally(tmp_path):

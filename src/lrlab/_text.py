@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Sequence
 
-__all__ = ["format_value", "printable", "render_table"]
+__all__ = ["format_value", "printable", "render_table", "short_name"]
 
 #: C0 and C1 controls, DEL, the line and paragraph separators and the bidirectional overrides
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -76,3 +76,15 @@ def render_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     cells = [[printable(c) for c in r] for r in [header, *rows]]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
+
+
+def short_name(path: str) -> str:
+    """A swept field's column name: its last part, or its section's for a ``name`` field
+    (``optimizer.momentum`` -> ``momentum``, ``optimizer.name`` -> ``optimizer``).
+
+    Example:
+        >>> [short_name(p) for p in ("lr", "optimizer.momentum", "optimizer.name")]
+        ['lr', 'momentum', 'optimizer']
+    """
+    section, _, field = path.rpartition(".")
+    return section.rsplit(".", 1)[-1] if field == "name" and section else field

@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from .._checks import number_in
-from .._text import format_value, render_table
+from .._text import format_value, render_table, short_name
 from ._store_summary import AGGREGATED, flatten
 from .stats import (
     MeanCI,
@@ -186,7 +186,7 @@ class StudyResults:
         pct = f"{100 * self.level:g}% CI"
         metric = self.sort.removeprefix("final_")
         speed = any(c.threshold is not None for c in self.configs)
-        short = [k.rsplit(".", 1)[-1] for k in labels]
+        short = [short_name(k) for k in labels]
         names = short if len(set(short)) == len(short) else labels
         header = ["#", *names, "n", f"{metric} ({pct})", f"vs best ({pct})"]
         if speed:

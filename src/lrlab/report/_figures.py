@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from .._text import short_name
 from ..lab.stats import mean_ci, t_quantile
 from ..lab.store import Store
 from ..lab.summary import study_spec
@@ -83,7 +84,7 @@ class _Config:
 
 
 def _short(name: str) -> str:
-    return name.rsplit(".", 1)[-1]
+    return short_name(name)
 
 
 def _value_text(value: Any) -> str:
@@ -112,7 +113,9 @@ def _load(store: Store, study: str) -> tuple[list[_Config], list[str]]:
 def _label(values: dict[str, Any]) -> str:
     """``lr=0.1, momentum=0.9, adam``: short names, a name or schedule by its value alone."""
     return ", ".join(
-        _value_text(v) if _short(k) in ("name", "schedule") else f"{_short(k)}={_value_text(v)}"
+        _value_text(v)
+        if k == "schedule" or k.endswith(".name")
+        else f"{_short(k)}={_value_text(v)}"
         for k, v in values.items()
         if v is not None  # a field only some tables of a section swept whole give
     )
@@ -512,7 +515,8 @@ def study_figures(
     per-configuration grid; a sensitivity plot per numeric swept variable that varies on its
     own (:func:`numeric_variables`; one line per level of the other variable when two vary);
     the learning rate over epochs when it changes during
-    training; the optimizer comparison when the optimizer varies.
+    training; the optimizer comparison when the optimizer varies and some optimizer has several
+    configurations (with one each, it would be the learning curves again).
 
     Returns:
         The files written, in that order, each in every one of ``formats``.
@@ -532,8 +536,8 @@ def study_figures(
     lrs = [c.curves("lr") for c in configs]
     if any(g.shape[1] > 1 and np.nanmax(g) > np.nanmin(g) for g in lrs if g.size):
         figures.append(("lr", lr_curves(store, study)))
-    names = {str(_value(c.records[0], "optimizer.name")) for c in configs}
-    if len(names) > 1:
+    names = [str(_value(c.records[0], "optimizer.name")) for c in configs]
+    if 1 < len(set(names)) < len(names):  # (one config each: the curves figure already is it)
         figures.append(("optimizers", optimizer_comparison(store, study, metric)))
     written: list[Path] = []
     for name, fig in figures:

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._text import short_name
 from ..lab.stats import MeanCI
 from ..lab.store import Store
 from ..lab.summary import StudyResults, summarize_study
@@ -80,7 +81,7 @@ def _summary_table(results: StudyResults) -> str:
     labels = list(results.configs[0].labels)
     metric = results.sort.removeprefix("final_")
     speed = any(c.threshold is not None for c in results.configs)
-    head = ["#", *(k.rsplit(".", 1)[-1] for k in labels), "n", f"{metric} (95% CI)"]
+    head = ["#", *(short_name(k) for k in labels), "n", f"{metric} (95% CI)"]
     head.append("vs best (paired, 95% CI)")
     if speed:
         head += ["epochs to threshold", "AUC", "volatility"]
@@ -140,7 +141,7 @@ def _figures(store: Store, study: str) -> list[tuple[str, str]]:
 
 def _trials_table(records: Sequence[Mapping[str, Any]], results: StudyResults) -> str:
     label_of = {
-        c.group: ", ".join(f"{k.rsplit('.', 1)[-1]}={_label(v)}" for k, v in c.labels.items())
+        c.group: ", ".join(f"{short_name(k)}={_label(v)}" for k, v in c.labels.items())
         for c in results.configs
     }
     head = [
