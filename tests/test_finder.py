@@ -552,3 +552,19 @@ def test_every_public_name_is_documented(name):
 def test_docs_keep_the_which_rule_section_for_the_benchmark():
     text = (DOCS / "finder.md").read_text()
     assert "## Which rule to trust" in text and "benchmarks/finder_quality.py" in text
+
+
+def test_the_repeated_plot_shows_every_seeds_descent():
+    """The y range covers each seed's starting loss and minimum, not only the first seed's."""
+    pytest.importorskip("matplotlib")
+    rep = run_repeated(
+        lambda seed: (lambda lr: (1 + 2 * seed) / (1 + 10 * lr) + lr**2),
+        ramp(1e-4, 10.0, 60),
+        60,
+        repeats=3,
+    )
+    low, high = rep.plot().axes[0].get_ylim()
+    for res in rep.results:
+        s = res.smoothed[np.isfinite(res.smoothed)]
+        m = int(np.argmin(s))
+        assert low <= s[m] and high >= s[: m + 1].max()

@@ -217,7 +217,8 @@ def test_plot_list_and_mapping_one_line_each():
     ax = fig.axes[0]
     assert [line.get_label() for line in ax.get_lines()] == ["flat", "cos"]
     assert ax.get_yscale() == "log" and ax.get_title() == "two"
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert ax.get_legend() is None  # a figure of its own: the legend under the axes
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert labels == ["flat", "cos"]
 
 

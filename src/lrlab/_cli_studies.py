@@ -331,7 +331,7 @@ def cmd_find(args: argparse.Namespace) -> int:
         if not _has_matplotlib():
             raise UsageError("--plot needs matplotlib: pip install 'lrlab[plot]'")
         try:
-            result.plot(title=name).savefig(target, dpi=120)
+            result.plot(title=f"{name}: learning-rate range test").savefig(target, dpi=120)
         except OSError as exc:
             raise UsageError(f"--plot: cannot write {args.plot}: {exc.strerror}") from None
         print(printable(f"plot: {target}"))

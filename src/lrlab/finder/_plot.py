@@ -6,6 +6,7 @@ functions build a :class:`matplotlib.figure.Figure` directly (no global state, n
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,13 +50,20 @@ def _axes(ax: Axes | None, title: str | None) -> tuple[Figure, Axes]:
     return fig, ax
 
 
-def _ylim(ax: Axes, smoothed: np.ndarray) -> None:
-    """Keep the descent readable: cut the plot a little above the starting loss."""
-    s = smoothed[np.isfinite(smoothed)]
-    if s.size < 2:
+def _ylim(ax: Axes, curves: Sequence[np.ndarray]) -> None:
+    """Keep the descent readable: cut the plot a little above the highest starting loss and
+    below the lowest minimum of ``curves`` (each seed's smoothed loss: none is cut off)."""
+    tops, lows = [], []
+    for smoothed in curves:
+        s = smoothed[np.isfinite(smoothed)]
+        if s.size < 2:
+            continue
+        m = int(np.argmin(s))
+        tops.append(float(np.max(s[: m + 1])))
+        lows.append(float(s[m]))
+    if not tops:
         return
-    m = int(np.argmin(s))
-    top, low = float(np.max(s[: m + 1])), float(s[m])
+    top, low = max(tops), min(lows)
     span = top - low
     if span > 0:
         ax.set_ylim(low - 0.15 * span, top + 0.35 * span)
@@ -146,7 +154,7 @@ def plot_result(
             continue
         _mark(ax, rule, s.lr, _curve_at(lrs, smoothed, s.lr), s.flags, f"{rule}: {s.lr:.2e}")
     _shade(ax, win)
-    _ylim(ax, smoothed)
+    _ylim(ax, [smoothed])
     ax.legend(loc="best", fontsize="small")
     return fig
 
@@ -195,7 +203,7 @@ def plot_repeated(
         label = f"{rule}: {r.median:.2e} (x{r.ratio:.2g} spread)"
         _mark(ax, rule, r.median, y, flags, label)
     _shade(ax, rep.window)
-    _ylim(ax, first.smoothed)
+    _ylim(ax, [r.smoothed for r in rep.results])
     ax.legend(loc="best", fontsize="small")
     return fig
 

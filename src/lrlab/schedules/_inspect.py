@@ -310,6 +310,7 @@ def plot(
     else:
         items = [(repr(x), x) for x in schedules]
     curves = [(label, _curve(sched, steps)) for label, sched in items]  # checks steps first
+    own = ax is None
     if ax is None:
         fig = Figure(figsize=(7, 4), layout="constrained")
         ax = fig.add_subplot()
@@ -324,7 +325,10 @@ def plot(
     if title:
         ax.set_title(_literal(title))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
+    if own:  # a figure of its own: the legend under the axes, never over the curves
+        ax.figure.legend(fontsize="small", loc="outside lower center")
+    else:
+        ax.legend(fontsize="small")
     return ax.figure
 
 
