@@ -141,6 +141,15 @@ def test_bad_arguments_exit_2(argv, capsys):
             "values, lint, plot, names)",
         ),
         (["--bogus"], "lrlab: error: unrecognized arguments: --bogus"),
+        # an unambiguous prefix is argparse's to accept, and what follows -- is no option
+        (
+            ["run", "--ou", "x"],
+            "lrlab: error: run: the following arguments are required: STUDY.toml",
+        ),
+        (
+            ["run", "--", "--x.toml"],
+            "lrlab: error: run: the following arguments are required: --out",
+        ),
         (["run"], "lrlab: error: run: the following arguments are required: STUDY.toml, --out"),
     ],
 )

@@ -558,7 +558,7 @@ def test_the_repeated_plot_shows_every_seeds_descent():
     """The y range covers each seed's starting loss and minimum, not only the first seed's."""
     pytest.importorskip("matplotlib")
     rep = run_repeated(
-        lambda seed: (lambda lr: (1 + 2 * seed) / (1 + 10 * lr) + lr**2),
+        lambda seed: lambda lr: (1 + 2 * seed) / (1 + 10 * lr) + lr**2,
         ramp(1e-4, 10.0, 60),
         60,
         repeats=3,

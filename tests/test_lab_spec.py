@@ -208,6 +208,7 @@ ERRORS = [
     (spec(grid={"lr": [0.1, "0.01"]}), "grid.lr[1]: must be a number, got the text '0.01'"),
     (spec(grid={"lr": ["1e-2", 0.1]}), "grid.lr[0]: must be a number, got the text '1e-2'"),
     (spec(grid={"lr": [0.1, False]}), "grid.lr[1]: must be a number like grid.lr[0] (0.1)"),
+    (spec(grid={"lr": ["nan", 0.1]}), "grid.lr[0]: must be a number, got the text 'nan': a finite"),
 ]
 
 

@@ -138,7 +138,7 @@ def test_run_skip_and_progress(tmp_path):
     # another file under the same name: the trials it no longer lists are named, and kept
     shrunk = run_study(tiny(grid={"lr": [0.1]}), tmp_path / "s.sqlite")
     assert (shrunk.trials, shrunk.ran, shrunk.dropped) == (2, 0, 4)
-    assert "4 trials of its earlier runs are not part of it now" in str(shrunk)
+    assert "4 trials it listed before are not part of it now" in str(shrunk)
     with Store(tmp_path / "s.sqlite", readonly=True) as store:
         assert store.counts()["done"] == 6  # nothing stored was lost
     with Store(tmp_path / "s.sqlite", readonly=True) as store:

@@ -202,3 +202,13 @@ def test_a_real_study_summarized_from_its_store(tmp_path):
             assert ci.low <= ci.mean <= ci.high and not math.isnan(ci.half_width)
     finals = [r["final_val_accuracy"] for r in recs if r["group"] == res.configs[0].group]
     assert res.configs[0].metric.mean == pytest.approx(np.mean(finals))
+
+
+def test_a_swept_optimizer_is_headed_optimizer():
+    recs = [
+        {**record(g, 0.1, s, acc), "config": {"optimizer": {"name": g}, "seed": s}}
+        for g, acc in (("sgd", 0.8), ("adam", 0.9))
+        for s in range(2)
+    ]
+    header = summarize_study(recs).table().splitlines()[0].split()
+    assert header[:3] == ["#", "optimizer", "n"]

@@ -207,3 +207,48 @@ def test_a_range_test_title_with_mathtext_is_drawn_literally():
     fig = res.plot(title=r"net $\frac{$")
     assert fig.axes[0].get_title() == r"net $\frac{$"
     assert png(fig)[:4] == b"\x89PNG"
+
+
+def test_a_grid_whose_first_configuration_diverged_keeps_its_legend(tmp_path):
+    """lr = 1e30 comes first and diverges in the first epoch on every seed: its panel has no
+    curve and says why, and the legend comes from the first panel with curves."""
+    study = Study.from_dict({**DIVERGING, "name": "boom", "grid": {"lr": [1e30, 0.1]}})
+    with Store(tmp_path / "s.sqlite") as store:
+        run_study(study, store)
+        fig = curve_grid(store, "boom")
+        first = fig.axes[0]
+        assert first.get_title().startswith("lr=1e+30") and not first.get_lines()
+        assert [t.get_text() for t in first.texts] == ["every seed diverged"]
+        assert legend_texts(fig) == ["train", "validation"]
+
+
+def test_accuracy_intervals_are_drawn_within_0_and_1(tmp_path):
+    """Two seeds far apart: the Student-t interval (t = 12.7) reaches past 1 and below 0; the
+    bar stops at the bounds an accuracy has."""
+    from lrlab.lab.stats import mean_ci
+
+    study = Study.from_dict({**DIVERGING, "name": "wide", "grid": {"lr": [3.0, 0.1]}})
+    with Store(tmp_path / "s.sqlite") as store:
+        run_study(study, store)
+        fig = sensitivity(store, "wide", "lr")
+        bars = [c for c in fig.axes[0].collections if c.get_segments()]
+        tops = [seg[:, 1].max() for c in bars for seg in c.get_segments()]
+        lows = [seg[:, 1].min() for c in bars for seg in c.get_segments()]
+        assert max(tops) <= 1.0 and min(lows) >= 0.0
+        finals = [r["final_val_accuracy"] for r in store.records("wide") if r["vars"]["lr"] == 0.1]
+        ci = mean_ci(finals)
+        assert min(1.0, ci.high) in tops  # the interval itself, where it is inside the bounds
+
+
+def test_the_lr_figure_leaves_rates_of_0_out_and_says_so(tmp_path):
+    study = {
+        **DIVERGING,
+        "name": "warm",
+        "schedule": "warmup(constant({lr}), steps=4)",  # 2 steps per epoch: epoch 1 starts at 0
+        "grid": {"lr": [0.1, 0.01]},
+    }
+    with Store(tmp_path / "s.sqlite") as store:
+        run_study(Study.from_dict(study), store)
+        fig = lr_curves(store, "warm")
+        assert fig.axes[0].get_title().endswith("(rates of 0 not drawn)")
+        assert fig.axes[0].get_yscale() == "log"

@@ -124,6 +124,22 @@ class _Parser(argparse.ArgumentParser):
         self.options.update(action.option_strings)
         return action
 
+    def add_subparsers(self, **kwargs: Any) -> Any:
+        self.commands = super().add_subparsers(**kwargs)  # (its choices: the command names)
+        return self.commands
+
+    def _unknown_options(self, tokens: Sequence[str]) -> list[str]:
+        """The ``--options`` among ``tokens`` (up to a ``--``) that name no option of this
+        parser, not even as the unambiguous prefix argparse accepts."""
+        out = []
+        for token in tokens:
+            if token == "--":
+                break
+            name = token.split("=")[0]
+            if token.startswith("--") and not any(o.startswith(name) for o in self.options):
+                out.append(token)
+        return out
+
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> tuple[argparse.Namespace, list[str]]:
@@ -141,16 +157,15 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         if message.startswith("the following arguments are required"):
-            seen = getattr(self, "_seen", [])
-            extras = [a for a in seen if a.startswith("--") and a.split("=")[0] not in self.options]
+            extras = self._unknown_options(getattr(self, "_seen", []))
             if extras:
                 message = self.unknown(extras)
-        choice = re.match(
-            r"argument ([A-Z]+): invalid choice: '(.*?)' \(choose from (.*)\)$", message
-        )
-        if choice:
+        # (the names from the parser itself: how argparse quotes them varies by version)
+        choice = re.match(r"argument ([A-Z]+): invalid choice: '?([^', ]*)", message)
+        commands = getattr(self, "commands", None)
+        if choice and commands is not None:
             kind, given = choice.group(1).lower(), choice.group(2)
-            names = re.findall(r"'([^']*)'", choice.group(3))
+            names = list(commands.choices)
             close = difflib.get_close_matches(given, names, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             message = f"unknown {kind} {given!r}{hint} ({kind}s: {', '.join(names)})"

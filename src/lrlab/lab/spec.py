@@ -108,13 +108,12 @@ def _same_kind(name: str, value: Any, path: str, kinds: dict[str, tuple[str, Any
     else:
         kind = "text"
         try:
-            float(value)
+            number = float(value)
         except ValueError:
             pass
         else:
-            raise SpecError(
-                path, f"must be a number, got the text {value!r}: write it without quotes"
-            )
+            fix = "write it without quotes" if math.isfinite(number) else "a finite number"
+            raise SpecError(path, f"must be a number, got the text {value!r}: {fix}")
     first = kinds.setdefault(name, (kind, value, path))
     if first[0] != kind:
         raise SpecError(path, f"must be a {first[0]} like {first[2]} ({first[1]!r}), got {value!r}")

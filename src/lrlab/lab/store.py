@@ -220,7 +220,7 @@ class Store:
 
         Returns:
             How many trials the study listed before and no longer lists (its file changed:
-            other epochs, another grid); their results stay in the store.
+            other epochs, another grid); what they stored stays in the store.
         """
         from .spec import canonical_json
 

@@ -112,7 +112,7 @@ class StudySummary:
             the study keeps any (``train.keep``), else ``None``. ``kept``: how many of its
             trials have a weights file there.
         dropped: Trials the study listed before this run and no longer lists (its file
-            changed); their results stay in the store.
+            changed); what they stored stays in the store.
         results: The study's :class:`~lrlab.lab.summary.StudyResults`: means with 95%
             confidence intervals over seeds, paired differences from the best, counts of
             diverged and dead runs; ``str(summary)`` prints its table.
@@ -136,8 +136,8 @@ class StudySummary:
     def dropped_line(self) -> str | None:
         """One line when the study's file dropped trials of earlier runs, else ``None``."""
         n = self.dropped
-        note = f"note: the study file changed: {n} trials of its earlier runs are not part of it"
-        return f"{note} now (their results stay in the store)" if n else None
+        note = f"note: the study file changed: {n} trials it listed before are not part of it now"
+        return f"{note} (what they stored stays in the store)" if n else None
 
     def weights_line(self) -> str | None:
         """Where the kept weights are (``train.keep``), in one line; ``None`` without it."""

@@ -383,7 +383,9 @@ def summarize_study(
     varying = swept_variables([g[0] for g in groups.values()], spec)
     labels = {g: {k: swept_value(t[0], k) for k in varying} for g, t in groups.items()}
     partial = {g: _config_stats(trials, histories, level, chance) for g, trials in groups.items()}
-    rule = f"{threshold:g}" if threshold is not None else ""
+    rule = (
+        f"{threshold:g}" if threshold is not None else "95% of the best config's best mean accuracy"
+    )
     if threshold is None:  # one target for the study: 95% of the best configuration's best
         bests = [_best_mean(p["curves"]) for p in partial.values() if p["curves"]]
         bests = [b for b in bests if math.isfinite(b)]

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from .._text import short_name
 from ..lab.store import Store, flatten, write_csv
 from ..lab.summary import study_spec, swept_value, swept_variables
 
@@ -75,7 +76,7 @@ def export_tensorboard(store: Store, study: str, logdir: str | Path) -> list[Pat
     root = Path(logdir) / _safe(study)
     written: list[Path] = []
     for r in records:
-        label = ",".join(f"{k.rsplit('.', 1)[-1]}={swept_value(r, k)}" for k in varying)
+        label = ",".join(f"{short_name(k)}={swept_value(r, k)}" for k in varying)
         name = _safe(f"{label},seed={r['seed']},{r['trial_id'][:8]}".lstrip(","), 160)
         run_dir = root / name
         history = store.history(r["trial_id"])
