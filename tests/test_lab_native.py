@@ -213,6 +213,37 @@ def test_each_thread_updates_its_own_members_as_one_update_would():
 
 
 @needs_native
+def test_a_call_that_finds_the_workers_busy_runs_its_shares_in_turn():
+    """Another call holds the worker threads (a second cohort trained on another thread at the
+    same moment): this one computes every share itself, with the same numbers."""
+    from lrlab.lab.engine import _native
+
+    x, y = _data(90)
+    runs = []
+    for busy in (False, True):
+        engine = make_engine(
+            "native", MLP(3, (9,), 3), 37, (x, y), None, batch_size=16, dtype="float32"
+        )
+        engine.init(range(37), SGD(momentum=0.9))
+        if busy:
+            assert _native._WORKERS_LOCK.acquire(blocking=False)
+        try:
+            result = run_cohort(
+                engine,
+                np.full((37, 3 * 6), 0.05),
+                epochs=3,
+                keep_params=True,
+                has_test=False,
+                threads=2,
+            )
+        finally:
+            if busy:
+                _native._WORKERS_LOCK.release()
+        runs.append(result.params)
+    np.testing.assert_array_equal(runs[0], runs[1])
+
+
+@needs_native
 def test_thread_counts_agree_so_the_adaptive_choice_may_use_two():
     x, y = _data()
     engine = make_engine(

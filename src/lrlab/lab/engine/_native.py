@@ -3,12 +3,12 @@ each lane of every vector operation, on the CPU with NumPy alone besides."""
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
+import functools
 import math
 import os
+import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -28,7 +28,6 @@ NATIVE_MAX_PARAMS = 8192
 
 _ACTIVATIONS = {"relu": 0, "tanh": 1, "sigmoid": 2, "linear": 3}
 _LOSSES = {"categorical_crossentropy": 0, "binary_crossentropy": 1, "mse": 2}
-_POOL: dict[int, ThreadPoolExecutor] = {}  # its size -> the pool
 
 
 def native_fits(model: Any, dtype: Any = "float32") -> str | None:
@@ -61,16 +60,52 @@ def usable_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _pool(workers: int) -> ThreadPoolExecutor:
-    """One process-wide pool of at least ``workers`` threads (each runs a share of a call;
-    ``ctypes`` releases the GIL around the kernel)."""
-    size = max(_POOL, default=0)
-    if size < workers:
-        if size:
-            _POOL.pop(size).shutdown(wait=False)
-        size = workers
-        _POOL[size] = ThreadPoolExecutor(size, thread_name_prefix="lrlab-native")
-    return _POOL[size]
+class _Worker:
+    """A thread that runs one call at a time for the kernel's calls: :meth:`submit`, then
+    :meth:`wait`. Two locks hand the call over and back, a shorter round trip than a
+    ``ThreadPoolExecutor`` future's, which every step of a cohort on two threads pays.
+    ``ctypes`` releases the GIL around the kernel."""
+
+    def __init__(self) -> None:
+        self._go, self._done = threading.Lock(), threading.Lock()
+        self._go.acquire()
+        self._done.acquire()
+        self._call: Callable[[], Any] = lambda: None
+        self._error: BaseException | None = None
+        threading.Thread(target=self._loop, name="lrlab-native", daemon=True).start()
+
+    def _loop(self) -> None:
+        while True:
+            self._go.acquire()
+            try:
+                self._call()
+                self._error = None
+            except BaseException as exc:  # handed to wait(), raised in the caller's thread
+                self._error = exc
+            self._done.release()
+
+    def submit(self, call: Callable[[], Any]) -> None:
+        """Start ``call`` on this thread (the last one must have been waited for)."""
+        self._call = call
+        self._go.release()
+
+    def wait(self) -> BaseException | None:
+        """Wait for the call to end; the exception it raised, if any."""
+        self._done.acquire()
+        return self._error
+
+
+#: the process's workers, made as more threads are asked for, and the lock that gives one
+#: kernel call at a time their use (a second caller at the same moment runs alone)
+_WORKERS: list[_Worker] = []
+_WORKERS_LOCK = threading.Lock()
+
+
+def _workers(n: int) -> list[_Worker]:
+    """``n`` workers (the caller holds :data:`_WORKERS_LOCK`)."""
+    while len(_WORKERS) < n:
+        _WORKERS.append(_Worker())
+    return _WORKERS[:n]
 
 
 class NativeKnob:
@@ -211,7 +246,7 @@ class NativeEngine(HostWeights):
         work = self._work(parts)
         cuts = self._parts(parts) if lr is not None else None
         # the caller's floating-point error handling (the cohort loop ignores a diverging
-        # member's overflows) for the updates on the pool's threads, which have their own
+        # member's overflows) for the updates on the workers' threads, which have their own
         errors = None
         if cuts is not None and parts > 1:
             errors = {**np.geterr(), "call": np.geterrcall()}
@@ -227,16 +262,25 @@ class NativeEngine(HostWeights):
                     with np.errstate(**errors):
                         update(lr[lo:hi])
 
-        futures: list[Future[None]] = []
-        try:
-            if parts > 1:
-                pool = _pool(parts - 1)
-                futures = [pool.submit(share, k, errors) for k in range(parts - 1)]
-            share(parts - 1)
-        finally:  # no thread goes on writing the weights after this returns or raises
-            concurrent.futures.wait(futures)
-        for f in futures:
-            f.result()  # (re-raises a thread's exception)
+        if parts > 1 and _WORKERS_LOCK.acquire(blocking=False):
+            started: list[_Worker] = []
+            failures: list[BaseException | None] = []
+            try:
+                for k, worker in enumerate(_workers(parts - 1)):
+                    worker.submit(functools.partial(share, k, errors))
+                    started.append(worker)
+                share(parts - 1)
+            finally:  # no thread goes on writing the weights after this returns or raises
+                failures = [worker.wait() for worker in started]
+                # (a wait cut short, by a second Ctrl-C, leaves the lock held: the workers'
+                # state is then unknown, and later calls run their shares in turn instead)
+                _WORKERS_LOCK.release()
+            first = next((f for f in failures if f is not None), None)
+            if first is not None:
+                raise first
+        else:  # one thread, or another call holds the workers: every share here, in turn
+            for k in range(parts):
+                share(k, errors)
         if lr is not None:
             self._update.tick()
 
@@ -352,8 +396,11 @@ def _float32(sums: np.ndarray) -> np.ndarray:
 
 
 def _forget_pool() -> None:
-    """In a forked child: the pool's threads did not come along, so it must not be used."""
-    _POOL.clear()
+    """In a forked child: the workers' threads did not come along (and the lock may have been
+    held by one that did not), so both are made anew."""
+    global _WORKERS_LOCK
+    _WORKERS.clear()
+    _WORKERS_LOCK = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):  # (POSIX; Windows does not fork)
