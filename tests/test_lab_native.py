@@ -277,8 +277,8 @@ class _Data:
 @needs_native
 @pytest.mark.parametrize("threads", [1, 2])
 def test_a_diverging_member_is_caught_and_frozen(threads: int):
-    """Quietly, also where its update runs on a thread of the pool (member 0 of 40 is on the
-    pool's thread at two threads): the loop's floating-point error handling reaches it."""
+    """Quietly, also where its update runs on a worker thread (member 0 of 40 is on the
+    worker's thread at two threads): the loop's floating-point error handling reaches it."""
     x, y = _data()
     x = x * 1000  # gradients of the first layer's weights far above 1: lr * gradient overflows
     C = 40
@@ -499,16 +499,16 @@ def _train_twice_on_two_threads() -> None:
 @pytest.mark.filterwarnings("ignore:.*fork.*:RuntimeWarning")
 @pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
 def test_a_forked_child_trains_on_threads_of_its_own():
-    """The pool's threads do not survive a fork: the child starts its own, not waits forever."""
+    """The worker threads do not survive a fork: the child starts its own, not waits forever."""
     import multiprocessing
 
-    _train_twice_on_two_threads()  # the parent's pool exists now
+    _train_twice_on_two_threads()  # the parent's workers exist now
     child = multiprocessing.get_context("fork").Process(target=_train_twice_on_two_threads)
     child.start()
     child.join(timeout=60)
     if child.is_alive():
         child.kill()
-        pytest.fail("the forked child hung on the parent's thread pool")
+        pytest.fail("the forked child hung on the parent's worker threads")
     assert child.exitcode == 0
 
 

@@ -94,6 +94,7 @@ class _Point:
     template: str
     vars: dict[str, Any]
     sources: dict[str, str]
+    var_paths: dict[str, str]  # where each variable's value was written: grid.lr[1], vars.lr
 
     def where(self, section: str) -> Callable[[str], str]:
         """Where a field of ``section`` came from: its sweep, the table swept whole that held it

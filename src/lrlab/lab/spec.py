@@ -453,6 +453,7 @@ class Study:
             swept: dict[str, dict[str, Any]] = {}
             whole: dict[str, Any] = {}
             variables, sources = dict(base_vars), {}
+            var_paths = {k: _join("vars", k) for k in base_vars}  # where each value was written
             template, sources["schedule"] = schedule, "schedule"
             for k, v, p in itertools.chain.from_iterable(combo):
                 if k == "schedule":
@@ -467,9 +468,10 @@ class Study:
                     swept.setdefault(section, {})[field] = v
                     sources[k] = p
                 else:
-                    variables[k] = v
-                    sources["{" + k + "}"] = p  # (a variable's source, for the rate check)
-            point = _Point({}, _template(template, sources["schedule"]), variables, sources)
+                    variables[k], var_paths[k] = v, p
+            point = _Point(
+                {}, _template(template, sources["schedule"]), variables, sources, var_paths
+            )
             for s, table in base.items():
                 if table is None and s not in swept and s not in whole:
                     point.sections[s] = None
@@ -553,8 +555,7 @@ class Study:
             filled = _fill(p.template, values, p.sources["schedule"], self.allow_import)
             schedule = repr(filled)
             if (schedule, total) not in checked:  # configs differing elsewhere share the check
-                var_paths = {k: p.sources.get("{" + k + "}", _join("vars", k)) for k in p.vars}
-                _check_rates(filled, total, p.sources["schedule"], p.vars, var_paths)
+                _check_rates(filled, total, p.sources["schedule"], p.vars, p.var_paths)
                 checked.add((schedule, total))
             config = {
                 "data": sec["data"],

@@ -395,7 +395,7 @@ def _float32(sums: np.ndarray) -> np.ndarray:
         return sums.astype(np.float32).astype(np.float64)
 
 
-def _forget_pool() -> None:
+def _forget_workers() -> None:
     """In a forked child: the workers' threads did not come along (and the lock may have been
     held by one that did not), so both are made anew."""
     global _WORKERS_LOCK
@@ -404,4 +404,4 @@ def _forget_pool() -> None:
 
 
 if hasattr(os, "register_at_fork"):  # (POSIX; Windows does not fork)
-    os.register_at_fork(after_in_child=_forget_pool)
+    os.register_at_fork(after_in_child=_forget_workers)
