@@ -16,7 +16,9 @@ from lrlab.lab.engine import (
     NATIVE_MAX_PARAMS,
     NativeEngine,
     NumpyEngine,
+    _native,
     _native_lib,
+    _order,
     auto_engine,
     make_engine,
     native_fits,
@@ -373,11 +375,18 @@ def test_a_kernel_whose_exp_is_wrong_is_refused(fresh_library: pytest.MonkeyPatc
     assert "exp disagrees" in str(_native_lib._self_check(Wrong()))  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("n", [1, 2, 5, 500])
-def test_a_cohorts_orders_are_torch_randperm_of_each_members_seed(n: int):
+@pytest.mark.parametrize("parts", [1, 3])
+@pytest.mark.parametrize("n", [1, 2, 5, 500, 2100])
+def test_a_cohorts_orders_are_torch_randperm_of_each_members_seed(
+    n: int, parts: int, monkeypatch: pytest.MonkeyPatch
+):
     """Drawn in the native kernel where it is available, generator by generator otherwise:
-    both are :func:`epoch_orders` of each seed, epoch after epoch."""
-    seeds = [0, 1, 7, -3, 2**32 - 1, 2**32, 2**40 + 5, -(2**63), 2**63 - 1]
+    both are :func:`epoch_orders` of each seed, epoch after epoch. 21 members: side by side
+    in twos, eights and the rest; 2100 rows: swaps drawn in three chunks; shared among 3
+    threads or drawn by one."""
+    monkeypatch.setattr(_order, "PARALLEL_ROWS", 1 if parts > 1 else 2**62)
+    monkeypatch.setattr(_native, "usable_cpus", lambda: parts)
+    seeds = [0, 1, 7, -3, 2**32 - 1, 2**32, 2**40 + 5, -(2**63), 2**63 - 1, *range(100, 112)]
     together = cohort_orders(n, seeds)
     each = [numpy_orders(n, s) for s in seeds]
     for _ in range(3):

@@ -531,48 +531,84 @@ void lrlab_math(int32_t fn, const float *x, float *out, int64_t n) {
 }
 
 /* MT19937 (Matsumoto and Nishimura, 1998), the generator behind torch.randperm on the CPU and
- * NumPy's RandomState: the reference twist and tempering. state: 624 words; *pos the index of
- * the next word (624: twist first). */
-static uint32_t mt_next(uint32_t *mt, int32_t *pos) {
-  if (*pos >= 624) {
-    int i = 0;
-    uint32_t y;
-    for (; i < 624 - 397; i++) {
-      y = (mt[i] & 0x80000000u) | (mt[i + 1] & 0x7fffffffu);
-      mt[i] = mt[i + 397] ^ (y >> 1) ^ (0x9908b0dfu & -(y & 1u));
-    }
-    for (; i < 623; i++) {
-      y = (mt[i] & 0x80000000u) | (mt[i + 1] & 0x7fffffffu);
-      mt[i] = mt[i + 397 - 624] ^ (y >> 1) ^ (0x9908b0dfu & -(y & 1u));
-    }
-    y = (mt[623] & 0x80000000u) | (mt[0] & 0x7fffffffu);
-    mt[623] = mt[396] ^ (y >> 1) ^ (0x9908b0dfu & -(y & 1u));
-    *pos = 0;
+ * NumPy's RandomState: the reference twist and tempering, a block of outputs at a time (both
+ * loops vectorise). state: 624 words; *pos the index of the next word (624: twist first). */
+static void mt_twist(uint32_t *mt) {
+  int i = 0;
+  for (; i < 624 - 397; i++) {
+    const uint32_t y = (mt[i] & 0x80000000u) | (mt[i + 1] & 0x7fffffffu);
+    mt[i] = mt[i + 397] ^ (y >> 1) ^ (0x9908b0dfu & -(y & 1u));
   }
-  uint32_t y = mt[(*pos)++];
-  y ^= y >> 11;
-  y ^= (y << 7) & 0x9d2c5680u;
-  y ^= (y << 15) & 0xefc60000u;
-  y ^= y >> 18;
-  return y;
+  for (; i < 623; i++) {
+    const uint32_t y = (mt[i] & 0x80000000u) | (mt[i + 1] & 0x7fffffffu);
+    mt[i] = mt[i + 397 - 624] ^ (y >> 1) ^ (0x9908b0dfu & -(y & 1u));
+  }
+  const uint32_t y = (mt[623] & 0x80000000u) | (mt[0] & 0x7fffffffu);
+  mt[623] = mt[396] ^ (y >> 1) ^ (0x9908b0dfu & -(y & 1u));
 }
+
+/* the generator's next ``count`` outputs into dst */
+static void mt_fill(uint32_t *mt, int32_t *pos, uint32_t *dst, int64_t count) {
+  while (count > 0) {
+    if (*pos >= 624) {
+      mt_twist(mt);
+      *pos = 0;
+    }
+    const int64_t take = 624 - *pos < count ? 624 - *pos : count;
+    const uint32_t *src = mt + *pos;
+    for (int64_t k = 0; k < take; k++) {
+      uint32_t y = src[k];
+      y ^= y >> 11;
+      y ^= (y << 7) & 0x9d2c5680u;
+      y ^= (y << 15) & 0xefc60000u;
+      y ^= y >> 18;
+      dst[k] = y;
+    }
+    *pos += (int32_t)take;
+    dst += take;
+    count -= take;
+  }
+}
+
+/* members shuffled side by side (independent swap chains for the CPU to overlap), and the
+ * swaps drawn a chunk at a time (the draws and remainders on the stack) */
+#define ORDER_WAYS 8
+#define ORDER_CHUNK 1024
 
 /* The next epoch's order of n rows for members [c0, c1), as torch.randperm(n) draws it from
  * each member's generator: rows 0..n-1, then for i = 0 .. n-2 a swap of row i with row
  * i + r % (n - i), r the generator's next 32-bit output. state [C, 624], pos [C],
- * out [C, n]. */
+ * out [C, n]. The remainder r % d is exact by multiplication, ((M r) mod 2^64) d / 2^64 with
+ * M = floor((2^64 - 1) / d) + 1, exact for every 32-bit r and d (Lemire, Kaser and Kurz,
+ * "Faster remainder by direct computation", 2019), one division per d instead of per draw. */
 void lrlab_orders(uint32_t *state, int32_t *pos, int64_t *out, int64_t n, int64_t c0,
                   int64_t c1) {
-  for (int64_t c = c0; c < c1; c++) {
-    uint32_t *mt = state + c * 624;
-    int64_t *rows = out + c * n;
-    for (int64_t i = 0; i < n; i++) rows[i] = i;
-    for (int64_t i = 0; i + 1 < n; i++) {
-      /* (n - i < 2^32: lrlab.lab.engine._order.MAX_ROWS) */
-      const int64_t j = i + (int64_t)(mt_next(mt, pos + c) % (uint32_t)(n - i));
-      const int64_t t = rows[i];
-      rows[i] = rows[j];
-      rows[j] = t;
+  uint64_t inv[ORDER_CHUNK];
+  uint32_t draws[ORDER_WAYS][ORDER_CHUNK];
+  if (n == 1)
+    for (int64_t c = c0; c < c1; c++) out[c] = 0;
+  for (int64_t i0 = 0; i0 + 1 < n; i0 += ORDER_CHUNK) {
+    /* (n - i < 2^32: lrlab.lab.engine._order.MAX_ROWS) */
+    const int64_t m = n - 1 - i0 < ORDER_CHUNK ? n - 1 - i0 : ORDER_CHUNK;
+    for (int64_t k = 0; k < m; k++) inv[k] = UINT64_MAX / (uint64_t)(n - i0 - k) + 1;
+    for (int64_t cb = c0; cb < c1; cb += ORDER_WAYS) {
+      const int64_t ways = c1 - cb < ORDER_WAYS ? c1 - cb : ORDER_WAYS;
+      for (int64_t w = 0; w < ways; w++) {
+        mt_fill(state + (cb + w) * 624, pos + cb + w, draws[w], m);
+        if (i0 == 0) /* (here, not in a pass before: the rows stay in the cache) */
+          for (int64_t i = 0; i < n; i++) out[(cb + w) * n + i] = i;
+      }
+      for (int64_t k = 0; k < m; k++) {
+        const int64_t i = i0 + k;
+        const uint64_t M = inv[k], d = (uint64_t)(n - i);
+        for (int64_t w = 0; w < ways; w++) {
+          int64_t *rows = out + (cb + w) * n;
+          const int64_t j = i + (int64_t)(((__uint128_t)(M * draws[w][k]) * d) >> 64);
+          const int64_t t = rows[i];
+          rows[i] = rows[j];
+          rows[j] = t;
+        }
+      }
     }
   }
 }

@@ -108,6 +108,31 @@ def _workers(n: int) -> list[_Worker]:
     return _WORKERS[:n]
 
 
+def in_parallel(calls: list[Callable[[], Any]]) -> None:
+    """Run ``calls`` at once: the last on this thread, the others on the process's worker
+    threads; all of them here, in turn, where another call holds the workers. Returns when
+    every call has ended, and raises the first one's exception, if any."""
+    if len(calls) > 1 and _WORKERS_LOCK.acquire(blocking=False):
+        started: list[_Worker] = []
+        failures: list[BaseException | None] = []
+        try:
+            for call, worker in zip(calls[:-1], _workers(len(calls) - 1), strict=True):
+                worker.submit(call)
+                started.append(worker)
+            calls[-1]()
+        finally:  # no worker goes on with its call (writing the weights) after this returns
+            failures = [worker.wait() for worker in started]
+            # (a wait cut short, by a second Ctrl-C, leaves the lock held: the workers'
+            # state is then unknown, and later calls run their shares in turn instead)
+            _WORKERS_LOCK.release()
+        first = next((f for f in failures if f is not None), None)
+        if first is not None:
+            raise first
+    else:  # one call, or another call holds the workers
+        for call in calls:
+            call()
+
+
 class NativeKnob:
     """The native engine's thread count: how many threads share the groups of a call."""
 
@@ -262,25 +287,9 @@ class NativeEngine(HostWeights):
                     with np.errstate(**errors):
                         update(lr[lo:hi])
 
-        if parts > 1 and _WORKERS_LOCK.acquire(blocking=False):
-            started: list[_Worker] = []
-            failures: list[BaseException | None] = []
-            try:
-                for k, worker in enumerate(_workers(parts - 1)):
-                    worker.submit(functools.partial(share, k, errors))
-                    started.append(worker)
-                share(parts - 1)
-            finally:  # no thread goes on writing the weights after this returns or raises
-                failures = [worker.wait() for worker in started]
-                # (a wait cut short, by a second Ctrl-C, leaves the lock held: the workers'
-                # state is then unknown, and later calls run their shares in turn instead)
-                _WORKERS_LOCK.release()
-            first = next((f for f in failures if f is not None), None)
-            if first is not None:
-                raise first
-        else:  # one thread, or another call holds the workers: every share here, in turn
-            for k in range(parts):
-                share(k, errors)
+        # (the last share runs on this thread, whose error handling is the caller's)
+        calls = [functools.partial(share, k, errors) for k in range(parts - 1)]
+        in_parallel([*calls, functools.partial(share, parts - 1)])
         if lr is not None:
             self._update.tick()
 

@@ -12,13 +12,18 @@ draws the same permutations faster (the swaps are a Python loop here, ~0.1 us a 
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Iterator, Sequence
+from itertools import pairwise
 
 import numpy as np
 
 #: rows from which torch's ``randperm`` switches to 64-bit draws (``uint32 max / 20``)
 MAX_ROWS = (2**32 - 1) // 20
+#: rows of a cohort's orders per thread below which one thread draws them all (the kernel
+#: draws a row in 2-5 ns; handing a share to another thread costs tens of microseconds)
+PARALLEL_ROWS = 32768
 
 
 def _check_rows(n: int) -> None:
@@ -77,10 +82,11 @@ def cohort_orders(n: int, seeds: Sequence[int], shuffle: bool = True) -> Iterato
     """Each epoch's orders for a cohort, forever: ``[n]`` for one seed, else ``[C, n]`` whose
     row ``c`` is :func:`epoch_orders` ``(n, seeds[c])``'s.
 
-    Several seeds are drawn in one call of the native kernel where it is available (each
-    member's MT19937 seeded as ``torch.manual_seed`` seeds it, and the swaps of
-    ``torch.randperm``): one ``torch.randperm`` per member and epoch costs about 10 us, 2 s of
-    a 200-epoch run of 1024 members; otherwise generator by generator.
+    Several seeds are drawn by the native kernel where it is available (each member's MT19937
+    seeded as ``torch.manual_seed`` seeds it, and the swaps of ``torch.randperm``), the
+    members shared among the usable CPUs: one ``torch.randperm`` per member and epoch costs
+    about 10 us, 2 s of a 200-epoch run of 1024 members, the kernel about 1 us; otherwise
+    generator by generator.
 
     Example:
         >>> orders = cohort_orders(5, [0, 0, 1])
@@ -103,11 +109,19 @@ def cohort_orders(n: int, seeds: Sequence[int], shuffle: bool = True) -> Iterato
         each = [epoch_orders(n, int(seed)) for seed in seeds]
         while True:
             yield np.stack([next(o) for o in each])
+    from ._native import in_parallel, usable_cpus
+
     state = np.empty((C, 624), dtype=np.uint32)
     pos = np.empty(C, dtype=np.int32)
     low = np.array([int(seed) & 0xFFFFFFFF for seed in seeds], dtype=np.uint32)
     lib.lrlab_seed(state.ctypes.data, pos.ctypes.data, low.ctypes.data, C)
+    # the members split among the CPUs where each share is worth a thread's round trip
+    parts = max(1, min(usable_cpus(), C * n // PARALLEL_ROWS, C))
+    cuts = [C * k // parts for k in range(parts + 1)]
     while True:
         out = np.empty((C, n), dtype=np.int64)
-        lib.lrlab_orders(state.ctypes.data, pos.ctypes.data, out.ctypes.data, n, 0, C)
+        args = (state.ctypes.data, pos.ctypes.data, out.ctypes.data, n)
+        in_parallel(
+            [functools.partial(lib.lrlab_orders, *args, lo, hi) for lo, hi in pairwise(cuts)]
+        )
         yield out
