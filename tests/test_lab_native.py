@@ -156,9 +156,13 @@ def test_a_step_and_an_evaluation_match_the_numpy_engine_in_float64(
 
 
 @needs_native
-def test_a_member_is_bit_for_bit_the_same_alone_anywhere_in_a_cohort_and_on_any_thread_count():
+@pytest.mark.parametrize("momentum", [0.9, 0.0])
+def test_a_member_is_bit_for_bit_the_same_alone_anywhere_in_a_cohort_and_on_any_thread_count(
+    momentum: float,
+):
     """Each lane runs one member's formula in a fixed order: member 6 (with its own batch
-    order) trained alone, as member 1 of 3 or member 20 of 37, on one thread or two."""
+    order) trained alone, as member 1 of 3 or member 20 of 37, on one thread or two; with
+    momentum (NumPy's update) and without (plain SGD, inside the kernel)."""
     x, y = _data(90)
     model = MLP(3, (9,), 3)
     rates = np.full((37, 6 * 6), 0.05)
@@ -168,7 +172,7 @@ def test_a_member_is_bit_for_bit_the_same_alone_anywhere_in_a_cohort_and_on_any_
         engine = make_engine(
             "native", model, len(members), (x, y), (x, y), batch_size=16, dtype="float32"
         )
-        engine.init(members, SGD(momentum=0.9))
+        engine.init(members, SGD(momentum=momentum))
         result = run_cohort(
             engine,
             rates[: len(members)],
@@ -212,6 +216,34 @@ def test_each_thread_updates_its_own_members_as_one_update_would():
         runs.append((result.params, engine.state["exp_avg"].copy()))
     np.testing.assert_array_equal(runs[0][0], runs[1][0])
     np.testing.assert_array_equal(runs[0][1], runs[1][1])
+
+
+@needs_native
+@pytest.mark.parametrize("threads", [1, 2])
+def test_plain_sgd_in_the_kernel_is_numpys_update_bit_for_bit(threads: int):
+    """SGD without momentum or weight decay runs inside the kernel: the same bits as NumPy's
+    ``theta -= grad * lr`` (SGD with a per-member momentum of 0 takes NumPy's path), each
+    member at its own rate, a rate of 0, and products below float32's normal range kept (the
+    kernel flushes subnormals in its own arithmetic, not in the update)."""
+    x, y = _data(90)
+    model, C = MLP(3, (9,), 3), 37
+    rates = np.full((C, 3 * 6), 0.05) * np.linspace(0.1, 2.0, C)[:, None]
+    rates[0], rates[1] = 1e-40, 0.0  # member 0: a subnormal rate, subnormal products
+    runs = []
+    for opt in (SGD(), SGD(momentum=[0.0] * C)):
+        engine = make_engine("native", model, C, (x, y), None, batch_size=16, dtype="float32")
+        engine.init(range(C), opt)
+        assert isinstance(engine, NativeEngine)
+        assert engine._update.plain is (opt.momentum == 0.0)
+        start = engine.params()
+        result = run_cohort(
+            engine, rates, epochs=3, keep_params=True, threads=threads, has_test=False
+        )
+        runs.append(result.params)
+    np.testing.assert_array_equal(runs[0], runs[1])
+    np.testing.assert_array_equal(runs[0][1], start[1])
+    moved = runs[0][0][start[0] == 0]  # biases: zero at first, then minus the products
+    assert (moved != 0).any() and (np.abs(moved) < np.finfo(np.float32).tiny).all()
 
 
 @needs_native

@@ -503,6 +503,30 @@ def test_stepper_rows_checks_its_bounds():
         SGD().stepper(t, torch.zeros_like(t), SGD().init(t)).rows(0, 1)
 
 
+@pytest.mark.parametrize(
+    ("opt", "plain"),
+    [
+        (SGD(), True),
+        (SGD(form="keras"), True),
+        (SGD(momentum=0.9), False),
+        (SGD(momentum=[0.0, 0.0]), False),  # one value per member: the momentum path
+        (SGD(weight_decay=1e-4), False),
+        (Adam(), False),
+    ],
+)
+def test_stepper_says_when_its_update_is_plain_gradient_descent(opt, plain: bool):
+    """``Stepper.plain``: the update is ``theta -= grad * lr`` on a NumPy population, which
+    the native engine applies in its kernel; a torch population's update is never."""
+    theta = np.ones((2, 3), dtype=np.float32)
+    update = opt.stepper(theta, np.full_like(theta, 2.0), opt.init(theta))
+    assert update.plain is plain
+    if plain:
+        update(np.full((2, 1), 0.25, dtype=np.float32))
+        assert theta.tolist() == [[0.5] * 3] * 2
+    t = torch.ones(2, 3)
+    assert opt.stepper(t, torch.ones_like(t), opt.init(t)).plain is False
+
+
 def test_stepper_checks_its_tensors():
     theta = torch.zeros(2, 3)
     with pytest.raises(ValueError, match="grad must have theta's shape"):

@@ -163,6 +163,7 @@ typedef struct {
   int64_t P, D, K, nl;
   const int32_t *widths; /* nl + 1: inputs, hidden..., outputs */
   int act, loss;
+  unsigned int csr; /* the caller's MXCSR (x86) */
 } Net;
 
 /* the loss and correct flag of one sample for every lane, and dL/dz of the batch mean into
@@ -373,14 +374,54 @@ static void deinterleave(float *dst, const vf *src, int64_t P, int64_t c0, int64
   }
 }
 
+/* a value the compiler cannot see into: a product stays rounded before it is added (no fused
+ * multiply-add under -ffp-contract=fast) */
+#if defined(__x86_64__) || defined(__i386__)
+#define OPAQUE(v) __asm__("" : "+x"(v))
+#elif defined(__aarch64__) || defined(__arm__)
+#define OPAQUE(v) __asm__("" : "+w"(v))
+#else
+#define OPAQUE(v)            \
+  do {                       \
+    volatile vf opaque_ = v; \
+    v = opaque_;             \
+  } while (0)
+#endif
+
+/* plain gradient descent, theta -= grad * lr, as NumPy computes it: the product rounded to
+ * float32, then the difference, with subnormals kept (the caller's MXCSR) */
+static void descend(const Net *net, vf *thT, const vf *gT, const float *lr, int64_t c0,
+                    int64_t lanes) {
+  float lanes_lr[L] = {0};
+  for (int64_t l = 0; l < lanes; l++) lanes_lr[l] = lr[c0 + l];
+  vf r;
+  memcpy(&r, lanes_lr, sizeof r);
+#if defined(__SSE__)
+  const unsigned int flushing = _mm_getcsr();
+  _mm_setcsr(net->csr);
+#else
+  (void)net;
+#endif
+  for (int64_t p = 0; p < net->P; p++) {
+    vf d = gT[p] * r;
+    OPAQUE(d);
+    thT[p] = thT[p] - d;
+  }
+#if defined(__SSE__)
+  _mm_setcsr(flushing);
+#endif
+}
+
 /* The members [c0, c0 + lanes) of one group: a step over rows[c * row_stride + b], b < B
- * (train: the gradient of the batch mean loss into grad), or a pass over rows 0..B-1
+ * (train: the gradient of the batch mean loss into grad, and with lr the step of plain
+ * gradient descent applied to theta: see descend()), or a pass over rows 0..B-1
  * (rows == NULL: evaluation). Per member: the summed loss into loss_out and the number of
  * correct predictions into correct_out. Arrays of activations hold unit i of sample s at
  * [i * S + s]. */
-static void group(const Net *net, const float *theta, float *grad, int64_t c0, int64_t lanes,
-                  const float *X, const float *Y, const int64_t *rows, int64_t row_stride,
-                  int64_t B, int train, double *loss_out, double *correct_out, vf *work) {
+static void group(const Net *net, float *theta, float *grad, const float *lr, int64_t c0,
+                  int64_t lanes, const float *X, const float *Y, const int64_t *rows,
+                  int64_t row_stride, int64_t B, int train, double *loss_out,
+                  double *correct_out, vf *work) {
   const int64_t P = net->P, D = net->D, K = net->K, nl = net->nl;
   const int32_t *w = net->widths;
   int64_t sumw = 0, maxw = 0;
@@ -457,7 +498,11 @@ static void group(const Net *net, const float *theta, float *grad, int64_t c0, i
       prev = t;
     }
   }
-  if (train) deinterleave(grad, gT, P, c0, lanes);
+  if (train && grad) deinterleave(grad, gT, P, c0, lanes);
+  if (train && lr) {
+    descend(net, thT, gT, lr, c0, lanes);
+    deinterleave(theta, thT, P, c0, lanes);
+  }
   for (int64_t l = 0; l < lanes; l++) {
     loss_out[c0 + l] = lsum[l];
     correct_out[c0 + l] = csum[l];
@@ -474,14 +519,17 @@ int64_t lrlab_work_floats(int64_t P, const int32_t *widths, int64_t nl) {
   return L * (2 * P + S * (sumw + widths[nl] + 2 * maxw));
 }
 
-/* Groups [g0, g1) of a cohort of C members: see group(). work: lrlab_work_floats() floats
- * aligned to 64 bytes, or NULL to allocate them here. Returns 0, or -1 where the work memory
- * could not be allocated (then nothing was computed). */
-int lrlab_run(const float *theta, float *grad, int64_t C, int64_t P, const int32_t *widths,
-              int64_t nl, int32_t act, int32_t loss, const float *X, const float *Y,
-              const int64_t *rows, int64_t row_stride, int64_t B, int32_t train, int64_t g0,
-              int64_t g1, double *loss_out, double *correct_out, float *work) {
-  Net net = {P, widths[0], widths[nl], nl, widths, act, loss};
+/* Groups [g0, g1) of a cohort of C members: see group(). A training step writes the gradient
+ * into grad where it is not NULL, and with lr (each member's learning rate, [C]) applies plain
+ * gradient descent to theta.
+ * work: lrlab_work_floats() floats aligned to 64 bytes, or NULL to allocate them here.
+ * Returns 0, or -1 where the work memory could not be allocated (then nothing was
+ * computed). */
+int lrlab_run(float *theta, float *grad, const float *lr, int64_t C, int64_t P,
+              const int32_t *widths, int64_t nl, int32_t act, int32_t loss, const float *X,
+              const float *Y, const int64_t *rows, int64_t row_stride, int64_t B, int32_t train,
+              int64_t g0, int64_t g1, double *loss_out, double *correct_out, float *work) {
+  Net net = {P, widths[0], widths[nl], nl, widths, act, loss, 0};
   vf *own = NULL;
   if (!work) {
     int64_t floats = lrlab_work_floats(P, widths, nl);
@@ -494,11 +542,12 @@ int lrlab_run(const float *theta, float *grad, int64_t C, int64_t P, const int32
   /* subnormal inputs and results as zero while the kernel runs (each one costs a microcode
    * assist of a hundred cycles; a confident softmax underflows to them every sample) */
   const unsigned int csr = _mm_getcsr();
+  net.csr = csr;
   _mm_setcsr(csr | 0x8040);
 #endif
   for (int64_t g = g0; g < g1; g++) {
     int64_t c0 = g * L, lanes = C - c0 < L ? C - c0 : L;
-    group(&net, theta, grad, c0, lanes, X, Y, rows, row_stride, B, train, loss_out,
+    group(&net, theta, grad, lr, c0, lanes, X, Y, rows, row_stride, B, train, loss_out,
           correct_out, w);
   }
   free(own);

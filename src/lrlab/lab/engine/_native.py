@@ -258,18 +258,25 @@ class NativeEngine(HostWeights):
         the first ``count`` rows of ``split``; summed losses and correct counts into ``out``.
         With ``lr`` (``[C, 1]``), each thread then applies the optimizer's update to its own
         members (:meth:`~lrlab.lab.optim.Stepper.rows`: the rows whose gradient it just
-        wrote, still in its cache), and the update is counted once."""
+        wrote, still in its cache), and the update is counted once. Plain SGD
+        (:attr:`~lrlab.lab.optim.Stepper.plain`) is applied by the kernel itself, to each
+        group's weights while they are in its registers' layout: the same bits as the NumPy
+        update, without NumPy's row-by-row loop over the ``[C, 1]`` learning rates."""
         x, y = self._x[split], self._y[split]
         rows_ptr = rows.ctypes.data + 8 * offset if rows is not None else None
         grad_ptr = grad.ctypes.data if grad is not None else None
-        args = (theta.ctypes.data, grad_ptr, self.members, theta.shape[1], *self._net)
+        lr_ptr = None  # (given: the kernel applies plain SGD itself)
+        if lr is not None and self._update.plain:
+            lr = np.ascontiguousarray(lr, dtype=np.float32)
+            lr_ptr = lr.ctypes.data
+        args = (theta.ctypes.data, grad_ptr, lr_ptr, self.members, theta.shape[1], *self._net)
         args += (x.ctypes.data, y.ctypes.data, rows_ptr, stride, count, int(grad is not None))
         outs = (out[0].ctypes.data, out[1].ctypes.data)
         run, G = self._lib.lrlab_run, self._groups
         parts = min(self.threads, G)
         bounds = [G * k // parts for k in range(parts + 1)]
         work = self._work(parts)
-        cuts = self._parts(parts) if lr is not None else None
+        cuts = self._parts(parts) if lr is not None and lr_ptr is None else None
         # the caller's floating-point error handling (the cohort loop ignores a diverging
         # member's overflows) for the updates on the workers' threads, which have their own
         errors = None

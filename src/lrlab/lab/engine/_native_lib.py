@@ -163,8 +163,8 @@ def _load() -> ctypes.CDLL | str:
 def _declare(lib: ctypes.CDLL) -> None:
     i64, i32, ptr = ctypes.c_int64, ctypes.c_int32, ctypes.c_void_p
     lib.lrlab_run.restype = ctypes.c_int
-    lib.lrlab_run.argtypes = [ptr, ptr, i64, i64, ptr, i64, i32, i32, ptr, ptr, ptr, i64, i64]
-    lib.lrlab_run.argtypes += [i32, i64, i64, ptr, ptr, ptr]
+    lib.lrlab_run.argtypes = [ptr, ptr, ptr, i64, i64, ptr, i64, i32, i32, ptr, ptr, ptr, i64]
+    lib.lrlab_run.argtypes += [i64, i32, i64, i64, ptr, ptr, ptr]
     lib.lrlab_work_floats.restype = i64
     lib.lrlab_work_floats.argtypes = [i64, ptr, i64]
     lib.lrlab_math.restype = None
@@ -214,6 +214,7 @@ def _check_step(lib: ctypes.CDLL) -> str | None:
     if lib.lrlab_run(
         theta.ctypes.data,
         grad.ctypes.data,
+        None,  # write the gradient
         C,
         P,
         *net,

@@ -458,6 +458,10 @@ class PopulationOptimizer:
         """Whether ``_update`` reads ``state["step"]`` with these constants."""
         return True
 
+    def _plain(self, k: dict) -> bool:
+        """Whether ``_update`` is exactly ``theta -= grad * lr`` with these constants."""
+        return False
+
     def state_dict(self, state: dict[str, Tensor]) -> dict[str, Any]:
         """A copy of ``state`` in plain containers, for checkpoints (``torch.save``-able).
 

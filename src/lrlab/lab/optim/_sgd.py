@@ -132,6 +132,9 @@ class SGD(PopulationOptimizer):
         )
         return k
 
+    def _plain(self, k: dict) -> bool:
+        return not k["has_momentum"] and not k["has_wd"]
+
     def _reads_step(self, k: dict) -> bool:
         return bool(k["has_damp"])  # torch's first step skips the dampening
 

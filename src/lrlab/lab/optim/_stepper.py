@@ -31,6 +31,7 @@ class Stepper:
         "_theta",
         "_to_f64",
         "_up",
+        "plain",
     )
 
     def __init__(
@@ -48,6 +49,10 @@ class Stepper:
         self._to_f64 = "astype" if numpy else "to"
         # a torch op per step to count costs ~4 us; count in Python when nothing reads it
         self._lazy, self._pending = not opt._reads_step(k), 0
+        #: whether the update is exactly ``theta -= grad * lr`` on a NumPy population (the
+        #: product rounded to theta's dtype, then the difference): lrlab's SGD without
+        #: momentum or weight decay, which the native engine applies inside its kernel
+        self.plain: bool = numpy and opt._plain(k)
 
     def __call__(self, lr: Any) -> None:
         """One update with the learning rates ``lr`` (a ``[C, 1]`` column)."""
