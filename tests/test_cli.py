@@ -27,6 +27,15 @@ def test_show_prints_summary(capsys):
     assert "max               0.1 at step 100" in out
 
 
+def test_show_prints_how_it_reads_a_preset_or_positional_arguments(capsys):
+    assert main(["schedule", "show", "warmup_cosine(0.1, 100, 1000)", "--steps", "1000"]) == 0
+    first, second, *_ = capsys.readouterr().out.splitlines()
+    assert first == "warmup_cosine(0.1, 100, 1000)"
+    assert second == "= warmup(cosine(init=0.1, decay_steps=900, end=0.0), steps=100)"
+    assert main(["schedule", "show", "cosine(0.1, 10)", "--steps", "10"]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == "= cosine(init=0.1, decay_steps=10)"
+
+
 def test_show_writes_plot(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     target = tmp_path / "s.png"

@@ -34,9 +34,14 @@ def _schedule(text: str) -> Schedule:
 
 
 def cmd_schedule_show(args: argparse.Namespace) -> int:
-    """Print a schedule's summary, its warnings and (optionally) a plot."""
+    """Print the schedule as written and, where it reads otherwise (a preset, arguments by
+    position, defaults), as lrlab reads it; its summary, its warnings and (optionally) a
+    plot."""
     s = _schedule(args.schedule)
-    print(repr(s))
+    written = args.schedule.strip()
+    print(printable(written))
+    if repr(s) != written:
+        print(f"= {repr(s)}")
     print(describe(s, args.steps))
     warnings = lint(s, args.steps, args.steps_per_epoch)
     for w in warnings:
