@@ -41,7 +41,7 @@ def cmd_schedule_show(args: argparse.Namespace) -> int:
     written = args.schedule.strip()
     print(printable(written))
     if repr(s) != written:
-        print(f"= {repr(s)}")
+        print(f"= {s!r}")
     print(describe(s, args.steps))
     warnings = lint(s, args.steps, args.steps_per_epoch)
     for w in warnings:
