@@ -241,6 +241,23 @@ def test_accuracy_intervals_are_drawn_within_0_and_1(tmp_path):
         assert any(top == want for top in tops)
 
 
+def test_many_configurations_are_lines_alone_and_the_title_says_where_the_bands_are(tmp_path):
+    from lrlab.report._figures import MAX_BANDS
+
+    rates = [0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005]
+    assert len(rates) > MAX_BANDS
+    with Store(tmp_path / "s.sqlite") as store:
+        study = {**DIVERGING, "name": "many", "grid": {"lr": rates}, "seeds": [0, 1, 2]}
+        run_study(Study.from_dict(study), store)
+        ax = learning_curves(store, "many").axes[0]
+        assert len(ax.get_lines()) == len(rates) and not ax.collections
+        assert "95% CIs are in the per-configuration grid" in ax.get_title()
+        few = {**study, "name": "few", "grid": {"lr": rates[:MAX_BANDS]}}
+        run_study(Study.from_dict(few), store)
+        ax = learning_curves(store, "few").axes[0]
+        assert len(ax.collections) == MAX_BANDS and "band: 95% CI" in ax.get_title()
+
+
 def test_the_lr_figure_leaves_rates_of_0_out_and_says_so(tmp_path):
     study = {
         **DIVERGING,

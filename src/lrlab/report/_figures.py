@@ -218,9 +218,15 @@ def _log_axis(values: Sequence[float]) -> bool:
     return bool(positive) and len(positive) == len(values) and max(positive) / min(positive) >= 100
 
 
+#: configurations above which the learning curves are lines alone: their bands would cover one
+#: another (the per-configuration grid draws each band in its own panel)
+MAX_BANDS = 6
+
+
 # -- the figures -----------------------------------------------------------------------------------
 def learning_curves(store: Store, study: str, metric: str = "val_accuracy") -> Any:
-    """``metric`` against the epoch, one line per configuration (mean over seeds, 95% CI band).
+    """``metric`` against the epoch, one line per configuration (mean over seeds, 95% CI band;
+    lines alone above :data:`MAX_BANDS` configurations, and the title says where the bands are).
 
     A diverged trial's curve ends before the epoch it diverged at (that epoch was scored on
     NaN weights); an ``x`` on the epoch axis marks where each diverged, the legend counts them
@@ -241,6 +247,7 @@ def learning_curves(store: Store, study: str, metric: str = "val_accuracy") -> A
     ax = fig.add_subplot()
     where: list[float] = []
     means: list[np.ndarray] = []
+    bands = len(configs) <= MAX_BANDS
     for c, colour in zip(configs, _colours(len(configs))):
         grid = c.curves(metric)
         where += [max(int(r["diverged_epoch"] or 0), 0) + 1.0 for r in c.records if r["diverged"]]
@@ -252,7 +259,8 @@ def learning_curves(store: Store, study: str, metric: str = "val_accuracy") -> A
         label = f"{c.label} (n={len(c.records)}"
         label += f", {c.diverged} diverged)" if c.diverged else ")"
         ax.plot(epochs, mean, color=colour, marker="." if len(epochs) == 1 else "", label=label)
-        ax.fill_between(epochs, lo, hi, color=colour, alpha=0.15, linewidth=0)
+        if bands:
+            ax.fill_between(epochs, lo, hi, color=colour, alpha=0.15, linewidth=0)
     trials = sum(len(c.records) for c in configs)
     _mark_diverged(ax, sorted(set(where)), sum(c.diverged for c in configs), trials)
     ax.set_xlabel("epoch")
@@ -261,7 +269,12 @@ def learning_curves(store: Store, study: str, metric: str = "val_accuracy") -> A
     if metric in ("loss", "val_loss", "lr") and ax.get_lines():
         ax.set_yscale("log")
     _fit_y(ax, means, metric)
-    _title(ax, f"{study}: {metric}, mean over seeds (band: 95% CI where n >= 3)")
+    where_bands = (
+        "band: 95% CI where n >= 3"
+        if bands
+        else f"{len(configs)} configurations: their 95% CIs are in the per-configuration grid"
+    )
+    _title(ax, f"{study}: {metric}, mean over seeds ({where_bands})")
     ax.grid(alpha=0.3)
     _outside_legend(fig, ax, len(configs))
     return fig
