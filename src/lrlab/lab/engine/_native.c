@@ -238,9 +238,21 @@ static void small_layer(const vf *W, const vf *bias, const vf *in, vf *out, int6
   }
 }
 
+/* small counts as constants, so that their loops unroll: a first layer on a few features, an
+ * output layer of a few units, a batch of a few features and targets */
+#define SMALL_CASES(n, call) \
+  switch (n) {              \
+    case 1: call(1); break; \
+    case 2: call(2); break; \
+    case 3: call(3); break; \
+    case 4: call(4); break; \
+    default: call(n); break; \
+  }
+#define INLINE static inline __attribute__((always_inline))
+
 /* out = act(W in + b), act a constant in each instance (no branch in the loops) */
-static inline void layer_act(const vf *W, const vf *bias, const vf *in, vf *out, int64_t ni,
-                             int64_t no, const int act) {
+INLINE void layer_act(const vf *W, const vf *bias, const vf *in, vf *out, const int64_t ni,
+                      int64_t no, const int act) {
   for (int64_t j = 0; j < no; j++) {
     const vf *Wj = W + j * ni;
     vf a[S];
@@ -255,18 +267,23 @@ static inline void layer_act(const vf *W, const vf *bias, const vf *in, vf *out,
 
 static void layer(const vf *W, const vf *bias, const vf *in, vf *out, int64_t ni, int64_t no,
                   int act) {
+#define LAYER(act, n) layer_act(W, bias, in, out, n, no, act)
+#define LAYER0(n) LAYER(0, n)
+#define LAYER1(n) LAYER(1, n)
+#define LAYER2(n) LAYER(2, n)
+#define LAYER3(n) LAYER(3, n)
   switch (act) {
-    case 0: layer_act(W, bias, in, out, ni, no, 0); break;
-    case 1: layer_act(W, bias, in, out, ni, no, 1); break;
-    case 2: layer_act(W, bias, in, out, ni, no, 2); break;
-    default: layer_act(W, bias, in, out, ni, no, 3); break;
+    case 0: SMALL_CASES(ni, LAYER0); break;
+    case 1: SMALL_CASES(ni, LAYER1); break;
+    case 2: SMALL_CASES(ni, LAYER2); break;
+    default: SMALL_CASES(ni, LAYER3); break;
   }
 }
 
 /* one layer's backward pass for S samples: gW += delta in^T and, where prev is not NULL,
  * prev = act'(W^T delta) at the layer's inputs ``in`` (act a constant in each instance) */
-static inline void back_act(const vf *W, vf *gW, const vf *in, const vf *delta, vf *prev,
-                            int64_t ni, int64_t no, const int act) {
+INLINE void back_act(const vf *W, vf *gW, const vf *in, const vf *delta, vf *prev,
+                     const int64_t ni, const int64_t no, const int act) {
   for (int64_t i = 0; i < ni; i++) {
     vf x[S], p[S];
     for (int64_t s = 0; s < S; s++) {
@@ -290,15 +307,21 @@ static inline void back_act(const vf *W, vf *gW, const vf *in, const vf *delta, 
 
 static void back(const vf *W, vf *gW, const vf *in, const vf *delta, vf *prev, int64_t ni,
                  int64_t no, int act) {
+#define BACK(p, a, n) back_act(W, gW, in, delta, p, ni, n, a)
+#define BACK_IN(n) BACK(NULL, 3, n)
+#define BACK0(n) BACK(prev, 0, n)
+#define BACK1(n) BACK(prev, 1, n)
+#define BACK2(n) BACK(prev, 2, n)
+#define BACK3(n) BACK(prev, 3, n)
   if (!prev) { /* the first layer: no gradient of the inputs (an instance without it) */
-    back_act(W, gW, in, delta, NULL, ni, no, 3);
+    SMALL_CASES(no, BACK_IN);
     return;
   }
-  switch (act) {
-    case 0: back_act(W, gW, in, delta, prev, ni, no, 0); break;
-    case 1: back_act(W, gW, in, delta, prev, ni, no, 1); break;
-    case 2: back_act(W, gW, in, delta, prev, ni, no, 2); break;
-    default: back_act(W, gW, in, delta, prev, ni, no, 3); break;
+  switch (act) { /* (the output layer has a few units: its loop over them unrolls) */
+    case 0: SMALL_CASES(no, BACK0); break;
+    case 1: SMALL_CASES(no, BACK1); break;
+    case 2: SMALL_CASES(no, BACK2); break;
+    default: SMALL_CASES(no, BACK3); break;
   }
 }
 
@@ -348,7 +371,7 @@ static void interleave(vf *dst, const float *src, int64_t P, int64_t c0, int64_t
     }
 #endif
   float *d = (float *)dst;
-  if (p0 < P) memset(dst + p0, 0, sizeof(vf) * (P - p0));
+  if (p0 < P && lanes < L) memset(dst + p0, 0, sizeof(vf) * (P - p0));
   for (int64_t l = 0; l < lanes; l++) {
     const float *row = src + (c0 + l) * P;
     for (int64_t p = p0; p < P; p++) d[p * L + l] = row[p];
@@ -412,6 +435,32 @@ static void descend(const Net *net, vf *thT, const vf *gT, const float *lr, int6
 #endif
 }
 
+/* F columns of samples b0 .. b0 + S - 1 of src [., F] (samples past B repeat b0) for every
+ * lane, column f of sample s at dst[f * S + s]: one row for all lanes (rows NULL: row b;
+ * row_stride 0: rows[b]), or lane l's member's own, rows[c * row_stride + b] */
+INLINE void batch_rows_n(vf *dst, const float *src, const int64_t *rows, int64_t row_stride,
+                         int64_t c0, int64_t lanes, int64_t b0, int64_t ns, const int64_t F) {
+  float *df = (float *)dst;
+  for (int64_t s = 0; s < S; s++) {
+    const int64_t b = b0 + (s < ns ? s : 0);
+    if (!rows || !row_stride) {
+      const int64_t r = rows ? rows[b] : b;
+      for (int64_t f = 0; f < F; f++) dst[f * S + s] = VF(src[r * F + f]);
+      continue;
+    }
+    for (int64_t l = 0; l < L; l++) {
+      const int64_t r = rows[(l < lanes ? c0 + l : c0) * row_stride + b];
+      for (int64_t f = 0; f < F; f++) df[(f * S + s) * L + l] = src[r * F + f];
+    }
+  }
+}
+
+static void batch_rows(vf *dst, const float *src, const int64_t *rows, int64_t row_stride,
+                       int64_t c0, int64_t lanes, int64_t b0, int64_t ns, int64_t F) {
+#define ROWS(f) batch_rows_n(dst, src, rows, row_stride, c0, lanes, b0, ns, f)
+  SMALL_CASES(F, ROWS);
+}
+
 /* The members [c0, c0 + lanes) of one group: a step over rows[c * row_stride + b], b < B
  * (train: the gradient of the batch mean loss into grad, and with lr the step of plain
  * gradient descent applied to theta: see descend()), or a pass over rows 0..B-1
@@ -438,21 +487,8 @@ static void group(const Net *net, float *theta, float *grad, const float *lr, in
   vd csum = {0};
   for (int64_t b0 = 0; b0 < B; b0 += S) {
     const int64_t ns = B - b0 < S ? B - b0 : S; /* samples past B repeat b0 and count 0 */
-    float *xs = (float *)acts, *ys = (float *)y;
-    for (int64_t s = 0; s < S; s++) {
-      const int64_t b = b0 + (s < ns ? s : 0);
-      if (!rows || !row_stride) { /* one row for all lanes */
-        const int64_t r = rows ? rows[b] : b;
-        for (int64_t i = 0; i < D; i++) acts[i * S + s] = VF(X[r * D + i]);
-        for (int64_t k = 0; k < K; k++) y[k * S + s] = VF(Y[r * K + k]);
-        continue;
-      }
-      for (int64_t l = 0; l < L; l++) {
-        const int64_t r = rows[(l < lanes ? c0 + l : c0) * row_stride + b];
-        for (int64_t i = 0; i < D; i++) xs[(i * S + s) * L + l] = X[r * D + i];
-        for (int64_t k = 0; k < K; k++) ys[(k * S + s) * L + l] = Y[r * K + k];
-      }
-    }
+    batch_rows(acts, X, rows, row_stride, c0, lanes, b0, ns, D);
+    batch_rows(y, Y, rows, row_stride, c0, lanes, b0, ns, K);
     /* forward: acts holds the inputs, each hidden layer's activations and the logits */
     int64_t off = 0, wo = 0;
     for (int64_t l = 0; l < nl; l++) {
