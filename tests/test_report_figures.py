@@ -251,7 +251,7 @@ def test_many_configurations_are_lines_alone_and_the_title_says_where_the_bands_
         run_study(Study.from_dict(study), store)
         ax = learning_curves(store, "many").axes[0]
         assert len(ax.get_lines()) == len(rates) and not ax.collections
-        assert "95% CIs are in the per-configuration grid" in ax.get_title()
+        assert "95% CIs are in the grid figure" in ax.get_title()
         few = {**study, "name": "few", "grid": {"lr": rates[:MAX_BANDS]}}
         run_study(Study.from_dict(few), store)
         ax = learning_curves(store, "few").axes[0]

@@ -272,7 +272,7 @@ def learning_curves(store: Store, study: str, metric: str = "val_accuracy") -> A
     where_bands = (
         "band: 95% CI where n >= 3"
         if bands
-        else f"{len(configs)} configurations: their 95% CIs are in the per-configuration grid"
+        else f"{len(configs)} configurations; their 95% CIs are in the grid figure"
     )
     _title(ax, f"{study}: {metric}, mean over seeds ({where_bands})")
     ax.grid(alpha=0.3)
