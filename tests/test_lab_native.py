@@ -235,6 +235,12 @@ def test_plain_sgd_in_the_kernel_is_numpys_update_bit_for_bit(threads: int):
         engine.init(range(C), opt)
         assert isinstance(engine, NativeEngine)
         assert engine._update.plain is (opt.momentum == 0.0)
+        if engine._update.plain:  # the kernel's update: NumPy's is never called
+
+            def numpy_update(*args: object) -> None:
+                raise AssertionError("plain SGD went through NumPy's update")
+
+            engine._update._up = numpy_update
         start = engine.params()
         result = run_cohort(
             engine, rates, epochs=3, keep_params=True, threads=threads, has_test=False
@@ -407,24 +413,66 @@ def test_a_kernel_whose_exp_is_wrong_is_refused(fresh_library: pytest.MonkeyPatc
     assert "exp disagrees" in str(_native_lib._self_check(Wrong()))  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("parts", [1, 3])
+@pytest.mark.parametrize(("cpus", "threads", "parts"), [(1, None, 1), (3, None, 3), (3, 1, 1)])
 @pytest.mark.parametrize("n", [1, 2, 5, 500, 2100])
 def test_a_cohorts_orders_are_torch_randperm_of_each_members_seed(
-    n: int, parts: int, monkeypatch: pytest.MonkeyPatch
+    n: int, cpus: int, threads: int | None, parts: int, monkeypatch: pytest.MonkeyPatch
 ):
     """Drawn in the native kernel where it is available, generator by generator otherwise:
     both are :func:`epoch_orders` of each seed, epoch after epoch. 21 members: side by side
-    in twos, eights and the rest; 2100 rows: swaps drawn in three chunks; shared among 3
-    threads or drawn by one."""
-    monkeypatch.setattr(_order, "PARALLEL_ROWS", 1 if parts > 1 else 2**62)
-    monkeypatch.setattr(_native, "usable_cpus", lambda: parts)
+    in eights and the rest; 2100 rows: swaps drawn in three chunks; shared among the usable
+    CPUs, or ``threads``."""
+    monkeypatch.setattr(_order, "PARALLEL_ROWS", 1)
+    monkeypatch.setattr(_native, "usable_cpus", lambda: cpus)
+    shares: list[int] = []
+
+    def spy(calls: list) -> None:
+        shares.append(len(calls))
+        parallel(calls)
+
+    parallel = _native.in_parallel
+    monkeypatch.setattr(_native, "in_parallel", spy)
     seeds = [0, 1, 7, -3, 2**32 - 1, 2**32, 2**40 + 5, -(2**63), 2**63 - 1, *range(100, 112)]
-    together = cohort_orders(n, seeds)
+    together = cohort_orders(n, seeds, threads=threads)
     each = [numpy_orders(n, s) for s in seeds]
     for _ in range(3):
         np.testing.assert_array_equal(next(together), np.stack([next(o) for o in each]))
+    assert shares == ([parts] * 3 if native_status() == "available" else [])
     unshuffled = next(cohort_orders(n, seeds, shuffle=False))
     np.testing.assert_array_equal(unshuffled, np.tile(np.arange(n), (len(seeds), 1)))
+
+
+@needs_native
+@pytest.mark.parametrize("broken", ["sgd", "orders"])
+def test_a_kernel_whose_sgd_update_or_orders_are_wrong_is_refused(broken: str):
+    """The load-time check covers plain SGD in the kernel and the batch orders too."""
+    lib = _native_lib.library()
+
+    class Skewed:
+        def __getattr__(self, name: str) -> object:
+            return getattr(lib, name)
+
+        def lrlab_run(self, theta: int, grad: int, lr: int | None, *rest: object) -> int:
+            status = lib.lrlab_run(theta, grad, lr, *rest)
+            if lr is not None and broken == "sgd":  # one weight off by one ulp
+                first = ctypes.c_float.from_address(theta)
+                first.value = float(np.nextafter(np.float32(first.value), np.float32(np.inf)))
+            return status
+
+        def lrlab_orders(self, state: int, pos: int, out: int, *rest: int) -> None:
+            lib.lrlab_orders(state, pos, out, *rest)
+            if broken == "orders":  # the first two rows of the first member swapped
+                a, b = ctypes.c_int64.from_address(out), ctypes.c_int64.from_address(out + 8)
+                a.value, b.value = b.value, a.value
+
+    problem = _native_lib._self_check(Skewed())  # type: ignore[arg-type]
+    assert (
+        problem
+        == {
+            "sgd": "the compiled kernel's SGD update disagrees with NumPy's; not used",
+            "orders": "the compiled kernel's batch orders disagree with NumPy's; not used",
+        }[broken]
+    )
 
 
 def test_without_the_kernel_a_cohorts_orders_are_the_same(fresh_library: pytest.MonkeyPatch):

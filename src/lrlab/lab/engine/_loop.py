@@ -250,7 +250,7 @@ def run_cohort(
     restore = early is not None and early.restore_best_weights
     best = BestWeights(engine, "val_loss" if has_test else "loss") if keep_best or restore else None
     seeds = [data_seed] if isinstance(data_seed, (int, np.integer)) else list(data_seed)
-    orders = cohort_orders(N, [int(seed) for seed in seeds], shuffle)
+    orders = cohort_orders(N, [int(seed) for seed in seeds], shuffle, threads)
 
     with engine.session(threads) as pace:
         for epoch in range(epochs):

@@ -308,13 +308,13 @@ INLINE void back_act(const vf *W, vf *gW, const vf *in, const vf *delta, vf *pre
 static void back(const vf *W, vf *gW, const vf *in, const vf *delta, vf *prev, int64_t ni,
                  int64_t no, int act) {
 #define BACK(p, a, n) back_act(W, gW, in, delta, p, ni, n, a)
-#define BACK_IN(n) BACK(NULL, 3, n)
+
 #define BACK0(n) BACK(prev, 0, n)
 #define BACK1(n) BACK(prev, 1, n)
 #define BACK2(n) BACK(prev, 2, n)
 #define BACK3(n) BACK(prev, 3, n)
   if (!prev) { /* the first layer: no gradient of the inputs (an instance without it) */
-    SMALL_CASES(no, BACK_IN);
+    BACK(NULL, 3, no);
     return;
   }
   switch (act) { /* (the output layer has a few units: its loop over them unrolls) */
@@ -399,7 +399,7 @@ static void deinterleave(float *dst, const vf *src, int64_t P, int64_t c0, int64
 
 /* a value the compiler cannot see into: a product stays rounded before it is added (no fused
  * multiply-add under -ffp-contract=fast) */
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(__SSE__)
 #define OPAQUE(v) __asm__("" : "+x"(v))
 #elif defined(__aarch64__) || defined(__arm__)
 #define OPAQUE(v) __asm__("" : "+w"(v))
@@ -412,7 +412,8 @@ static void deinterleave(float *dst, const vf *src, int64_t P, int64_t c0, int64
 #endif
 
 /* plain gradient descent, theta -= grad * lr, as NumPy computes it: the product rounded to
- * float32, then the difference, with subnormals kept (the caller's MXCSR) */
+ * float32, then the difference, with subnormals kept (the caller's MXCSR); the same bits
+ * but a NaN's sign and payload */
 static void descend(const Net *net, vf *thT, const vf *gT, const float *lr, int64_t c0,
                     int64_t lanes) {
   float lanes_lr[L] = {0};
@@ -655,6 +656,15 @@ static void mt_fill(uint32_t *mt, int32_t *pos, uint32_t *dst, int64_t count) {
   }
 }
 
+/* the high 64 bits of the 128-bit product lo * d, d < 2^32 */
+static inline uint64_t high64(uint64_t lo, uint64_t d) {
+#if defined(__SIZEOF_INT128__)
+  return (uint64_t)(((__uint128_t)lo * d) >> 64);
+#else /* (32-bit targets: exact in two halves, as d < 2^32) */
+  return ((lo >> 32) * d + (((lo & 0xffffffffu) * d) >> 32)) >> 32;
+#endif
+}
+
 /* members shuffled side by side (independent swap chains for the CPU to overlap), and the
  * swaps drawn a chunk at a time (the draws and remainders on the stack) */
 #define ORDER_WAYS 8
@@ -688,7 +698,7 @@ void lrlab_orders(uint32_t *state, int32_t *pos, int64_t *out, int64_t n, int64_
         const uint64_t M = inv[k], d = (uint64_t)(n - i);
         for (int64_t w = 0; w < ways; w++) {
           int64_t *rows = out + (cb + w) * n;
-          const int64_t j = i + (int64_t)(((__uint128_t)(M * draws[w][k]) * d) >> 64);
+          const int64_t j = i + (int64_t)high64(M * draws[w][k], d);
           const int64_t t = rows[i];
           rows[i] = rows[j];
           rows[j] = t;

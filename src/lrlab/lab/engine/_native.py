@@ -115,16 +115,20 @@ def in_parallel(calls: list[Callable[[], Any]]) -> None:
     if len(calls) > 1 and _WORKERS_LOCK.acquire(blocking=False):
         started: list[_Worker] = []
         failures: list[BaseException | None] = []
+        handed = False
         try:
             for call, worker in zip(calls[:-1], _workers(len(calls) - 1), strict=True):
                 worker.submit(call)
                 started.append(worker)
+            handed = True
             calls[-1]()
         finally:  # no worker goes on with its call (writing the weights) after this returns
             failures = [worker.wait() for worker in started]
-            # (a wait cut short, by a second Ctrl-C, leaves the lock held: the workers'
-            # state is then unknown, and later calls run their shares in turn instead)
-            _WORKERS_LOCK.release()
+            # (a Ctrl-C while the calls were handed out, between a worker's start and its
+            # record, or a second one that cuts a wait short, leaves the lock held: the
+            # workers' state is then unknown, and later calls run their shares in turn)
+            if handed:
+                _WORKERS_LOCK.release()
         first = next((f for f in failures if f is not None), None)
         if first is not None:
             raise first
@@ -261,7 +265,8 @@ class NativeEngine(HostWeights):
         wrote, still in its cache), and the update is counted once. Plain SGD
         (:attr:`~lrlab.lab.optim.Stepper.plain`) is applied by the kernel itself, to each
         group's weights while they are in its registers' layout: the same bits as the NumPy
-        update, without NumPy's row-by-row loop over the ``[C, 1]`` learning rates."""
+        update (a NaN's sign and payload aside), without NumPy's row-by-row loop over the
+        ``[C, 1]`` learning rates."""
         x, y = self._x[split], self._y[split]
         rows_ptr = rows.ctypes.data + 8 * offset if rows is not None else None
         grad_ptr = grad.ctypes.data if grad is not None else None

@@ -191,12 +191,29 @@ def _self_check(lib: ctypes.CDLL) -> str | None:
     lib.lrlab_math(1, pos.ctypes.data, got.ctypes.data, pos.size)
     if not np.allclose(got, np.log(pos.astype(np.float64)), rtol=4e-7, atol=1.2e-7):
         return "the compiled kernel's log disagrees with NumPy's; not used"
-    return _check_step(lib)
+    return _check_step(lib) or _check_orders(lib)
+
+
+def _check_orders(lib: ctypes.CDLL) -> str | None:
+    """Two epochs' orders of 7 rows for three seeds against NumPy's draws."""
+    from ._order import numpy_orders
+
+    seeds = [0, 1, 2**32 - 1]
+    state, pos = np.empty((3, 624), dtype=np.uint32), np.empty(3, dtype=np.int32)
+    lib.lrlab_seed(state.ctypes.data, pos.ctypes.data, np.array(seeds, np.uint32).ctypes.data, 3)
+    each = [numpy_orders(7, seed) for seed in seeds]
+    for _ in range(2):
+        out = np.empty((3, 7), dtype=np.int64)
+        lib.lrlab_orders(state.ctypes.data, pos.ctypes.data, out.ctypes.data, 7, 0, 3)
+        if not np.array_equal(out, np.stack([next(o) for o in each])):
+            return "the compiled kernel's batch orders disagree with NumPy's; not used"
+    return None
 
 
 def _check_step(lib: ctypes.CDLL) -> str | None:
     """One step of a 3-4-3 relu/softmax cohort, one batch per member, against the NumPy
-    engine's kernel (:class:`~lrlab.lab.engine.NumpyMLPKernel`) in float64."""
+    engine's kernel (:class:`~lrlab.lab.engine.NumpyMLPKernel`) in float64; then the same
+    step with plain SGD applied in the kernel, against NumPy's ``theta - grad * lr``."""
     from ..models import MLP
     from ._numpy_kernels import NumpyMLPKernel
 
@@ -236,6 +253,12 @@ def _check_step(lib: ctypes.CDLL) -> str | None:
         loss / B, result[0], rtol=1e-5
     ):
         return "the compiled kernel's training step disagrees with NumPy's; not used"
+    lr = rng.uniform(0.0, 0.5, size=C).astype(np.float32)
+    moved = theta.copy()
+    args = (moved.ctypes.data, grad.ctypes.data, lr.ctypes.data, C, P, *net, *batch, 0, 2)
+    lib.lrlab_run(*args, loss.ctypes.data, correct.ctypes.data, None)
+    if not np.array_equal(moved, theta - grad * lr[:, None]):
+        return "the compiled kernel's SGD update disagrees with NumPy's; not used"
     return None
 
 

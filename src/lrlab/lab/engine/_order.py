@@ -78,15 +78,18 @@ def numpy_orders(n: int, seed: int) -> Iterator[np.ndarray]:
         yield np.array(rows, dtype=np.int64)
 
 
-def cohort_orders(n: int, seeds: Sequence[int], shuffle: bool = True) -> Iterator[np.ndarray]:
+def cohort_orders(
+    n: int, seeds: Sequence[int], shuffle: bool = True, threads: int | None = None
+) -> Iterator[np.ndarray]:
     """Each epoch's orders for a cohort, forever: ``[n]`` for one seed, else ``[C, n]`` whose
     row ``c`` is :func:`epoch_orders` ``(n, seeds[c])``'s.
 
     Several seeds are drawn by the native kernel where it is available (each member's MT19937
     seeded as ``torch.manual_seed`` seeds it, and the swaps of ``torch.randperm``), the
-    members shared among the usable CPUs: one ``torch.randperm`` per member and epoch costs
-    about 10 us, 2 s of a 200-epoch run of 1024 members, the kernel about 1 us; otherwise
-    generator by generator.
+    members shared among ``threads`` threads (``None``: the usable CPUs; a thread on a busy
+    core slows only its share): one ``torch.randperm`` per member and epoch costs about 10 us,
+    2 s of a 200-epoch run of 1024 members, the kernel about 1 us; otherwise generator by
+    generator.
 
     Example:
         >>> orders = cohort_orders(5, [0, 0, 1])
@@ -116,7 +119,7 @@ def cohort_orders(n: int, seeds: Sequence[int], shuffle: bool = True) -> Iterato
     low = np.array([int(seed) & 0xFFFFFFFF for seed in seeds], dtype=np.uint32)
     lib.lrlab_seed(state.ctypes.data, pos.ctypes.data, low.ctypes.data, C)
     # the members split among the CPUs where each share is worth a thread's round trip
-    parts = max(1, min(usable_cpus(), C * n // PARALLEL_ROWS, C))
+    parts = max(1, min(threads or usable_cpus(), C * n // PARALLEL_ROWS, C))
     cuts = [C * k // parts for k in range(parts + 1)]
     while True:
         out = np.empty((C, n), dtype=np.int64)
