@@ -8,7 +8,7 @@ import functools
 import math
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -236,14 +236,36 @@ class NativeEngine(HostWeights):
         self._groups = -(-members // self._lanes)
         self._cuts_of: Any = None  # the stepper self._cuts cut
         self._cuts: dict[int, list[tuple[int, int, Callable[[np.ndarray], None]]]] = {}
-        self._works: dict[int, list[np.ndarray]] = {}
+        self._works: dict[int, list[int]] = {}
+        self._bounds: dict[int, list[int]] = {}
+        self._own: dict[int, tuple[np.ndarray, int]] = {}
         self.threads = 1
         self._order = np.zeros(0, dtype=np.int64)
         self._stride = 0
         self._loss = np.zeros(members)  # the epoch's summed loss
         self._correct = np.zeros(members)
-        self._batch_loss = np.zeros(members)
         self._out = (np.zeros(members), np.zeros(members))
+        self._batch_rows = 1  # the last step's batch
+        self._remember(*self._x.values(), *self._y.values(), *self._out)
+
+    def _remember(self, *arrays: np.ndarray) -> None:
+        """Keep the data addresses of the engine's own arrays: ``ndarray.ctypes`` costs a
+        microsecond or two a call, several times a step, the kernel's time for a small
+        cohort."""
+        for a in arrays:
+            self._own[id(a)] = (a, a.ctypes.data)
+
+    def _addr(self, a: np.ndarray) -> int:
+        """``a``'s data address (remembered for the engine's own arrays)."""
+        hit = self._own.get(id(a))
+        return hit[1] if hit is not None and hit[0] is a else a.ctypes.data
+
+    def init(self, seeds: Sequence[int], optimizer: Any) -> None:
+        for a in (getattr(self, "theta", None), getattr(self, "grad", None)):
+            if a is not None:
+                self._own.pop(id(a), None)
+        super().init(seeds, optimizer)
+        self._remember(self.theta, self.grad)
 
     def _run(
         self,
@@ -267,19 +289,22 @@ class NativeEngine(HostWeights):
         group's weights while they are in its registers' layout: the same bits as the NumPy
         update (a NaN's sign and payload aside), without NumPy's row-by-row loop over the
         ``[C, 1]`` learning rates."""
-        x, y = self._x[split], self._y[split]
-        rows_ptr = rows.ctypes.data + 8 * offset if rows is not None else None
-        grad_ptr = grad.ctypes.data if grad is not None else None
+        addr = self._addr
+        rows_ptr = addr(rows) + 8 * offset if rows is not None else None
+        grad_ptr = addr(grad) if grad is not None else None
         lr_ptr = None  # (given: the kernel applies plain SGD itself)
         if lr is not None and self._update.plain:
             lr = np.ascontiguousarray(lr, dtype=np.float32)
             lr_ptr = lr.ctypes.data
-        args = (theta.ctypes.data, grad_ptr, lr_ptr, self.members, theta.shape[1], *self._net)
-        args += (x.ctypes.data, y.ctypes.data, rows_ptr, stride, count, int(grad is not None))
-        outs = (out[0].ctypes.data, out[1].ctypes.data)
+        args = (addr(theta), grad_ptr, lr_ptr, self.members, theta.shape[1], *self._net)
+        args += (addr(self._x[split]), addr(self._y[split]), rows_ptr, stride, count)
+        args += (int(grad is not None),)
+        outs = (addr(out[0]), addr(out[1]))
         run, G = self._lib.lrlab_run, self._groups
         parts = min(self.threads, G)
-        bounds = [G * k // parts for k in range(parts + 1)]
+        bounds = self._bounds.get(parts)
+        if bounds is None:
+            bounds = self._bounds[parts] = [G * k // parts for k in range(parts + 1)]
         work = self._work(parts)
         cuts = self._parts(parts) if lr is not None and lr_ptr is None else None
         # the caller's floating-point error handling (the cohort loop ignores a diverging
@@ -290,7 +315,7 @@ class NativeEngine(HostWeights):
 
         def share(k: int, errors: dict[str, Any] | None = None) -> None:
             # (the work memory is given: the kernel cannot fail)
-            run(*args, bounds[k], bounds[k + 1], *outs, work[k].ctypes.data)
+            run(*args, bounds[k], bounds[k + 1], *outs, work[k])
             if cuts is not None:
                 lo, hi, update = cuts[k]
                 if errors is None:
@@ -300,21 +325,25 @@ class NativeEngine(HostWeights):
                         update(lr[lo:hi])
 
         # (the last share runs on this thread, whose error handling is the caller's)
-        calls = [functools.partial(share, k, errors) for k in range(parts - 1)]
-        in_parallel([*calls, functools.partial(share, parts - 1)])
+        if parts == 1:
+            share(0)
+        else:
+            calls = [functools.partial(share, k, errors) for k in range(parts - 1)]
+            in_parallel([*calls, functools.partial(share, parts - 1)])
         if lr is not None:
             self._update.tick()
 
-    def _work(self, parts: int) -> list[np.ndarray]:
-        """The kernel's work memory for each of ``parts`` threads, 64-byte aligned (made once
-        per thread count; views into one array)."""
+    def _work(self, parts: int) -> list[int]:
+        """The addresses of the kernel's work memory for each of ``parts`` threads, 64-byte
+        aligned (made once per thread count; parts of one array the engine keeps)."""
         have = self._works.get(parts)
         if have is None:
             floats = int(self._lib.lrlab_work_floats(self.model.n_params, *self._net[:2]))
             stride = -(-floats // 16) * 16  # 64 bytes
             buf = np.empty(parts * stride + 16, dtype=np.float32)
-            skip = (-buf.ctypes.data % 64) // 4
-            have = [buf[skip + k * stride : skip + (k + 1) * stride] for k in range(parts)]
+            self._remember(buf)  # (kept: the addresses point into it)
+            start = buf.ctypes.data + (-buf.ctypes.data % 64)
+            have = [start + 4 * k * stride for k in range(parts)]
             self._works[parts] = have
         return have
 
@@ -376,7 +405,9 @@ class NativeEngine(HostWeights):
                 f"NativeEngine.start_epoch: order must be [{N}] or [{self.members}, {N}] rows "
                 f"in [0, {N}), got shape {order.shape}"
             )
+        self._own.pop(id(self._order), None)
         self._order = order
+        self._remember(order)
         self._stride = N if order.ndim == 2 else 0
         self._loss[:] = 0
         self._correct[:] = 0
@@ -386,12 +417,12 @@ class NativeEngine(HostWeights):
         summed, correct = self._out
         order, stride, out = self._order, self._stride, self._out
         self._run(self.theta, self.grad, "train", order, lo, stride, hi - lo, out, lr[:, None])
-        np.divide(_float32(summed), hi - lo, out=self._batch_loss)
+        self._batch_rows = hi - lo  # (its mean loss: when batch_loss() asks)
         self._loss += summed
         self._correct += correct
 
     def batch_loss(self) -> np.ndarray:
-        return self._batch_loss.copy()
+        return _float32(self._out[0]) / self._batch_rows
 
     def epoch_totals(self) -> tuple[np.ndarray, np.ndarray]:
         self._update.flush()
