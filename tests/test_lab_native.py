@@ -191,6 +191,34 @@ def test_a_member_is_bit_for_bit_the_same_alone_anywhere_in_a_cohort_and_on_any_
 
 
 @needs_native
+@pytest.mark.parametrize("members", [3, 5])
+def test_a_small_cohort_runs_on_fewer_lanes_with_the_same_bits(
+    members: int, monkeypatch: pytest.MonkeyPatch
+):
+    """A cohort of at most 8 members takes a build of 8 lanes where the CPU's vectors hold
+    more, with the numbers of the CPU's own width."""
+    wide, narrow = _native_lib.library().lrlab_lanes(), 8
+    if wide <= narrow:
+        pytest.skip(f"the CPU's vectors hold {wide} lanes")
+    x, y = _data(90)
+    runs = []
+    for lanes in (narrow, wide):
+        monkeypatch.setattr(_native, "NARROW_LANES", (narrow,) if lanes == narrow else ())
+        engine = make_engine(
+            "native", MLP(3, (9,), 3), members, (x, y), (x, y), batch_size=16, dtype="float32"
+        )
+        assert isinstance(engine, NativeEngine)
+        assert engine._lanes == lanes
+        engine.init(range(members), SGD(momentum=0.5))
+        rates = np.full((members, 3 * 6), 0.05)
+        result = run_cohort(engine, rates, epochs=3, keep_params=True)
+        runs.append((result.params, result.history))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    for k, v in runs[0][1].items():
+        np.testing.assert_array_equal(v, runs[1][1][k])
+
+
+@needs_native
 def test_each_thread_updates_its_own_members_as_one_update_would():
     """The optimizer's update runs on each thread for the members whose gradient it computed:
     per-member hyperparameters (Adam's beta1, weight decay) are cut with them, and the step

@@ -26,8 +26,12 @@
 #endif
 
 /* lanes: members per vector, the width of the CPU's vector registers (a wider generic vector
- * than the registers would be split, and passed through memory between functions) */
-#if defined(__AVX512F__)
+ * than the registers would be split, and passed through memory between functions), or
+ * LRLAB_LANES where the build asks for fewer (8 on an AVX-512 CPU: a small cohort's group
+ * then carries no idle lanes) */
+#if defined(LRLAB_LANES)
+#define L LRLAB_LANES
+#elif defined(__AVX512F__)
 #define L 16
 #elif defined(__AVX__)
 #define L 8
@@ -129,11 +133,11 @@ static inline vf vtanh(vf x) {
 
 /* max(0, z), NaN kept (as torch.relu): one maxps with 0 first on x86 */
 static inline vf relu(vf z) {
-#if defined(__AVX512F__)
+#if L == 16 && defined(__AVX512F__)
   return (vf)_mm512_max_ps(_mm512_setzero_ps(), (__m512)z);
-#elif defined(__AVX__)
+#elif L == 8 && defined(__AVX__)
   return (vf)_mm256_max_ps(_mm256_setzero_ps(), (__m256)z);
-#elif defined(__SSE__)
+#elif L == 4 && defined(__SSE__)
   return (vf)_mm_max_ps(_mm_setzero_ps(), (__m128)z);
 #else
   return sel(VF(0.0f) > z, VF(0.0f), z);

@@ -89,9 +89,9 @@ def _cpu_id() -> str:
     return "|".join(parts)
 
 
-def _build(cc: str, source: bytes, out: Path) -> str | None:
-    """Compile ``source`` into ``out``; ``None``, or the compiler's complaint. Raises
-    ``OSError`` where ``out``'s directory cannot be written."""
+def _build(cc: str, source: bytes, out: Path, defines: tuple[str, ...] = ()) -> str | None:
+    """Compile ``source`` into ``out`` (with ``defines``, ``-D`` flags); ``None``, or the
+    compiler's complaint. Raises ``OSError`` where ``out``'s directory cannot be written."""
     suffix = ".dylib" if sys.platform == "darwin" else ".so"
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / SOURCE
@@ -99,7 +99,7 @@ def _build(cc: str, source: bytes, out: Path) -> str | None:
         built = Path(tmp) / f"kernel{suffix}"
         error = ""
         for extra in (arch_flags(), []):
-            cmd = [cc, *FLAGS, *extra, str(src), "-o", str(built), "-lm"]
+            cmd = [cc, *FLAGS, *defines, *extra, str(src), "-o", str(built), "-lm"]
             try:
                 run = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
             except (OSError, subprocess.TimeoutExpired) as exc:
@@ -126,8 +126,8 @@ def _open(path: Path) -> ctypes.CDLL | str:
     return lib if problem is None else problem
 
 
-def _load() -> ctypes.CDLL | str:
-    """The checked library, or why there is none."""
+def _load(defines: tuple[str, ...] = ()) -> ctypes.CDLL | str:
+    """The checked library (built with ``defines``), or why there is none."""
     if os.environ.get("LRLAB_NO_NATIVE"):
         return "turned off by LRLAB_NO_NATIVE"
     cc = compiler()
@@ -139,7 +139,12 @@ def _load() -> ctypes.CDLL | str:
         return f"the kernel's source {SOURCE} is missing from this installation of lrlab"
     key = hashlib.sha256(
         b"\0".join(
-            [source, cc.encode(), " ".join(FLAGS + arch_flags()).encode(), _cpu_id().encode()]
+            [
+                source,
+                cc.encode(),
+                " ".join([*FLAGS, *defines, *arch_flags()]).encode(),
+                _cpu_id().encode(),
+            ]
         )
     ).hexdigest()[:20]
     name = f"lrlab_native_{key}{'.dylib' if sys.platform == 'darwin' else '.so'}"
@@ -151,10 +156,10 @@ def _load() -> ctypes.CDLL | str:
         with contextlib.suppress(OSError):  # a damaged file: build it again
             path.unlink()
     try:
-        problem = _build(cc, source, path)
+        problem = _build(cc, source, path, defines)
     except OSError:  # the cache cannot be written: build, load and delete a copy of our own
         with tempfile.TemporaryDirectory(prefix="lrlab-native-") as tmp:
-            problem = _build(cc, source, Path(tmp) / name)
+            problem = _build(cc, source, Path(tmp) / name, defines)
             # (a loaded library stays mapped after its file is deleted)
             return problem if problem is not None else _open(Path(tmp) / name)
     return problem if problem is not None else _open(path)
@@ -262,13 +267,16 @@ def _check_step(lib: ctypes.CDLL) -> str | None:
     return None
 
 
-def library() -> ctypes.CDLL | None:
+def library(lanes: int | None = None) -> ctypes.CDLL | None:
     """The native kernel's library, compiled and checked on first use in this process;
-    ``None`` where it is not available (:func:`native_status` says why)."""
+    ``None`` where it is not available (:func:`native_status` says why). ``lanes``: a build
+    with that many members per vector, fewer than the CPU's vectors hold (8 on an AVX-512
+    CPU, for a cohort of at most 8 members), ``None`` for the CPU's width."""
+    key = "lib" if lanes is None else f"lib{lanes}"
     with _LOCK:  # one build per process, whichever thread asks first
-        if "lib" not in _STATE:
-            _STATE["lib"] = _load()
-    lib = _STATE["lib"]
+        if key not in _STATE:
+            _STATE[key] = _load(() if lanes is None else (f"-DLRLAB_LANES={int(lanes)}",))
+    lib = _STATE[key]
     return lib if isinstance(lib, ctypes.CDLL) else None
 
 
