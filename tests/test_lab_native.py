@@ -203,7 +203,7 @@ def test_a_small_cohort_runs_on_fewer_lanes_with_the_same_bits(
     x, y = _data(90)
     runs = []
     for lanes in (narrow, wide):
-        monkeypatch.setattr(_native, "NARROW_LANES", (narrow,) if lanes == narrow else ())
+        monkeypatch.setattr(_native, "NARROW_LANES", narrow if lanes == narrow else 0)
         engine = make_engine(
             "native", MLP(3, (9,), 3), members, (x, y), (x, y), batch_size=16, dtype="float32"
         )

@@ -312,7 +312,6 @@ INLINE void back_act(const vf *W, vf *gW, const vf *in, const vf *delta, vf *pre
 static void back(const vf *W, vf *gW, const vf *in, const vf *delta, vf *prev, int64_t ni,
                  int64_t no, int act) {
 #define BACK(p, a, n) back_act(W, gW, in, delta, p, ni, n, a)
-
 #define BACK0(n) BACK(prev, 0, n)
 #define BACK1(n) BACK(prev, 1, n)
 #define BACK2(n) BACK(prev, 2, n)

@@ -25,11 +25,11 @@ from ._threads import Pacer, counts_agree, paced
 #: lanes), which must stay in the core's L2 cache for the kernel to be fast (a wider network
 #: streams them from memory once per sample; the torch engine's matmuls suit it better)
 NATIVE_MAX_PARAMS = 8192
-#: the narrower builds a small cohort takes where the CPU's vectors hold more lanes: a cohort
-#: of at most 8 members runs on 8 lanes on an AVX-512 CPU (a group with idle lanes costs nearly
-#: a full one: its per-lane gathers and copies run for every lane; C = 8 trained 1.2x faster
-#: so, C = 4 on 4 lanes no faster than on 8); the numbers are the same bits at any width
-NARROW_LANES = (8,)
+#: the narrower build a small cohort takes where the CPU's vectors hold more lanes: a cohort of
+#: at most 8 members runs on 8 lanes on an AVX-512 CPU (a group with idle lanes costs nearly a
+#: full one: its per-lane gathers and copies run for every lane; benchmarks/RESULTS.md, "Small
+#: cohorts on the native engine"); the numbers are the same bits at any width
+NARROW_LANES = 8
 
 _ACTIVATIONS = {"relu": 0, "tanh": 1, "sigmoid": 2, "linear": 3}
 _LOSSES = {"categorical_crossentropy": 0, "binary_crossentropy": 1, "mse": 2}
@@ -208,9 +208,8 @@ class NativeEngine(HostWeights):
         lib = library()
         if lib is None:
             raise RuntimeError(f"engine='native' is not available here: {native_status()}")
-        narrow = [n for n in NARROW_LANES if members <= n < int(lib.lrlab_lanes())]
-        if narrow:
-            lib = library(lanes=narrow[0]) or lib
+        if members <= NARROW_LANES < int(lib.lrlab_lanes()):
+            lib = library(lanes=NARROW_LANES) or lib
         for name, part in (("train", train), ("test", test)):
             if part is None:
                 continue
@@ -257,9 +256,8 @@ class NativeEngine(HostWeights):
         self._remember(*self._x.values(), *self._y.values(), *self._out)
 
     def _remember(self, *arrays: np.ndarray) -> None:
-        """Keep the data addresses of the engine's own arrays: ``ndarray.ctypes`` costs a
-        microsecond or two a call, several times a step, the kernel's time for a small
-        cohort."""
+        """Keep the data addresses of the engine's own arrays: ``ndarray.ctypes`` builds an
+        object at every call, several times a step, a share of a small cohort's step."""
         for a in arrays:
             self._own[id(a)] = (a, a.ctypes.data)
 
@@ -333,11 +331,8 @@ class NativeEngine(HostWeights):
                         update(lr[lo:hi])
 
         # (the last share runs on this thread, whose error handling is the caller's)
-        if parts == 1:
-            share(0)
-        else:
-            calls = [functools.partial(share, k, errors) for k in range(parts - 1)]
-            in_parallel([*calls, functools.partial(share, parts - 1)])
+        calls = [functools.partial(share, k, errors) for k in range(parts - 1)]
+        in_parallel([*calls, functools.partial(share, parts - 1)])
         if lr is not None:
             self._update.tick()
 

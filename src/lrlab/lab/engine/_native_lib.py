@@ -261,7 +261,8 @@ def _check_step(lib: ctypes.CDLL) -> str | None:
     lr = rng.uniform(0.0, 0.5, size=C).astype(np.float32)
     moved = theta.copy()
     args = (moved.ctypes.data, grad.ctypes.data, lr.ctypes.data, C, P, *net, *batch, 0, 2)
-    lib.lrlab_run(*args, loss.ctypes.data, correct.ctypes.data, None)
+    if lib.lrlab_run(*args, loss.ctypes.data, correct.ctypes.data, None):
+        return "the compiled kernel could not allocate its working memory"
     if not np.array_equal(moved, theta - grad * lr[:, None]):
         return "the compiled kernel's SGD update disagrees with NumPy's; not used"
     return None
