@@ -30,6 +30,7 @@ from lrlab.lab.engine._order import cohort_orders, numpy_orders
 from lrlab.lab.engine._threads import counts_agree
 from lrlab.lab.models import MLP, TorchModule
 from lrlab.lab.optim import SGD, Adam
+from lrlab.lab.optim._stepper import RULES
 from lrlab.lab.population import train_population
 from lrlab.schedules import constant
 
@@ -246,37 +247,53 @@ def test_each_thread_updates_its_own_members_as_one_update_would():
     np.testing.assert_array_equal(runs[0][1], runs[1][1])
 
 
+KERNEL_SGD = {
+    "sgd": SGD(),
+    "momentum": SGD(momentum=0.9),
+    "momentum per member": SGD(momentum=[0.0, 0.5, 0.99, 0.9] * 9 + [0.3]),
+    "keras_momentum": SGD(momentum=0.9, form="keras"),
+}
+
+
 @needs_native
 @pytest.mark.parametrize("threads", [1, 2])
-def test_plain_sgd_in_the_kernel_is_numpys_update_bit_for_bit(threads: int):
-    """SGD without momentum or weight decay runs inside the kernel: the same bits as NumPy's
-    ``theta -= grad * lr`` (SGD with a per-member momentum of 0 takes NumPy's path), each
-    member at its own rate, a rate of 0, and products below float32's normal range kept (the
-    kernel flushes subnormals in its own arithmetic, not in the update)."""
+@pytest.mark.parametrize("name", list(KERNEL_SGD))
+def test_sgd_in_the_kernel_is_numpys_update_bit_for_bit(name: str, threads: int):
+    """SGD without weight decay, dampening or Nesterov momentum runs inside the kernel: the
+    same bits as NumPy's update of the optimizer (weights and momentum buffers), each member
+    at its own rate, a rate of 0, and products below float32's normal range kept (the kernel
+    flushes subnormals in its own arithmetic, not in the update)."""
     x, y = _data(90)
-    model, C = MLP(3, (9,), 3), 37
+    model, C, opt = MLP(3, (9,), 3), 37, KERNEL_SGD[name]
     rates = np.full((C, 3 * 6), 0.05) * np.linspace(0.1, 2.0, C)[:, None]
     rates[0], rates[1] = 1e-40, 0.0  # member 0: a subnormal rate, subnormal products
     runs = []
-    for opt in (SGD(), SGD(momentum=[0.0] * C)):
+    for in_kernel in (True, False):
         engine = make_engine("native", model, C, (x, y), None, batch_size=16, dtype="float32")
         engine.init(range(C), opt)
         assert isinstance(engine, NativeEngine)
-        assert engine._update.plain is (opt.momentum == 0.0)
-        if engine._update.plain:  # the kernel's update: NumPy's is never called
+        kernel = engine._update.kernel
+        assert kernel is not None and kernel.rule == name.split(" ")[0]
+        if in_kernel:  # NumPy's update is never called
 
             def numpy_update(*args: object) -> None:
-                raise AssertionError("plain SGD went through NumPy's update")
+                raise AssertionError("the kernel's update went through NumPy's")
 
             engine._update._up = numpy_update
+        else:
+            engine._update.kernel = None
         start = engine.params()
         result = run_cohort(
             engine, rates, epochs=3, keep_params=True, threads=threads, has_test=False
         )
-        runs.append(result.params)
-    np.testing.assert_array_equal(runs[0], runs[1])
-    np.testing.assert_array_equal(runs[0][1], start[1])
-    moved = runs[0][0][start[0] == 0]  # biases: zero at first, then minus the products
+        assert int(engine.state["step"]) == 3 * 6
+        runs.append((result.params, engine.state.get("momentum_buffer")))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    if name != "sgd":
+        np.testing.assert_array_equal(runs[0][1], runs[1][1])
+        assert (runs[0][1][2:] != 0).any()
+    np.testing.assert_array_equal(runs[0][0][1], start[1])
+    moved = runs[0][0][0][start[0] == 0]  # biases: zero at first, then minus the products
     assert (moved != 0).any() and (np.abs(moved) < np.finfo(np.float32).tiny).all()
 
 
@@ -471,19 +488,30 @@ def test_a_cohorts_orders_are_torch_randperm_of_each_members_seed(
 
 
 @needs_native
-@pytest.mark.parametrize("broken", ["sgd", "orders"])
+@pytest.mark.parametrize("broken", ["sgd", "momentum", "keras_momentum", "orders"])
 def test_a_kernel_whose_sgd_update_or_orders_are_wrong_is_refused(broken: str):
-    """The load-time check covers plain SGD in the kernel and the batch orders too."""
+    """The load-time check covers each SGD rule in the kernel (the weights and the momentum
+    buffers) and the batch orders too."""
     lib = _native_lib.library()
 
     class Skewed:
         def __getattr__(self, name: str) -> object:
             return getattr(lib, name)
 
-        def lrlab_run(self, theta: int, grad: int, lr: int | None, *rest: object) -> int:
-            status = lib.lrlab_run(theta, grad, lr, *rest)
-            if lr is not None and broken == "sgd":  # one weight off by one ulp
-                first = ctypes.c_float.from_address(theta)
+        def lrlab_run(
+            self,
+            theta: int,
+            grad: int,
+            lr: int | None,
+            buf: int,
+            mom: int,
+            rule: int,
+            *rest: object,
+        ) -> int:
+            status = lib.lrlab_run(theta, grad, lr, buf, mom, rule, *rest)
+            # one weight (plain SGD) or one momentum buffer's value off by one ulp
+            if lr is not None and broken in RULES and rule == RULES.index(broken):
+                first = ctypes.c_float.from_address(theta if broken == "sgd" else buf)
                 first.value = float(np.nextafter(np.float32(first.value), np.float32(np.inf)))
             return status
 
@@ -497,7 +525,10 @@ def test_a_kernel_whose_sgd_update_or_orders_are_wrong_is_refused(broken: str):
     assert (
         problem
         == {
-            "sgd": "the compiled kernel's SGD update disagrees with NumPy's; not used",
+            **dict.fromkeys(
+                ("sgd", "momentum", "keras_momentum"),
+                "the compiled kernel's SGD update disagrees with NumPy's; not used",
+            ),
             "orders": "the compiled kernel's batch orders disagree with NumPy's; not used",
         }[broken]
     )

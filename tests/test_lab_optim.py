@@ -504,27 +504,52 @@ def test_stepper_rows_checks_its_bounds():
 
 
 @pytest.mark.parametrize(
-    ("opt", "plain"),
+    ("opt", "rule"),
     [
-        (SGD(), True),
-        (SGD(form="keras"), True),
-        (SGD(momentum=0.9), False),
-        (SGD(momentum=[0.0, 0.0]), False),  # one value per member: the momentum path
-        (SGD(weight_decay=1e-4), False),
-        (Adam(), False),
+        (SGD(), "sgd"),
+        (SGD(form="keras"), "sgd"),
+        (SGD(momentum=0.9), "momentum"),
+        (SGD(momentum=[0.0, 0.0]), "momentum"),  # one value per member: the momentum path
+        (SGD(momentum=0.9, form="keras"), "keras_momentum"),
+        (SGD(momentum=0.9, nesterov=True), None),
+        (SGD(momentum=0.9, dampening=0.1), None),
+        (SGD(weight_decay=1e-4), None),
+        (SGD(momentum=0.9, weight_decay=1e-4, form="keras"), None),
+        (Adam(), None),
     ],
 )
-def test_stepper_says_when_its_update_is_plain_gradient_descent(opt, plain: bool):
-    """``Stepper.plain``: the update is ``theta -= grad * lr`` on a NumPy population, which
-    the native engine applies in its kernel; a torch population's update is never."""
-    theta = np.ones((2, 3), dtype=np.float32)
-    update = opt.stepper(theta, np.full_like(theta, 2.0), opt.init(theta))
-    assert update.plain is plain
-    if plain:
-        update(np.full((2, 1), 0.25, dtype=np.float32))
-        assert theta.tolist() == [[0.5] * 3] * 2
+def test_stepper_says_which_update_the_native_kernel_can_apply(opt, rule: str | None):
+    """``Stepper.kernel``: the update as one of the native kernel's rules, on a float32 NumPy
+    population; what it says is what NumPy's update computes (one step each way)."""
+    theta = np.linspace(-1.0, 1.0, 6, dtype=np.float32).reshape(2, 3)
+    grad = np.full_like(theta, 0.3)
+    state = opt.init(theta)
+    update = opt.stepper(theta, grad, state)
+    kernel = update.kernel
+    assert (kernel.rule if kernel else None) == rule
+    if kernel is not None:
+        lr = np.full((2, 1), 0.25, dtype=np.float32)
+        g, r, t0 = grad, lr, theta.copy()
+        for _ in range(2):  # (the second step reads the buffer the first wrote)
+            b0 = None if kernel.buffer is None else kernel.buffer.copy()
+            update(lr)
+            if rule == "sgd":
+                want = t0 - g * r
+            elif rule == "momentum":
+                b = b0 * kernel.momentum[:, None] + g
+                want = t0 - b * r
+            else:
+                b = b0 * kernel.momentum[:, None] - g * r
+                want = t0 + b
+            np.testing.assert_array_equal(theta, want)
+            if kernel.buffer is not None:
+                assert kernel.buffer is state["momentum_buffer"]
+                np.testing.assert_array_equal(kernel.buffer, b)
+            t0 = theta.copy()
     t = torch.ones(2, 3)
-    assert opt.stepper(t, torch.ones_like(t), opt.init(t)).plain is False
+    assert opt.stepper(t, torch.ones_like(t), opt.init(t)).kernel is None
+    t64 = np.ones((2, 3))  # the kernel's arithmetic is float32
+    assert opt.stepper(t64, np.ones_like(t64), opt.init(t64)).kernel is None
 
 
 def test_stepper_checks_its_tensors():

@@ -414,25 +414,64 @@ static void deinterleave(float *dst, const vf *src, int64_t P, int64_t c0, int64
   } while (0)
 #endif
 
-/* plain gradient descent, theta -= grad * lr, as NumPy computes it: the product rounded to
- * float32, then the difference, with subnormals kept (the caller's MXCSR); the same bits
- * but a NaN's sign and payload */
-static void descend(const Net *net, vf *thT, const vf *gT, const float *lr, int64_t c0,
-                    int64_t lanes) {
-  float lanes_lr[L] = {0};
-  for (int64_t l = 0; l < lanes; l++) lanes_lr[l] = lr[c0 + l];
+/* The update a training step applies to theta (lrlab_run's rule, with each member's learning
+ * rate r and momentum m), as NumPy computes it: each product rounded to float32 before it is
+ * added (no fused multiply-add), with subnormals kept (the caller's MXCSR); the same bits but
+ * a NaN's sign and payload.
+ *   UPDATE_SGD:            theta -= g * r
+ *   UPDATE_MOMENTUM:       b = b * m; b = b + g; theta -= b * r         (torch's heavy ball)
+ *   UPDATE_KERAS_MOMENTUM: b = b * m; b = b - g * r; theta = theta + b  (Keras' SGD) */
+enum { UPDATE_SGD = 0, UPDATE_MOMENTUM = 1, UPDATE_KERAS_MOMENTUM = 2 };
+
+typedef struct {
+  const float *lr, *mom; /* [C] each member's learning rate and momentum */
+  float *buf;            /* [C, P] the momentum buffers */
+  int rule;
+} Update;
+
+/* lanes [0, lanes) of v[c0 ...] in one vector, the others 0 */
+static inline vf lanes_of(const float *v, int64_t c0, int64_t lanes) {
+  float each[L] = {0};
+  for (int64_t l = 0; l < lanes; l++) each[l] = v[c0 + l];
   vf r;
-  memcpy(&r, lanes_lr, sizeof r);
+  memcpy(&r, each, sizeof r);
+  return r;
+}
+
+static void descend(const Net *net, vf *thT, const vf *gT, vf *bT, const Update *u, int64_t c0,
+                    int64_t lanes) {
+  const vf r = lanes_of(u->lr, c0, lanes);
+  const vf m = u->rule == UPDATE_SGD ? VF(0.0f) : lanes_of(u->mom, c0, lanes);
 #if defined(__SSE__)
   const unsigned int flushing = _mm_getcsr();
   _mm_setcsr(net->csr);
-#else
-  (void)net;
 #endif
-  for (int64_t p = 0; p < net->P; p++) {
-    vf d = gT[p] * r;
-    OPAQUE(d);
-    thT[p] = thT[p] - d;
+  const int64_t P = net->P;
+  if (u->rule == UPDATE_SGD) {
+    for (int64_t p = 0; p < P; p++) {
+      vf d = gT[p] * r;
+      OPAQUE(d);
+      thT[p] = thT[p] - d;
+    }
+  } else if (u->rule == UPDATE_MOMENTUM) {
+    for (int64_t p = 0; p < P; p++) {
+      vf b = bT[p] * m;
+      OPAQUE(b);
+      b = b + gT[p];
+      bT[p] = b;
+      vf d = b * r;
+      OPAQUE(d);
+      thT[p] = thT[p] - d;
+    }
+  } else {
+    for (int64_t p = 0; p < P; p++) {
+      vf b = bT[p] * m, d = gT[p] * r;
+      OPAQUE(b);
+      OPAQUE(d);
+      b = b - d;
+      bT[p] = b;
+      thT[p] = thT[p] + b;
+    }
   }
 #if defined(__SSE__)
   _mm_setcsr(flushing);
@@ -467,11 +506,11 @@ static void batch_rows(vf *dst, const float *src, const int64_t *rows, int64_t r
 
 /* The members [c0, c0 + lanes) of one group: a step over rows[c * row_stride + b], b < B
  * (train: the gradient of the batch mean loss into grad, and with lr the step of plain
- * gradient descent applied to theta: see descend()), or a pass over rows 0..B-1
+ * update u applied to theta: see descend()), or a pass over rows 0..B-1
  * (rows == NULL: evaluation). Per member: the summed loss into loss_out and the number of
  * correct predictions into correct_out. Arrays of activations hold unit i of sample s at
  * [i * S + s]. */
-static void group(const Net *net, float *theta, float *grad, const float *lr, int64_t c0,
+static void group(const Net *net, float *theta, float *grad, const Update *u, int64_t c0,
                   int64_t lanes, const float *X, const float *Y, const int64_t *rows,
                   int64_t row_stride, int64_t B, int train, double *loss_out,
                   double *correct_out, vf *work) {
@@ -483,7 +522,7 @@ static void group(const Net *net, float *theta, float *grad, const float *lr, in
     if (w[l] > maxw) maxw = w[l];
   }
   vf *thT = work, *gT = thT + P, *acts = gT + P, *y = acts + sumw * S, *d0 = y + K * S;
-  vf *d1 = d0 + maxw * S;
+  vf *d1 = d0 + maxw * S, *bT = d1 + maxw * S;
   interleave(thT, theta, P, c0, lanes);
   if (train) memset(gT, 0, sizeof(vf) * P);
   const vf inv_b = VF(1.0f / (float)B);
@@ -539,9 +578,11 @@ static void group(const Net *net, float *theta, float *grad, const float *lr, in
     }
   }
   if (train && grad) deinterleave(grad, gT, P, c0, lanes);
-  if (train && lr) {
-    descend(net, thT, gT, lr, c0, lanes);
+  if (train && u) {
+    if (u->rule != UPDATE_SGD) interleave(bT, u->buf, P, c0, lanes);
+    descend(net, thT, gT, bT, u, c0, lanes);
     deinterleave(theta, thT, P, c0, lanes);
+    if (u->rule != UPDATE_SGD) deinterleave(u->buf, bT, P, c0, lanes);
   }
   for (int64_t l = 0; l < lanes; l++) {
     loss_out[c0 + l] = lsum[l];
@@ -556,19 +597,22 @@ int64_t lrlab_work_floats(int64_t P, const int32_t *widths, int64_t nl) {
     sumw += widths[l];
     if (widths[l] > maxw) maxw = widths[l];
   }
-  return L * (2 * P + S * (sumw + widths[nl] + 2 * maxw));
+  return L * (3 * P + S * (sumw + widths[nl] + 2 * maxw));
 }
 
 /* Groups [g0, g1) of a cohort of C members: see group(). A training step writes the gradient
- * into grad where it is not NULL, and with lr (each member's learning rate, [C]) applies plain
- * gradient descent to theta.
+ * into grad where it is not NULL, and with lr (each member's learning rate, [C]) applies the
+ * update ``rule`` to theta (UPDATE_SGD, or a momentum rule with each member's momentum mom
+ * [C] and its buffer in buf [C, P]: see descend()).
  * work: lrlab_work_floats() floats aligned to 64 bytes, or NULL to allocate them here.
  * Returns 0, or -1 where the work memory could not be allocated (then nothing was
  * computed). */
-int lrlab_run(float *theta, float *grad, const float *lr, int64_t C, int64_t P,
-              const int32_t *widths, int64_t nl, int32_t act, int32_t loss, const float *X,
-              const float *Y, const int64_t *rows, int64_t row_stride, int64_t B, int32_t train,
-              int64_t g0, int64_t g1, double *loss_out, double *correct_out, float *work) {
+int lrlab_run(float *theta, float *grad, const float *lr, float *buf, const float *mom,
+              int32_t rule, int64_t C, int64_t P, const int32_t *widths, int64_t nl, int32_t act,
+              int32_t loss, const float *X, const float *Y, const int64_t *rows,
+              int64_t row_stride, int64_t B, int32_t train, int64_t g0, int64_t g1,
+              double *loss_out, double *correct_out, float *work) {
+  const Update update = {lr, mom, buf, rule}, *u = lr ? &update : NULL;
   Net net = {P, widths[0], widths[nl], nl, widths, act, loss, 0};
   vf *own = NULL;
   if (!work) {
@@ -587,7 +631,7 @@ int lrlab_run(float *theta, float *grad, const float *lr, int64_t C, int64_t P,
 #endif
   for (int64_t g = g0; g < g1; g++) {
     int64_t c0 = g * L, lanes = C - c0 < L ? C - c0 : L;
-    group(&net, theta, grad, lr, c0, lanes, X, Y, rows, row_stride, B, train, loss_out,
+    group(&net, theta, grad, u, c0, lanes, X, Y, rows, row_stride, B, train, loss_out,
           correct_out, w);
   }
   free(own);

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..models import MLP
+from ..optim import KernelUpdate
 from ._choice import step_work
 from ._native_lib import library, native_status
 from ._numpy import HostWeights
@@ -272,6 +273,9 @@ class NativeEngine(HostWeights):
                 self._own.pop(id(a), None)
         super().init(seeds, optimizer)
         self._remember(self.theta, self.grad)
+        kernel = self._update.kernel
+        if kernel is not None and kernel.buffer is not None and kernel.momentum is not None:
+            self._remember(kernel.buffer, kernel.momentum)
 
     def _run(
         self,
@@ -290,19 +294,20 @@ class NativeEngine(HostWeights):
         the first ``count`` rows of ``split``; summed losses and correct counts into ``out``.
         With ``lr`` (``[C, 1]``), each thread then applies the optimizer's update to its own
         members (:meth:`~lrlab.lab.optim.Stepper.rows`: the rows whose gradient it just
-        wrote, still in its cache), and the update is counted once. Plain SGD
-        (:attr:`~lrlab.lab.optim.Stepper.plain`) is applied by the kernel itself, to each
-        group's weights while they are in its registers' layout: the same bits as the NumPy
-        update (a NaN's sign and payload aside), without NumPy's row-by-row loop over the
-        ``[C, 1]`` learning rates."""
+        wrote, still in its cache), and the update is counted once. SGD without weight decay,
+        dampening or Nesterov momentum (:attr:`~lrlab.lab.optim.Stepper.kernel`) is applied
+        by the kernel itself, to each group's weights and momentum buffers while they are in
+        its registers' layout: the same bits as the NumPy update (a NaN's sign and payload
+        aside), without NumPy's row-by-row loops over the ``[C, 1]`` columns."""
         addr = self._addr
         rows_ptr = addr(rows) + 8 * offset if rows is not None else None
         grad_ptr = addr(grad) if grad is not None else None
-        lr_ptr = None  # (given: the kernel applies plain SGD itself)
-        if lr is not None and self._update.plain:
+        inline = self._update.kernel if lr is not None else None
+        update: tuple[Any, ...] = (None, None, None, 0)  # (lr, buffer, momentum, rule)
+        if inline is not None:
             lr = np.ascontiguousarray(lr, dtype=np.float32)
-            lr_ptr = lr.ctypes.data
-        args = (addr(theta), grad_ptr, lr_ptr, self.members, theta.shape[1], *self._net)
+            update = (lr.ctypes.data, *self._inline_args(inline))
+        args = (addr(theta), grad_ptr, *update, self.members, theta.shape[1], *self._net)
         args += (addr(self._x[split]), addr(self._y[split]), rows_ptr, stride, count)
         args += (int(grad is not None),)
         outs = (addr(out[0]), addr(out[1]))
@@ -312,7 +317,7 @@ class NativeEngine(HostWeights):
         if bounds is None:
             bounds = self._bounds[parts] = [G * k // parts for k in range(parts + 1)]
         work = self._work(parts)
-        cuts = self._parts(parts) if lr is not None and lr_ptr is None else None
+        cuts = self._parts(parts) if lr is not None and inline is None else None
         # the caller's floating-point error handling (the cohort loop ignores a diverging
         # member's overflows) for the updates on the workers' threads, which have their own
         errors = None
@@ -335,6 +340,12 @@ class NativeEngine(HostWeights):
         in_parallel([*calls, functools.partial(share, parts - 1)])
         if lr is not None:
             self._update.tick()
+
+    def _inline_args(self, inline: KernelUpdate) -> tuple[int | None, int | None, int]:
+        """The kernel's ``buf``, ``mom`` and ``rule`` arguments for ``inline``."""
+        if inline.buffer is None or inline.momentum is None:
+            return (None, None, inline.code)
+        return (self._addr(inline.buffer), self._addr(inline.momentum), inline.code)
 
     def _work(self, parts: int) -> list[int]:
         """The addresses of the kernel's work memory for each of ``parts`` threads, 64-byte

@@ -168,8 +168,8 @@ def _load(defines: tuple[str, ...] = ()) -> ctypes.CDLL | str:
 def _declare(lib: ctypes.CDLL) -> None:
     i64, i32, ptr = ctypes.c_int64, ctypes.c_int32, ctypes.c_void_p
     lib.lrlab_run.restype = ctypes.c_int
-    lib.lrlab_run.argtypes = [ptr, ptr, ptr, i64, i64, ptr, i64, i32, i32, ptr, ptr, ptr, i64]
-    lib.lrlab_run.argtypes += [i64, i32, i64, i64, ptr, ptr, ptr]
+    lib.lrlab_run.argtypes = [ptr, ptr, ptr, ptr, ptr, i32, i64, i64, ptr, i64, i32, i32]
+    lib.lrlab_run.argtypes += [ptr, ptr, ptr, i64, i64, i32, i64, i64, ptr, ptr, ptr]
     lib.lrlab_work_floats.restype = i64
     lib.lrlab_work_floats.argtypes = [i64, ptr, i64]
     lib.lrlab_math.restype = None
@@ -184,7 +184,8 @@ def _declare(lib: ctypes.CDLL) -> None:
 def _self_check(lib: ctypes.CDLL) -> str | None:
     """Whether the library's exp and log agree with NumPy's to a few float32 ulps, and one
     training step of a small cohort (two groups, one of them partial; a batch not a multiple
-    of the samples the kernel takes at once) with a NumPy float64 reference: a compiler that
+    of the samples the kernel takes at once) with a NumPy float64 reference, then each SGD
+    update the kernel applies, bit for bit, and two epochs of batch orders: a compiler that
     miscompiles the vector code is refused here, not trusted with a study."""
     x = np.linspace(-80.0, 80.0, 1001, dtype=np.float32)
     got = np.empty_like(x)
@@ -217,8 +218,8 @@ def _check_orders(lib: ctypes.CDLL) -> str | None:
 
 def _check_step(lib: ctypes.CDLL) -> str | None:
     """One step of a 3-4-3 relu/softmax cohort, one batch per member, against the NumPy
-    engine's kernel (:class:`~lrlab.lab.engine.NumpyMLPKernel`) in float64; then the same
-    step with plain SGD applied in the kernel, against NumPy's ``theta - grad * lr``."""
+    engine's kernel (:class:`~lrlab.lab.engine.NumpyMLPKernel`) in float64; then
+    :func:`_check_updates`."""
     from ..models import MLP
     from ._numpy_kernels import NumpyMLPKernel
 
@@ -236,7 +237,7 @@ def _check_step(lib: ctypes.CDLL) -> str | None:
     if lib.lrlab_run(
         theta.ctypes.data,
         grad.ctypes.data,
-        None,  # write the gradient
+        *(None, None, None, 0),  # write the gradient, no update
         C,
         P,
         *net,
@@ -258,13 +259,34 @@ def _check_step(lib: ctypes.CDLL) -> str | None:
         loss / B, result[0], rtol=1e-5
     ):
         return "the compiled kernel's training step disagrees with NumPy's; not used"
+    return _check_updates(lib, rng, theta, grad, (C, P, *net, *batch, 0, 2))
+
+
+def _check_updates(
+    lib: ctypes.CDLL, rng: np.random.Generator, theta: np.ndarray, grad: np.ndarray, call: tuple
+) -> str | None:
+    """The same step with each update rule applied in the kernel, against NumPy's own
+    arithmetic (:class:`~lrlab.lab.optim.KernelUpdate`), bit for bit."""
+    C = theta.shape[0]
     lr = rng.uniform(0.0, 0.5, size=C).astype(np.float32)
-    moved = theta.copy()
-    args = (moved.ctypes.data, grad.ctypes.data, lr.ctypes.data, C, P, *net, *batch, 0, 2)
-    if lib.lrlab_run(*args, loss.ctypes.data, correct.ctypes.data, None):
-        return "the compiled kernel could not allocate its working memory"
-    if not np.array_equal(moved, theta - grad * lr[:, None]):
-        return "the compiled kernel's SGD update disagrees with NumPy's; not used"
+    mom = rng.uniform(0.0, 1.0, size=C).astype(np.float32)
+    buf0 = rng.normal(size=theta.shape).astype(np.float32)
+    r, m = lr[:, None], mom[:, None]
+    b = buf0 * m
+    wants = {
+        0: (theta - grad * r, buf0),
+        1: (theta - (b + grad) * r, b + grad),
+        2: (theta + (b - grad * r), b - grad * r),
+    }
+    out = np.zeros(C), np.zeros(C)
+    for rule, (want_theta, want_buf) in wants.items():
+        moved, buf = theta.copy(), buf0.copy()
+        update = (lr.ctypes.data, buf.ctypes.data, mom.ctypes.data, rule)
+        args = (moved.ctypes.data, grad.ctypes.data, *update, *call)
+        if lib.lrlab_run(*args, out[0].ctypes.data, out[1].ctypes.data, None):
+            return "the compiled kernel could not allocate its working memory"
+        if not (np.array_equal(moved, want_theta) and np.array_equal(buf, want_buf)):
+            return "the compiled kernel's SGD update disagrees with NumPy's; not used"
     return None
 
 

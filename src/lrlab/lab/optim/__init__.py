@@ -44,6 +44,7 @@ from ._registry import OPTIMIZERS as OPTIMIZERS
 from ._registry import optimizer_from_config as optimizer_from_config
 from ._rmsprop import RMSprop as RMSprop
 from ._sgd import SGD as SGD
+from ._stepper import KernelUpdate as KernelUpdate
 from ._stepper import Stepper as Stepper
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "Adagrad",
     "Adam",
     "AdamW",
+    "KernelUpdate",
     "PopulationOptimizer",
     "RMSprop",
     "Stepper",

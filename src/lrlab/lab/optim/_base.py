@@ -458,9 +458,10 @@ class PopulationOptimizer:
         """Whether ``_update`` reads ``state["step"]`` with these constants."""
         return True
 
-    def _plain(self, k: dict) -> bool:
-        """Whether ``_update`` is exactly ``theta -= grad * lr`` with these constants."""
-        return False
+    def _kernel_rule(self, k: dict) -> str | None:
+        """The rule of :class:`~lrlab.lab.optim.KernelUpdate` that ``_update_numpy`` computes
+        exactly with these constants, or ``None``."""
+        return None
 
     def state_dict(self, state: dict[str, Tensor]) -> dict[str, Any]:
         """A copy of ``state`` in plain containers, for checkpoints (``torch.save``-able).

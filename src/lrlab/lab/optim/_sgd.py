@@ -132,8 +132,14 @@ class SGD(PopulationOptimizer):
         )
         return k
 
-    def _plain(self, k: dict) -> bool:
-        return not k["has_momentum"] and not k["has_wd"]
+    def _kernel_rule(self, k: dict) -> str | None:
+        if k["has_wd"]:
+            return None
+        if not k["has_momentum"]:
+            return "sgd"
+        if k["has_damp"] or k["nes"] is not False:
+            return None
+        return "momentum" if self.form == "torch" else "keras_momentum"
 
     def _reads_step(self, k: dict) -> bool:
         return bool(k["has_damp"])  # torch's first step skips the dampening
