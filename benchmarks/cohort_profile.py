@@ -1,15 +1,17 @@
 """Where a population run's time goes: each engine method of the cohort loop timed around its
-calls, per engine, on the blobs study (MLP 2-50-3, SGD, batch 32, a full evaluation of the
-train and test splits after every epoch, one batch order per member).
+calls, per engine and optimizer, on the blobs study (MLP 2-50-3, batch 32, a full evaluation
+of the train and test splits after every epoch, one batch order per member).
 
 Milliseconds per configuration, scaled from ``--epochs`` to the study's 200 epochs:
 ``step`` (the training steps, optimizer update included), ``evaluate`` (both splits),
 ``orders`` (each epoch's batch orders), ``epoch end`` (training totals, divergence check) and
 ``other`` (the loop itself, the learning-rate table, initialisation, thread probes). The
-engines take turns, each keeps its fastest of ``--repeats`` runs.
+engines and optimizers take turns, each keeps its fastest of ``--repeats`` runs. Optimizers
+(``--optimizers``): ``sgd`` (no momentum), ``momentum`` (0.9, torch's form), ``keras``
+(momentum 0.9, Keras' form), ``adam``.
 
     python benchmarks/cohort_profile.py [--members 1024] [--epochs 20] [--repeats 3]
-        [--engines native,torch] [--threads N]
+        [--engines native,torch] [--optimizers sgd] [--threads N]
 """
 
 from __future__ import annotations
@@ -26,6 +28,14 @@ from lrlab.lab.data import blobs
 from lrlab.lab.engine import _loop, native_status
 from lrlab.lab.engine._native import NativeEngine
 from lrlab.lab.engine._numpy import NumpyEngine
+from lrlab.lab.optim import SGD, Adam
+
+OPTIMIZERS = {
+    "sgd": SGD(),
+    "momentum": SGD(momentum=0.9),
+    "keras": SGD(momentum=0.9, form="keras"),
+    "adam": Adam(),
+}
 
 PHASES = {
     "step": ("step",),
@@ -45,7 +55,9 @@ def _timed(fn: Callable[..., Any], into: dict[str, float], phase: str) -> Callab
     return wrapper
 
 
-def profile(engine: str, members: int, epochs: int, threads: int | None) -> dict[str, float]:
+def profile(
+    engine: str, members: int, epochs: int, threads: int | None, optimizer: str = "sgd"
+) -> dict[str, float]:
     """Seconds of each phase of one run (and ``total``)."""
     spent: dict[str, float] = defaultdict(float)
     classes: list[Any] = [NumpyEngine, NativeEngine]
@@ -72,7 +84,9 @@ def profile(engine: str, members: int, epochs: int, threads: int | None) -> dict
     _loop.cohort_orders = timed_orders
     try:
         lrs = [LRS[i % 8] for i in range(members)]
-        spent["total"] = lrlab_population(blobs(), lrs, epochs, "cpu", engine, threads=threads)
+        spent["total"] = lrlab_population(
+            blobs(), lrs, epochs, "cpu", engine, threads=threads, optimizer=OPTIMIZERS[optimizer]
+        )
     finally:
         _loop.cohort_orders = orders
         for cls, name, fn in saved:
@@ -89,28 +103,37 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--engines", default="native,torch", help="comma-separated engines")
     p.add_argument("--threads", type=int, default=None, help="fixed threads (default: adaptive)")
+    p.add_argument(
+        "--optimizers", default="sgd", help=f"comma-separated, of {', '.join(OPTIMIZERS)}"
+    )
     args = p.parse_args()
     engines = [
         e for e in args.engines.split(",") if e != "native" or native_status() == "available"
     ]
-    for engine in engines:  # warm up: compile, first calls, thread probes of the shapes
-        profile(engine, args.members, 1, args.threads)
-    best: dict[str, dict[str, float]] = {}
+    optimizers = args.optimizers.split(",")
+    unknown = sorted(set(optimizers) - set(OPTIMIZERS))
+    if unknown:
+        p.error(f"--optimizers: unknown {', '.join(unknown)} (choose from {', '.join(OPTIMIZERS)})")
+    runs = [(e, o) for e in engines for o in optimizers]
+    for engine, opt in runs:  # warm up: compile, first calls, thread probes of the shapes
+        profile(engine, args.members, 1, args.threads, opt)
+    best: dict[tuple[str, str], dict[str, float]] = {}
     for _ in range(args.repeats):
-        for engine in engines:
-            run = profile(engine, args.members, args.epochs, args.threads)
-            if engine not in best or run["total"] < best[engine]["total"]:
-                best[engine] = run
+        for key in runs:
+            run = profile(key[0], args.members, args.epochs, args.threads, key[1])
+            if key not in best or run["total"] < best[key]["total"]:
+                best[key] = run
     scale = 200 / args.epochs / args.members * 1e3
     cols = ["step", "evaluate", "orders", "epoch end", "other", "total"]
     print(
-        f"blobs 2-50-3, C = {args.members}, SGD, batch 32, train+test evaluation every epoch, "
+        f"blobs 2-50-3, C = {args.members}, batch 32, train+test evaluation every epoch, "
         f"one batch order per member; {args.epochs} epochs scaled to 200, ms per configuration, "
         f"fastest of {args.repeats} runs, threads {args.threads or 'adaptive'}"
     )
-    print(f"  {'engine':>8} " + " ".join(f"{c:>10}" for c in cols))
-    for engine, run in best.items():
-        print(f"  {engine:>8} " + " ".join(f"{run.get(c, 0.0) * scale:10.2f}" for c in cols))
+    print(f"  {'engine':>8} {'optimizer':>9} " + " ".join(f"{c:>10}" for c in cols))
+    for (engine, opt), run in best.items():
+        cells = " ".join(f"{run.get(c, 0.0) * scale:10.2f}" for c in cols)
+        print(f"  {engine:>8} {opt:>9} {cells}")
 
 
 if __name__ == "__main__":

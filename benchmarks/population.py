@@ -72,14 +72,17 @@ def lrlab_population(
     sizes: tuple[int, ...] = (2, 50, 3),
     threads: int | None = None,
     batch_order: str = "per_seed",
+    optimizer: Any = None,
 ) -> float:
+    """Seconds to train one cohort of ``len(lrs)`` configurations (SGD without momentum unless
+    ``optimizer`` says otherwise)."""
     model = MLP(sizes[0], tuple(sizes[1:-1]), sizes[-1])
     C = len(lrs)
     t = time.perf_counter()
     train_population(
         data,
         model,
-        SGD(momentum=0.0),
+        SGD(momentum=0.0) if optimizer is None else optimizer,
         [constant(lr) for lr in lrs],
         list(range(C)),
         epochs=epochs,
