@@ -5,6 +5,8 @@ is not available (no compiler, turned off, a cache it cannot write)."""
 from __future__ import annotations
 
 import ctypes
+import importlib.util
+import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -687,6 +689,37 @@ def test_the_four_lane_build_trains_as_the_numpy_engine(
     assert native_status() == "available"
     assert int(_native_lib.library().lrlab_lanes()) == 4  # type: ignore[union-attr]
     test_training_agrees_with_the_numpy_engine("per_seed")
+
+
+@needs_native
+def test_cc_may_be_a_command_of_several_words(fresh_library: pytest.MonkeyPatch, tmp_path: Path):
+    """``CC="ccache gcc"``, ``CC="zig cc"``: the words are the command."""
+    fresh_library.setenv("CC", "env cc")
+    fresh_library.setenv("LRLAB_CACHE_DIR", str(tmp_path))
+    assert _native_lib.compiler() == ["env", "cc"]
+    assert native_status() == "available"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ziglang") is None, reason="needs lrlab[native]")
+def test_without_a_compiler_on_the_path_zig_from_pypi_builds_the_kernel(
+    fresh_library: pytest.MonkeyPatch, tmp_path: Path
+):
+    """``pip install "lrlab[native]"`` brings Zig's clang: on a machine with no C compiler it
+    builds a kernel that passes the load-time check and trains as the NumPy engine, also for
+    an instruction set named as GCC names it (Zig spells ``x86-64-v3`` ``x86_64_v3``)."""
+    fresh_library.delenv("CC", raising=False)
+    fresh_library.setattr(_native_lib.shutil, "which", lambda name: None)
+    fresh_library.setattr(_native_lib.sysconfig, "get_config_var", lambda name: None)
+    fresh_library.setenv("LRLAB_CACHE_DIR", str(tmp_path))
+    assert _native_lib.compiler() == [sys.executable, "-m", "ziglang", "cc"]
+    assert native_status() == "available"
+    test_training_agrees_with_the_numpy_engine("per_seed")
+    if _has_avx2_fma():
+        fresh_library.setenv("LRLAB_NATIVE_ARCH", "x86-64-v3")
+        assert _native_lib.arch_flags(_native_lib.compiler() or []) == ["-march=x86_64_v3"]
+        _native_lib.reset()
+        assert native_status() == "available"
+        assert int(_native_lib.library().lrlab_lanes()) == 8  # type: ignore[union-attr]
 
 
 def test_a_run_says_which_engine_trained_it():

@@ -401,8 +401,10 @@ static void deinterleave(float *dst, const vf *src, int64_t P, int64_t c0, int64
 }
 
 /* a value the compiler cannot see into: a product stays rounded before it is added (no fused
- * multiply-add under -ffp-contract=fast) */
-#if defined(__SSE__)
+ * multiply-add under -ffp-contract=fast, which also overrides clang's fp-contract pragma) */
+#if defined(__AVX512F__) /* ("v": any of the 32 vector registers, 64 bytes wide) */
+#define OPAQUE(v) __asm__("" : "+v"(v))
+#elif defined(__SSE__)
 #define OPAQUE(v) __asm__("" : "+x"(v))
 #elif defined(__aarch64__) || defined(__arm__)
 #define OPAQUE(v) __asm__("" : "+w"(v))

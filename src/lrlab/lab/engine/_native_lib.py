@@ -3,8 +3,10 @@ compiler, cached on disk, loaded with :mod:`ctypes`, and checked before it is tr
 
 The kernel is C with GCC/Clang vector extensions, so it compiles for whatever CPU runs it
 (``-march=native``: 16 members per vector with AVX-512, 8 with AVX2, 4 otherwise;
-``$LRLAB_NATIVE_ARCH`` names another instruction set); it needs a C compiler
-(``cc``, or ``$CC``) and nothing else, and is compiled once per machine and source into the
+``$LRLAB_NATIVE_ARCH`` names another instruction set); it needs a C compiler and nothing
+else: ``$CC``, Python's own, ``cc``, ``gcc`` or ``clang``, else Zig's clang from the
+``ziglang`` package on PyPI (``pip install "lrlab[native]"``: a compiler on machines without
+one, such as slim container images). It is compiled once per machine and source into the
 cache (``$LRLAB_CACHE_DIR``, else ``$XDG_CACHE_HOME/lrlab``, else ``~/.cache/lrlab``). Where
 there is no compiler, or the library fails its check, :func:`native_status` says why and
 ``engine="auto"`` uses the other engines. ``LRLAB_NO_NATIVE=1`` turns it off.
@@ -15,14 +17,17 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import hashlib
+import importlib.util
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import sys
 import sysconfig
 import tempfile
 import threading
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -38,9 +43,18 @@ FLAGS = ["-O3", "-std=gnu11", "-fPIC", "-shared", "-ffp-contract=fast", "-fno-ma
 ARCH_ENV = "LRLAB_NATIVE_ARCH"
 
 
-def arch_flags() -> list[str]:
-    """``["-march=<$LRLAB_NATIVE_ARCH or native>"]``."""
-    return [f"-march={os.environ.get(ARCH_ENV) or 'native'}"]
+def arch_flags(cc: Sequence[str] = ("cc",)) -> list[str]:
+    """``["-march=<$LRLAB_NATIVE_ARCH or native>"]`` for the compiler command ``cc`` (Zig
+    spells the instruction sets with ``_``: ``x86_64_v3`` for ``x86-64-v3``)."""
+    arch = os.environ.get(ARCH_ENV) or "native"
+    return [f"-march={arch.replace('-', '_') if _is_zig(cc) else arch}"]
+
+
+def _is_zig(cc: Sequence[str]) -> bool:
+    """Whether the command ``cc`` is Zig's C compiler (``zig cc``, or the ``ziglang``
+    package's ``python -m ziglang cc``)."""
+    words = [Path(w).name for w in cc]
+    return "ziglang" in words or (bool(words) and words[0].startswith("zig"))
 
 
 _STATE: dict[str, object] = {}
@@ -58,9 +72,17 @@ def cache_dir() -> Path:
     return base / "lrlab" / "native"
 
 
-def compiler() -> str | None:
-    """The C compiler: ``$CC``, else Python's own (``sysconfig``), else ``cc``; ``None`` if
-    none of them is on the PATH."""
+def compiler() -> list[str] | None:
+    """The C compiler's command: ``$CC`` (words, as in ``CC="zig cc"``), else Python's own
+    (``sysconfig``), else ``cc``, ``gcc`` or ``clang``, else the ``ziglang`` package's
+    ``python -m ziglang cc``; ``None`` where there is none.
+
+    Example:
+        >>> from lrlab.lab.engine._native_lib import compiler
+        >>> cc = compiler()
+        >>> cc is None or isinstance(cc[0], str)
+        True
+    """
     for candidate in (
         os.environ.get("CC"),
         (sysconfig.get_config_var("CC") or "").split(" ")[0],
@@ -68,8 +90,11 @@ def compiler() -> str | None:
         "gcc",
         "clang",
     ):
-        if candidate and shutil.which(candidate):
-            return candidate
+        words = shlex.split(candidate) if candidate else []
+        if words and shutil.which(words[0]):
+            return words
+    if importlib.util.find_spec("ziglang") is not None:
+        return [sys.executable, "-m", "ziglang", "cc"]
     return None
 
 
@@ -89,7 +114,9 @@ def _cpu_id() -> str:
     return "|".join(parts)
 
 
-def _build(cc: str, source: bytes, out: Path, defines: tuple[str, ...] = ()) -> str | None:
+def _build(
+    cc: Sequence[str], source: bytes, out: Path, defines: tuple[str, ...] = ()
+) -> str | None:
     """Compile ``source`` into ``out`` (with ``defines``, ``-D`` flags); ``None``, or the
     compiler's complaint. Raises ``OSError`` where ``out``'s directory cannot be written."""
     suffix = ".dylib" if sys.platform == "darwin" else ".so"
@@ -98,12 +125,14 @@ def _build(cc: str, source: bytes, out: Path, defines: tuple[str, ...] = ()) -> 
         src.write_bytes(source)
         built = Path(tmp) / f"kernel{suffix}"
         error = ""
-        for extra in (arch_flags(), []):
-            cmd = [cc, *FLAGS, *defines, *extra, str(src), "-o", str(built), "-lm"]
+        name = shlex.join(cc)
+        for extra in (arch_flags(cc), []):
+            cmd = [*cc, *FLAGS, *defines, *extra, str(src), "-o", str(built), "-lm"]
             try:
-                run = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+                # (Zig's first build of the C library's stubs for this machine takes a minute)
+                run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
             except (OSError, subprocess.TimeoutExpired) as exc:
-                return f"{cc} failed: {exc}"
+                return f"{name} failed: {exc}"
             if run.returncode == 0:
                 out.parent.mkdir(parents=True, exist_ok=True)
                 part = out.with_name(f"{out.name}.{os.getpid()}.{threading.get_ident()}.part")
@@ -111,7 +140,7 @@ def _build(cc: str, source: bytes, out: Path, defines: tuple[str, ...] = ()) -> 
                 os.replace(part, out)  # atomic: a concurrent process sees all of it or none
                 return None
             error = (run.stderr or run.stdout).strip().splitlines()[-1:] or [""]
-            error = f"{cc} failed: {error[0]}"
+            error = f"{name} failed: {error[0]}"
         return error
 
 
@@ -132,7 +161,10 @@ def _load(defines: tuple[str, ...] = ()) -> ctypes.CDLL | str:
         return "turned off by LRLAB_NO_NATIVE"
     cc = compiler()
     if cc is None:
-        return "no C compiler found (set CC, or install gcc or clang)"
+        return (
+            "no C compiler found (set CC, install gcc or clang, or "
+            'pip install "lrlab[native]" for Zig\'s)'
+        )
     try:
         source = resources.files(__package__).joinpath(SOURCE).read_bytes()
     except OSError:
@@ -141,8 +173,8 @@ def _load(defines: tuple[str, ...] = ()) -> ctypes.CDLL | str:
         b"\0".join(
             [
                 source,
-                cc.encode(),
-                " ".join([*FLAGS, *defines, *arch_flags()]).encode(),
+                shlex.join(cc).encode(),
+                " ".join([*FLAGS, *defines, *arch_flags(cc)]).encode(),
                 _cpu_id().encode(),
             ]
         )
