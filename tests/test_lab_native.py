@@ -10,6 +10,7 @@ import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -31,8 +32,8 @@ from lrlab.lab.engine._native import NativeKnob
 from lrlab.lab.engine._order import cohort_orders, numpy_orders
 from lrlab.lab.engine._threads import counts_agree
 from lrlab.lab.models import MLP, TorchModule
-from lrlab.lab.optim import SGD, Adam
-from lrlab.lab.optim._stepper import RULES
+from lrlab.lab.optim import SGD, Adam, AdamW
+from lrlab.lab.optim._kernel import RULES
 from lrlab.lab.population import train_population
 from lrlab.schedules import constant
 
@@ -249,24 +250,29 @@ def test_each_thread_updates_its_own_members_as_one_update_would():
     np.testing.assert_array_equal(runs[0][1], runs[1][1])
 
 
-KERNEL_SGD = {
+KERNEL_UPDATES = {
     "sgd": SGD(),
     "momentum": SGD(momentum=0.9),
     "momentum per member": SGD(momentum=[0.0, 0.5, 0.99, 0.9] * 9 + [0.3]),
     "keras_momentum": SGD(momentum=0.9, form="keras"),
+    "adam": Adam(),
+    "adam per member": Adam(betas=([0.3, 0.9, 0.5] * 12 + [0.8], [0.999, 0.99] * 18 + [0.9])),
+    "adam (AdamW)": AdamW(weight_decay=[0.0, 0.01, 0.1] * 12 + [0.05]),
+    "keras_adam": AdamW(betas=(0.9, 0.99), eps=1e-7, form="keras"),
 }
 
 
 @needs_native
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("name", list(KERNEL_SGD))
-def test_sgd_in_the_kernel_is_numpys_update_bit_for_bit(name: str, threads: int):
-    """SGD without weight decay, dampening or Nesterov momentum runs inside the kernel: the
-    same bits as NumPy's update of the optimizer (weights and momentum buffers), each member
-    at its own rate, a rate of 0, and products below float32's normal range kept (the kernel
-    flushes subnormals in its own arithmetic, not in the update)."""
+@pytest.mark.parametrize("name", list(KERNEL_UPDATES))
+def test_an_update_in_the_kernel_is_numpys_bit_for_bit(name: str, threads: int):
+    """SGD without weight decay, dampening or Nesterov momentum and Adam without AMSGrad or
+    coupled weight decay run inside the kernel: the same bits as the optimizer's NumPy update
+    (weights and buffers), each member at its own rate and hyperparameters, a rate of 0, and
+    products below float32's normal range kept (the kernel flushes subnormals in its own
+    arithmetic, not in the update)."""
     x, y = _data(90)
-    model, C, opt = MLP(3, (9,), 3), 37, KERNEL_SGD[name]
+    model, C, opt = MLP(3, (9,), 3), 37, KERNEL_UPDATES[name]
     rates = np.full((C, 3 * 6), 0.05) * np.linspace(0.1, 2.0, C)[:, None]
     rates[0], rates[1] = 1e-40, 0.0  # member 0: a subnormal rate, subnormal products
     runs = []
@@ -289,14 +295,26 @@ def test_sgd_in_the_kernel_is_numpys_update_bit_for_bit(name: str, threads: int)
             engine, rates, epochs=3, keep_params=True, threads=threads, has_test=False
         )
         assert int(engine.state["step"]) == 3 * 6
-        runs.append((result.params, engine.state.get("momentum_buffer")))
+        runs.append((result.params, {n: b for n, b in engine.state.items() if n != "step"}))
     np.testing.assert_array_equal(runs[0][0], runs[1][0])
-    if name != "sgd":
-        np.testing.assert_array_equal(runs[0][1], runs[1][1])
-        assert (runs[0][1][2:] != 0).any()
-    np.testing.assert_array_equal(runs[0][0][1], start[1])
-    moved = runs[0][0][0][start[0] == 0]  # biases: zero at first, then minus the products
-    assert (moved != 0).any() and (np.abs(moved) < np.finfo(np.float32).tiny).all()
+    assert runs[0][1].keys() == runs[1][1].keys() == {b for b in BUFFERS[kernel.rule]}
+    for n, b in runs[0][1].items():
+        np.testing.assert_array_equal(b, runs[1][1][n])
+        assert (b[2:] != 0).any()
+    if not name.endswith("(AdamW)"):  # (member 1 decays at rate 0: no change either way)
+        np.testing.assert_array_equal(runs[0][0][1], start[1])
+    if kernel.rule in ("sgd", "momentum", "keras_momentum"):
+        moved = runs[0][0][0][start[0] == 0]  # biases: zero at first, then minus the products
+        assert (moved != 0).any() and (np.abs(moved) < np.finfo(np.float32).tiny).all()
+
+
+BUFFERS = {
+    "sgd": (),
+    "momentum": ("momentum_buffer",),
+    "keras_momentum": ("momentum_buffer",),
+    "adam": ("exp_avg", "exp_avg_sq"),
+    "keras_adam": ("exp_avg", "exp_avg_sq"),
+}
 
 
 @needs_native
@@ -489,31 +507,33 @@ def test_a_cohorts_orders_are_torch_randperm_of_each_members_seed(
     np.testing.assert_array_equal(unshuffled, np.tile(np.arange(n), (len(seeds), 1)))
 
 
+SKEWS = {  # which array of which rule is skewed: (rule, argument 0 theta, 3 buf0, 4 buf1)
+    "sgd": ("sgd", 0),
+    "momentum": ("momentum", 3),
+    "keras_momentum": ("keras_momentum", 3),
+    "adam": ("adam", 0),
+    "adam exp_avg": ("adam", 3),
+    "keras_adam exp_avg_sq": ("keras_adam", 4),
+}
+
+
 @needs_native
-@pytest.mark.parametrize("broken", ["sgd", "momentum", "keras_momentum", "orders"])
-def test_a_kernel_whose_sgd_update_or_orders_are_wrong_is_refused(broken: str):
-    """The load-time check covers each SGD rule in the kernel (the weights and the momentum
-    buffers) and the batch orders too."""
+@pytest.mark.parametrize("broken", [*SKEWS, "orders"])
+def test_a_kernel_whose_update_or_orders_are_wrong_is_refused(broken: str):
+    """The load-time check covers each update rule in the kernel (the weights and each
+    buffer) and the batch orders too."""
     lib = _native_lib.library()
 
     class Skewed:
         def __getattr__(self, name: str) -> object:
             return getattr(lib, name)
 
-        def lrlab_run(
-            self,
-            theta: int,
-            grad: int,
-            lr: int | None,
-            buf: int,
-            mom: int,
-            rule: int,
-            *rest: object,
-        ) -> int:
-            status = lib.lrlab_run(theta, grad, lr, buf, mom, rule, *rest)
-            # one weight (plain SGD) or one momentum buffer's value off by one ulp
-            if lr is not None and broken in RULES and rule == RULES.index(broken):
-                first = ctypes.c_float.from_address(theta if broken == "sgd" else buf)
+        def lrlab_run(self, *args: Any) -> int:
+            status = lib.lrlab_run(*args)
+            # one value of the weights or of a buffer off by one ulp
+            rule, at = SKEWS.get(broken, (None, 0))
+            if args[2] is not None and rule in RULES and args[5] & 15 == RULES.index(rule):
+                first = ctypes.c_float.from_address(args[at])
                 first.value = float(np.nextafter(np.float32(first.value), np.float32(np.inf)))
             return status
 
@@ -524,16 +544,11 @@ def test_a_kernel_whose_sgd_update_or_orders_are_wrong_is_refused(broken: str):
                 a.value, b.value = b.value, a.value
 
     problem = _native_lib._self_check(Skewed())  # type: ignore[arg-type]
-    assert (
-        problem
-        == {
-            **dict.fromkeys(
-                ("sgd", "momentum", "keras_momentum"),
-                "the compiled kernel's SGD update disagrees with NumPy's; not used",
-            ),
-            "orders": "the compiled kernel's batch orders disagree with NumPy's; not used",
-        }[broken]
-    )
+    if broken == "orders":
+        assert problem == "the compiled kernel's batch orders disagree with NumPy's; not used"
+    else:
+        rule = SKEWS[broken][0]
+        assert problem == f"the compiled kernel's {rule} update disagrees with NumPy's; not used"
 
 
 def test_without_the_kernel_a_cohorts_orders_are_the_same(fresh_library: pytest.MonkeyPatch):

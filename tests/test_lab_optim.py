@@ -27,6 +27,7 @@ from lrlab.lab.optim import (  # noqa: E402
     RMSprop,
     optimizer_from_config,
 )
+from lrlab.lab.optim._kernel import COLUMN_B2  # noqa: E402
 
 F64 = torch.float64
 STEPS = 100
@@ -503,49 +504,87 @@ def test_stepper_rows_checks_its_bounds():
         SGD().stepper(t, torch.zeros_like(t), SGD().init(t)).rows(0, 1)
 
 
+def _kernel_formula(kernel, theta: np.ndarray, g: np.ndarray, lr: np.ndarray) -> None:
+    """``KernelUpdate``'s documented formulas on its coefficients, in NumPy float32, one
+    operation at a time (what the native kernel computes), in place."""
+    rows = kernel.coefficients(lr)
+    col = [r[:, None] for r in rows]
+    if kernel.rule == "sgd":
+        theta -= g * col[0]
+    elif kernel.rule == "momentum":
+        (b,) = kernel.buffers
+        b[...] = b * col[1] + g
+        theta -= b * col[0]
+    elif kernel.rule == "keras_momentum":
+        (b,) = kernel.buffers
+        b[...] = b * col[1] - g * col[0]
+        theta += b
+    else:
+        size, decay, a, c, near, b2, c2, sc2, eps = col
+        e, v = kernel.buffers
+        theta *= decay
+        if kernel.rule == "adam":
+            diff = g - e
+            e[...] = np.where(near != 0, e + a * diff, g - diff * c)
+        else:
+            e[...] = e * a + g * c
+        v[...] = v * b2 + (g * (g * c2) if kernel.flags & COLUMN_B2 else (g * g) * c2)
+        den = np.sqrt(v)
+        if kernel.rule == "adam":
+            den = den / sc2
+        theta -= e / (den + eps) * size
+
+
 @pytest.mark.parametrize(
     ("opt", "rule"),
     [
         (SGD(), "sgd"),
         (SGD(form="keras"), "sgd"),
         (SGD(momentum=0.9), "momentum"),
-        (SGD(momentum=[0.0, 0.0]), "momentum"),  # one value per member: the momentum path
+        (SGD(momentum=[0.0, 0.7]), "momentum"),  # one value per member: the momentum path
         (SGD(momentum=0.9, form="keras"), "keras_momentum"),
+        (Adam(), "adam"),
+        (Adam(betas=(0.3, 0.99)), "adam"),  # lerp from the far end
+        (Adam(betas=([0.9, 0.2], [0.99, 0.9]), eps=[1e-8, 1e-3]), "adam"),
+        (AdamW(), "adam"),
+        (AdamW(weight_decay=[0.0, 0.1], form="keras"), "keras_adam"),
+        (Adam(form="keras"), "keras_adam"),
         (SGD(momentum=0.9, nesterov=True), None),
         (SGD(momentum=0.9, dampening=0.1), None),
         (SGD(weight_decay=1e-4), None),
         (SGD(momentum=0.9, weight_decay=1e-4, form="keras"), None),
-        (Adam(), None),
+        (Adam(amsgrad=True), None),
+        (Adam(weight_decay=1e-2), None),  # coupled (L2) weight decay
+        (RMSprop(), None),
     ],
 )
 def test_stepper_says_which_update_the_native_kernel_can_apply(opt, rule: str | None):
     """``Stepper.kernel``: the update as one of the native kernel's rules, on a float32 NumPy
-    population; what it says is what NumPy's update computes (one step each way)."""
-    theta = np.linspace(-1.0, 1.0, 6, dtype=np.float32).reshape(2, 3)
-    grad = np.full_like(theta, 0.3)
+    population; its documented formulas on its coefficients give the optimizer's own update
+    bit for bit (three steps from non-zero buffers, each member at its own rate)."""
+    rng = np.random.default_rng(0)
+    theta = rng.normal(size=(2, 5)).astype(np.float32)
+    grad = rng.normal(size=(2, 5)).astype(np.float32)
     state = opt.init(theta)
+    for name in state:
+        if name != "step":
+            state[name][...] = rng.uniform(0.0, 1.0, size=theta.shape)
+    twin, twin_state = theta.copy(), {n: b.copy() for n, b in state.items()}
     update = opt.stepper(theta, grad, state)
     kernel = update.kernel
     assert (kernel.rule if kernel else None) == rule
     if kernel is not None:
-        lr = np.full((2, 1), 0.25, dtype=np.float32)
-        g, r, t0 = grad, lr, theta.copy()
-        for _ in range(2):  # (the second step reads the buffer the first wrote)
-            b0 = None if kernel.buffer is None else kernel.buffer.copy()
+        assert all(any(b is a for a in state.values()) for b in kernel.buffers)
+        twin_kernel = opt.stepper(twin, grad, twin_state).kernel
+        for step in range(3):
+            lr = np.array([[0.25], [0.01 * (step + 1)]])
             update(lr)
-            if rule == "sgd":
-                want = t0 - g * r
-            elif rule == "momentum":
-                b = b0 * kernel.momentum[:, None] + g
-                want = t0 - b * r
-            else:
-                b = b0 * kernel.momentum[:, None] - g * r
-                want = t0 + b
-            np.testing.assert_array_equal(theta, want)
-            if kernel.buffer is not None:
-                assert kernel.buffer is state["momentum_buffer"]
-                np.testing.assert_array_equal(kernel.buffer, b)
-            t0 = theta.copy()
+            update.flush()
+            _kernel_formula(twin_kernel, twin, grad, lr)
+            twin_state["step"] += 1
+            np.testing.assert_array_equal(twin, theta)
+            for name in state:
+                np.testing.assert_array_equal(twin_state[name], state[name])
     t = torch.ones(2, 3)
     assert opt.stepper(t, torch.ones_like(t), opt.init(t)).kernel is None
     t64 = np.ones((2, 3))  # the kernel's arithmetic is float32

@@ -416,68 +416,149 @@ static void deinterleave(float *dst, const vf *src, int64_t P, int64_t c0, int64
   } while (0)
 #endif
 
-/* The update a training step applies to theta (lrlab_run's rule, with each member's learning
- * rate r and momentum m), as NumPy computes it: each product rounded to float32 before it is
- * added (no fused multiply-add), with subnormals kept (the caller's MXCSR); the same bits but
- * a NaN's sign and payload.
+/* The update a training step applies to theta (lrlab_run's rule), as NumPy computes the
+ * optimizer's own update (lrlab.lab.optim.KernelUpdate): each product rounded to float32
+ * before it is added (no fused multiply-add), with subnormals kept (the caller's MXCSR); the
+ * same bits but a NaN's sign and payload. g is the gradient; the coefficients are rows of
+ * coef [rows, C], one value per member (rows 0, 1, ...: r, m or the Adam rows below):
  *   UPDATE_SGD:            theta -= g * r
  *   UPDATE_MOMENTUM:       b = b * m; b = b + g; theta -= b * r         (torch's heavy ball)
- *   UPDATE_KERAS_MOMENTUM: b = b * m; b = b - g * r; theta = theta + b  (Keras' SGD) */
-enum { UPDATE_SGD = 0, UPDATE_MOMENTUM = 1, UPDATE_KERAS_MOMENTUM = 2 };
+ *   UPDATE_KERAS_MOMENTUM: b = b * m; b = b - g * r; theta = theta + b  (Keras' SGD)
+ *   UPDATE_ADAM, UPDATE_KERAS_ADAM, rows size, decay, a, c, near, b2, c2, sc2, eps
+ *   (buffers e: exp_avg, v: exp_avg_sq):
+ *     theta = theta * decay                            (decoupled weight decay; 1: none)
+ *     e = near ? e + a * (g - e) : g - (g - e) * c     (torch: lerp, a = 1 - beta1)
+ *     e = e * a + g * c                                (Keras: a = beta1, c = 1 - beta1)
+ *     v = v * b2 + (g * g) * c2    [UPDATE_COLUMN_B2: v * b2 + g * (g * c2)]
+ *     theta -= (e / (sqrt(v) / sc2 + eps)) * size      (Keras: sqrt(v) + eps) */
+enum {
+  UPDATE_SGD = 0,
+  UPDATE_MOMENTUM = 1,
+  UPDATE_KERAS_MOMENTUM = 2,
+  UPDATE_ADAM = 3,
+  UPDATE_KERAS_ADAM = 4,
+  UPDATE_RULE = 15,      /* the rule's bits; above them, flags */
+  UPDATE_COLUMN_B2 = 16, /* beta2 one per member: NumPy multiplies g * (g * c2) */
+};
 
 typedef struct {
-  const float *lr, *mom; /* [C] each member's learning rate and momentum */
-  float *buf;            /* [C, P] the momentum buffers */
+  const float *coef; /* [rows, C] each member's coefficients */
+  float *buf0, *buf1; /* [C, P] the optimizer's buffers (momentum; exp_avg, exp_avg_sq) */
   int rule;
+  int64_t C;
 } Update;
 
-/* lanes [0, lanes) of v[c0 ...] in one vector, the others 0 */
-static inline vf lanes_of(const float *v, int64_t c0, int64_t lanes) {
+/* lanes [0, lanes) of row k of u's coefficients, from member c0, in one vector (others 0) */
+static inline vf coef_of(const Update *u, int k, int64_t c0, int64_t lanes) {
   float each[L] = {0};
-  for (int64_t l = 0; l < lanes; l++) each[l] = v[c0 + l];
+  for (int64_t l = 0; l < lanes; l++) each[l] = u->coef[k * u->C + c0 + l];
   vf r;
   memcpy(&r, each, sizeof r);
   return r;
 }
 
-static void descend(const Net *net, vf *thT, const vf *gT, vf *bT, const Update *u, int64_t c0,
-                    int64_t lanes) {
-  const vf r = lanes_of(u->lr, c0, lanes);
-  const vf m = u->rule == UPDATE_SGD ? VF(0.0f) : lanes_of(u->mom, c0, lanes);
+static inline vf vsqrt(vf x) {
+  vf r;
+  for (int l = 0; l < L; l++) r[l] = __builtin_sqrtf(x[l]);
+  return r;
+}
+
+static void adam(int64_t P, vf *thT, const vf *gT, vf *eT, vf *vT, const Update *u, int64_t c0,
+                 int64_t lanes) {
+  const int rule = u->rule & UPDATE_RULE, column = u->rule & UPDATE_COLUMN_B2;
+  const vf size = coef_of(u, 0, c0, lanes), decay = coef_of(u, 1, c0, lanes);
+  const vf a = coef_of(u, 2, c0, lanes), c = coef_of(u, 3, c0, lanes);
+  const vi near = coef_of(u, 4, c0, lanes) != VF(0.0f);
+  const vf b2 = coef_of(u, 5, c0, lanes), c2 = coef_of(u, 6, c0, lanes);
+  const vf sc2 = coef_of(u, 7, c0, lanes), eps = coef_of(u, 8, c0, lanes);
+  for (int64_t p = 0; p < P; p++) {
+    vf th = thT[p] * decay, g = gT[p], e = eT[p], v = vT[p];
+    OPAQUE(th);
+    if (rule == UPDATE_ADAM) {
+      const vf diff = g - e;
+      vf t = a * diff, f = diff * c;
+      OPAQUE(t);
+      OPAQUE(f);
+      e = sel(near, e + t, g - f);
+    } else {
+      vf t = e * a, f = g * c;
+      OPAQUE(t);
+      OPAQUE(f);
+      e = t + f;
+    }
+    vf w = v * b2, q;
+    if (column) {
+      q = g * c2;
+      OPAQUE(q);
+      q = g * q;
+    } else {
+      q = g * g;
+      OPAQUE(q);
+      q = q * c2;
+    }
+    OPAQUE(w);
+    OPAQUE(q);
+    v = w + q;
+    vf den = vsqrt(v);
+    if (rule == UPDATE_ADAM) den = den / sc2;
+    den = den + eps;
+    vf d = (e / den) * size;
+    OPAQUE(d);
+    thT[p] = th - d;
+    eT[p] = e;
+    vT[p] = v;
+  }
+}
+
+static void descend(const Net *net, vf *thT, const vf *gT, vf *b0T, vf *b1T, const Update *u,
+                    int64_t c0, int64_t lanes) {
+  const int rule = u->rule & UPDATE_RULE;
+  const vf r = coef_of(u, 0, c0, lanes);
+  const vf m = rule == UPDATE_MOMENTUM || rule == UPDATE_KERAS_MOMENTUM
+                   ? coef_of(u, 1, c0, lanes)
+                   : VF(0.0f);
 #if defined(__SSE__)
   const unsigned int flushing = _mm_getcsr();
   _mm_setcsr(net->csr);
 #endif
   const int64_t P = net->P;
-  if (u->rule == UPDATE_SGD) {
+  if (rule == UPDATE_SGD) {
     for (int64_t p = 0; p < P; p++) {
       vf d = gT[p] * r;
       OPAQUE(d);
       thT[p] = thT[p] - d;
     }
-  } else if (u->rule == UPDATE_MOMENTUM) {
+  } else if (rule == UPDATE_MOMENTUM) {
     for (int64_t p = 0; p < P; p++) {
-      vf b = bT[p] * m;
+      vf b = b0T[p] * m;
       OPAQUE(b);
       b = b + gT[p];
-      bT[p] = b;
+      b0T[p] = b;
       vf d = b * r;
       OPAQUE(d);
       thT[p] = thT[p] - d;
     }
-  } else {
+  } else if (rule == UPDATE_KERAS_MOMENTUM) {
     for (int64_t p = 0; p < P; p++) {
-      vf b = bT[p] * m, d = gT[p] * r;
+      vf b = b0T[p] * m, d = gT[p] * r;
       OPAQUE(b);
       OPAQUE(d);
       b = b - d;
-      bT[p] = b;
+      b0T[p] = b;
       thT[p] = thT[p] + b;
     }
+  } else {
+    adam(P, thT, gT, b0T, b1T, u, c0, lanes);
   }
 #if defined(__SSE__)
   _mm_setcsr(flushing);
 #endif
+}
+
+/* the number of the rule's buffers */
+static inline int buffers_of(int rule) {
+  rule &= UPDATE_RULE;
+  return rule == UPDATE_SGD ? 0 : rule <= UPDATE_KERAS_MOMENTUM ? 1 : 2;
 }
 
 /* F columns of samples b0 .. b0 + S - 1 of src [., F] (samples past B repeat b0) for every
@@ -524,7 +605,7 @@ static void group(const Net *net, float *theta, float *grad, const Update *u, in
     if (w[l] > maxw) maxw = w[l];
   }
   vf *thT = work, *gT = thT + P, *acts = gT + P, *y = acts + sumw * S, *d0 = y + K * S;
-  vf *d1 = d0 + maxw * S, *bT = d1 + maxw * S;
+  vf *d1 = d0 + maxw * S, *b0T = d1 + maxw * S, *b1T = b0T + P;
   interleave(thT, theta, P, c0, lanes);
   if (train) memset(gT, 0, sizeof(vf) * P);
   const vf inv_b = VF(1.0f / (float)B);
@@ -581,10 +662,13 @@ static void group(const Net *net, float *theta, float *grad, const Update *u, in
   }
   if (train && grad) deinterleave(grad, gT, P, c0, lanes);
   if (train && u) {
-    if (u->rule != UPDATE_SGD) interleave(bT, u->buf, P, c0, lanes);
-    descend(net, thT, gT, bT, u, c0, lanes);
+    const int nb = buffers_of(u->rule);
+    if (nb > 0) interleave(b0T, u->buf0, P, c0, lanes);
+    if (nb > 1) interleave(b1T, u->buf1, P, c0, lanes);
+    descend(net, thT, gT, b0T, b1T, u, c0, lanes);
     deinterleave(theta, thT, P, c0, lanes);
-    if (u->rule != UPDATE_SGD) deinterleave(u->buf, bT, P, c0, lanes);
+    if (nb > 0) deinterleave(u->buf0, b0T, P, c0, lanes);
+    if (nb > 1) deinterleave(u->buf1, b1T, P, c0, lanes);
   }
   for (int64_t l = 0; l < lanes; l++) {
     loss_out[c0 + l] = lsum[l];
@@ -599,22 +683,22 @@ int64_t lrlab_work_floats(int64_t P, const int32_t *widths, int64_t nl) {
     sumw += widths[l];
     if (widths[l] > maxw) maxw = widths[l];
   }
-  return L * (3 * P + S * (sumw + widths[nl] + 2 * maxw));
+  return L * (4 * P + S * (sumw + widths[nl] + 2 * maxw));
 }
 
 /* Groups [g0, g1) of a cohort of C members: see group(). A training step writes the gradient
- * into grad where it is not NULL, and with lr (each member's learning rate, [C]) applies the
- * update ``rule`` to theta (UPDATE_SGD, or a momentum rule with each member's momentum mom
- * [C] and its buffer in buf [C, P]: see descend()).
+ * into grad where it is not NULL, and with coef applies the update ``rule`` to theta, with
+ * each member's coefficients in the rows of coef [rows, C] and the optimizer's buffers
+ * buf0, buf1 [C, P] (see descend()).
  * work: lrlab_work_floats() floats aligned to 64 bytes, or NULL to allocate them here.
  * Returns 0, or -1 where the work memory could not be allocated (then nothing was
  * computed). */
-int lrlab_run(float *theta, float *grad, const float *lr, float *buf, const float *mom,
+int lrlab_run(float *theta, float *grad, const float *coef, float *buf0, float *buf1,
               int32_t rule, int64_t C, int64_t P, const int32_t *widths, int64_t nl, int32_t act,
               int32_t loss, const float *X, const float *Y, const int64_t *rows,
               int64_t row_stride, int64_t B, int32_t train, int64_t g0, int64_t g1,
               double *loss_out, double *correct_out, float *work) {
-  const Update update = {lr, mom, buf, rule}, *u = lr ? &update : NULL;
+  const Update update = {coef, buf0, buf1, rule, C}, *u = coef ? &update : NULL;
   Net net = {P, widths[0], widths[nl], nl, widths, act, loss, 0};
   vf *own = NULL;
   if (!work) {

@@ -274,8 +274,8 @@ class NativeEngine(HostWeights):
         super().init(seeds, optimizer)
         self._remember(self.theta, self.grad)
         kernel = self._update.kernel
-        if kernel is not None and kernel.buffer is not None and kernel.momentum is not None:
-            self._remember(kernel.buffer, kernel.momentum)
+        if kernel is not None:
+            self._remember(*kernel.buffers)
 
     def _run(
         self,
@@ -295,18 +295,18 @@ class NativeEngine(HostWeights):
         With ``lr`` (``[C, 1]``), each thread then applies the optimizer's update to its own
         members (:meth:`~lrlab.lab.optim.Stepper.rows`: the rows whose gradient it just
         wrote, still in its cache), and the update is counted once. SGD without weight decay,
-        dampening or Nesterov momentum (:attr:`~lrlab.lab.optim.Stepper.kernel`) is applied
-        by the kernel itself, to each group's weights and momentum buffers while they are in
-        its registers' layout: the same bits as the NumPy update (a NaN's sign and payload
-        aside), without NumPy's row-by-row loops over the ``[C, 1]`` columns."""
+        dampening or Nesterov momentum and Adam without AMSGrad or coupled weight decay
+        (:attr:`~lrlab.lab.optim.Stepper.kernel`) are applied by the kernel itself, to each
+        group's weights and buffers while they are in its registers' layout: the same bits as
+        the NumPy update (a NaN's sign and payload aside), without NumPy's row-by-row loops
+        over the ``[C, 1]`` columns."""
         addr = self._addr
         rows_ptr = addr(rows) + 8 * offset if rows is not None else None
         grad_ptr = addr(grad) if grad is not None else None
         inline = self._update.kernel if lr is not None else None
-        update: tuple[Any, ...] = (None, None, None, 0)  # (lr, buffer, momentum, rule)
+        update: tuple[Any, ...] = (None, None, None, 0)  # (coefficients, buffers, rule)
         if inline is not None:
-            lr = np.ascontiguousarray(lr, dtype=np.float32)
-            update = (lr.ctypes.data, *self._inline_args(inline))
+            update = (addr(inline.coefficients(lr)), *self._inline_args(inline))
         args = (addr(theta), grad_ptr, *update, self.members, theta.shape[1], *self._net)
         args += (addr(self._x[split]), addr(self._y[split]), rows_ptr, stride, count)
         args += (int(grad is not None),)
@@ -342,10 +342,9 @@ class NativeEngine(HostWeights):
             self._update.tick()
 
     def _inline_args(self, inline: KernelUpdate) -> tuple[int | None, int | None, int]:
-        """The kernel's ``buf``, ``mom`` and ``rule`` arguments for ``inline``."""
-        if inline.buffer is None or inline.momentum is None:
-            return (None, None, inline.code)
-        return (self._addr(inline.buffer), self._addr(inline.momentum), inline.code)
+        """The kernel's ``buf0``, ``buf1`` and ``rule`` arguments for ``inline``."""
+        bufs = [self._addr(b) for b in inline.buffers] + [None, None]
+        return (bufs[0], bufs[1], inline.code)
 
     def _work(self, parts: int) -> list[int]:
         """The addresses of the kernel's work memory for each of ``parts`` threads, 64-byte

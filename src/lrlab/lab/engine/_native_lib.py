@@ -216,8 +216,9 @@ def _declare(lib: ctypes.CDLL) -> None:
 def _self_check(lib: ctypes.CDLL) -> str | None:
     """Whether the library's exp and log agree with NumPy's to a few float32 ulps, and one
     training step of a small cohort (two groups, one of them partial; a batch not a multiple
-    of the samples the kernel takes at once) with a NumPy float64 reference, then each SGD
-    update the kernel applies, bit for bit, and two epochs of batch orders: a compiler that
+    of the samples the kernel takes at once) with a NumPy float64 reference, then each
+    optimizer update the kernel applies, bit for bit, and two epochs of batch orders: a
+    compiler that
     miscompiles the vector code is refused here, not trusted with a study."""
     x = np.linspace(-80.0, 80.0, 1001, dtype=np.float32)
     got = np.empty_like(x)
@@ -297,28 +298,51 @@ def _check_step(lib: ctypes.CDLL) -> str | None:
 def _check_updates(
     lib: ctypes.CDLL, rng: np.random.Generator, theta: np.ndarray, grad: np.ndarray, call: tuple
 ) -> str | None:
-    """The same step with each update rule applied in the kernel, against NumPy's own
-    arithmetic (:class:`~lrlab.lab.optim.KernelUpdate`), bit for bit."""
+    """The same step (``grad`` is its gradient) with each update the kernel applies
+    (:class:`~lrlab.lab.optim.KernelUpdate`), against the optimizer's own NumPy update from
+    the same state, bit for bit: weights and buffers."""
+    from ..optim import SGD, Adam, AdamW
+
     C = theta.shape[0]
-    lr = rng.uniform(0.0, 0.5, size=C).astype(np.float32)
-    mom = rng.uniform(0.0, 1.0, size=C).astype(np.float32)
-    buf0 = rng.normal(size=theta.shape).astype(np.float32)
-    r, m = lr[:, None], mom[:, None]
-    b = buf0 * m
-    wants = {
-        0: (theta - grad * r, buf0),
-        1: (theta - (b + grad) * r, b + grad),
-        2: (theta + (b - grad * r), b - grad * r),
-    }
+
+    def each(lo: float, hi: float) -> list[float]:
+        return [float(v) for v in rng.uniform(lo, hi, C)]
+
+    optimizers = [
+        SGD(),
+        SGD(momentum=each(0.0, 1.0)),
+        SGD(momentum=0.9, form="keras"),
+        Adam(betas=(each(0.3, 0.99), each(0.9, 0.999))),  # lerp's two branches, beta2 columns
+        Adam(betas=(0.3, 0.99), eps=1e-3),
+        AdamW(weight_decay=each(0.0, 0.1), form="keras"),
+    ]
+    lr = rng.uniform(0.0, 0.5, size=(C, 1))
     out = np.zeros(C), np.zeros(C)
-    for rule, (want_theta, want_buf) in wants.items():
-        moved, buf = theta.copy(), buf0.copy()
-        update = (lr.ctypes.data, buf.ctypes.data, mom.ctypes.data, rule)
-        args = (moved.ctypes.data, grad.ctypes.data, *update, *call)
+    for opt in optimizers:
+        state = opt.init(theta)
+        for name, buf in state.items():
+            if name != "step":  # (positive: exp_avg_sq's square root)
+                buf[...] = rng.uniform(0.0, 1.0, size=buf.shape)
+        state["step"] += 3
+        want = theta.copy()
+        want_state = {n: b.copy() for n, b in state.items()}
+        opt.stepper(want, grad, want_state)(lr)
+        moved = theta.copy()
+        kernel = opt.stepper(moved, np.empty_like(grad), state).kernel
+        if kernel is None:
+            return f"the kernel has no update for {opt!r}"
+        coef = kernel.coefficients(lr)
+        bufs = [b.ctypes.data for b in kernel.buffers] + [None, None]
+        update = (coef.ctypes.data, bufs[0], bufs[1], kernel.code)
+        scratch = np.empty_like(grad)  # (the kernel writes the gradient again)
+        args = (moved.ctypes.data, scratch.ctypes.data, *update, *call)
         if lib.lrlab_run(*args, out[0].ctypes.data, out[1].ctypes.data, None):
             return "the compiled kernel could not allocate its working memory"
-        if not (np.array_equal(moved, want_theta) and np.array_equal(buf, want_buf)):
-            return "the compiled kernel's SGD update disagrees with NumPy's; not used"
+        same = np.array_equal(moved, want) and all(
+            np.array_equal(state[n], want_state[n]) for n in state if n != "step"
+        )
+        if not same:
+            return f"the compiled kernel's {kernel.rule} update disagrees with NumPy's; not used"
     return None
 
 

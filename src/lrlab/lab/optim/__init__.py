@@ -40,11 +40,11 @@ from ._base import Form as Form
 from ._base import Hyper as Hyper
 from ._base import PopulationOptimizer as PopulationOptimizer
 from ._base import Value as Value
+from ._kernel import KernelUpdate as KernelUpdate
 from ._registry import OPTIMIZERS as OPTIMIZERS
 from ._registry import optimizer_from_config as optimizer_from_config
 from ._rmsprop import RMSprop as RMSprop
 from ._sgd import SGD as SGD
-from ._stepper import KernelUpdate as KernelUpdate
 from ._stepper import Stepper as Stepper
 
 __all__ = [

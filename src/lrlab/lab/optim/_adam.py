@@ -15,6 +15,7 @@ from ._base import (
     PopulationOptimizer,
     _axpy_,
     _check_form_zero,
+    _decay_np,
     _ema_sq_,
     _ema_sq_np,
     _f64,
@@ -24,6 +25,7 @@ from ._base import (
     _pack,
     _plain,
 )
+from ._kernel import ADAM_ROWS, COLUMN_B2, KernelUpdate, kernel_arrays, member_row, rows_of
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -164,9 +166,7 @@ class Adam(PopulationOptimizer):
     ) -> None:
         g = self._weight_decay_numpy(theta, grad, lr, k)
         m, v = state["exp_avg"], state["exp_avg_sq"]
-        t = float(state["step"]) + 1
-        bc1 = 1.0 - np.power(k["beta1_64"], t)
-        bc2 = 1.0 - np.power(k["beta2_64"], t)
+        size, sc2 = self._scalars_np(lr, state["step"], k, theta.dtype)
         if self.form == "keras":
             m *= k["beta1"]
             m += g * k["one_minus_beta1"]
@@ -178,14 +178,57 @@ class Adam(PopulationOptimizer):
             np.maximum(vmax, v, out=vmax)
             v = vmax
         denom = np.sqrt(v)
-        if self.form == "keras":
-            size = np.asarray(lr * np.sqrt(bc2) / bc1).astype(theta.dtype)
-        else:
-            size = np.asarray(lr / bc1).astype(theta.dtype)
-            denom /= np.asarray(np.sqrt(bc2)).astype(theta.dtype)
+        if sc2 is not None:
+            denom /= sc2
         denom += k["eps"]
         np.divide(m, denom, out=denom)
         theta -= denom * size
+
+    def _scalars_np(
+        self, lr: np.ndarray, step: Any, k: dict, dtype: Any
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """A step's step size and ``sqrt(bc2)`` (``None`` in the Keras form, which folds it
+        into the step size), from the float64 bias corrections of update ``step + 1``."""
+        t = float(step) + 1
+        bc1 = 1.0 - np.power(k["beta1_64"], t)
+        bc2 = 1.0 - np.power(k["beta2_64"], t)
+        if self.form == "keras":
+            return np.asarray(lr * np.sqrt(bc2) / bc1).astype(dtype), None
+        return np.asarray(lr / bc1).astype(dtype), np.asarray(np.sqrt(bc2)).astype(dtype)
+
+    def _kernel_update(
+        self, theta: np.ndarray, state: dict[str, Any], k: dict
+    ) -> KernelUpdate | None:
+        if self.amsgrad or (k["has_wd"] and not k["decoupled"]):
+            return None
+        buffers = kernel_arrays(theta, state, ("exp_avg", "exp_avg_sq"))
+        if buffers is None:
+            return None
+        w, C, keras = k["one_minus_beta1"], theta.shape[0], self.form == "keras"
+        if keras:  # e * beta1 + g * (1 - beta1)
+            a, c, near = k["beta1"], w, 0.0
+        elif isinstance(w, float):  # torch's lerp_, as _lerp_np computes it
+            a, c, near = w, 1.0 - w, float(abs(w) < 0.5)
+        else:
+            a, c, near = w, 1 - w, (np.abs(w) < 0.5).astype(np.float32)
+        fixed = {"decay": 1.0, "a": a, "c": c, "near": near, "sc2": 1.0, "eps": k["eps"]}
+        fixed.update(b2=k["beta2"], c2=k["one_minus_beta2"])
+        coef = rows_of(C, *(fixed.get(name) for name in ADAM_ROWS))
+        row = {name: coef[i] for i, name in enumerate(ADAM_ROWS)}
+        f32, has_wd = np.dtype(np.float32), k["has_wd"]
+
+        def coefficients(lr: np.ndarray) -> np.ndarray:
+            lr = lr.astype(np.float64)  # (as the Stepper hands it to _update_numpy)
+            size, sc2 = self._scalars_np(lr, state["step"], k, f32)
+            row["size"][:] = member_row(size, C)
+            if sc2 is not None:
+                row["sc2"][:] = member_row(sc2, C)
+            if has_wd:
+                row["decay"][:] = member_row(_decay_np(lr, k, f32), C)
+            return coef
+
+        flags = 0 if isinstance(k["one_minus_beta2"], float) else COLUMN_B2
+        return KernelUpdate("keras_adam" if keras else "adam", buffers, coefficients, flags)
 
 
 @dataclasses.dataclass(frozen=True)

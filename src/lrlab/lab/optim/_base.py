@@ -21,6 +21,8 @@ if TYPE_CHECKING:  # torch is imported where a tensor is updated, never by NumPy
     import torch
     from torch import Tensor
 
+    from ._kernel import KernelUpdate
+
 __all__ = ["Coef", "Flag", "Form", "Hyper", "PopulationOptimizer", "Stepper", "Value"]
 
 #: a per-member hyperparameter: one number for every member, or one number per member
@@ -185,6 +187,11 @@ def _ema_sq_np(v: np.ndarray, g: np.ndarray, b: Coef, one_minus_b: Coef) -> None
     """:func:`_ema_sq_` on NumPy arrays: ``v = b * v + (1 - b) * g**2`` in place."""
     v *= b
     v += g * g * one_minus_b if isinstance(one_minus_b, float) else g * (g * one_minus_b)
+
+
+def _decay_np(lr: np.ndarray, k: dict, dtype: Any) -> np.ndarray:
+    """Decoupled weight decay's factor ``1 - lr * weight_decay``, in float64, then ``dtype``."""
+    return (1.0 - lr.astype(np.float64) * k["wd64"]).astype(dtype)
 
 
 def _lerp_np(start: np.ndarray, end: np.ndarray, weight: Coef) -> None:
@@ -458,9 +465,11 @@ class PopulationOptimizer:
         """Whether ``_update`` reads ``state["step"]`` with these constants."""
         return True
 
-    def _kernel_rule(self, k: dict) -> str | None:
-        """The rule of :class:`~lrlab.lab.optim.KernelUpdate` that ``_update_numpy`` computes
-        exactly with these constants, or ``None``."""
+    def _kernel_update(
+        self, theta: np.ndarray, state: dict[str, Any], k: dict
+    ) -> KernelUpdate | None:
+        """``_update_numpy`` with these constants as a :class:`~lrlab.lab.optim.KernelUpdate`
+        (the same numbers bit for bit), or ``None``."""
         return None
 
     def state_dict(self, state: dict[str, Tensor]) -> dict[str, Any]:
@@ -564,7 +573,7 @@ class PopulationOptimizer:
         if not k["has_wd"]:
             return grad
         if k["decoupled"]:
-            theta *= (1.0 - lr.astype(np.float64) * k["wd64"]).astype(theta.dtype)
+            theta *= _decay_np(lr, k, theta.dtype)
             return grad
         return grad + theta * k["wd"]
 

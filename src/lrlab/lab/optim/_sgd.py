@@ -24,6 +24,7 @@ from ._base import (
     _pack,
     _tensor,
 )
+from ._kernel import KernelUpdate, kernel_arrays, rows_of
 
 __all__ = ["SGD"]
 
@@ -132,14 +133,26 @@ class SGD(PopulationOptimizer):
         )
         return k
 
-    def _kernel_rule(self, k: dict) -> str | None:
-        if k["has_wd"]:
+    def _kernel_update(
+        self, theta: np.ndarray, state: dict[str, Any], k: dict
+    ) -> KernelUpdate | None:
+        if k["has_wd"] or (k["has_momentum"] and (k["has_damp"] or k["nes"] is not False)):
             return None
-        if not k["has_momentum"]:
-            return "sgd"
-        if k["has_damp"] or k["nes"] is not False:
+        names = ("momentum_buffer",) if k["has_momentum"] else ()
+        buffers = kernel_arrays(theta, state, names)
+        if buffers is None:
             return None
-        return "momentum" if self.form == "torch" else "keras_momentum"
+        # rows: the learning rate (set each step), the momentum
+        coef = rows_of(theta.shape[0], None, *((k["momentum"],) if names else ()))
+
+        def coefficients(lr: np.ndarray) -> np.ndarray:
+            coef[0] = lr[:, 0]  # (float32 as NumPy's lr.astype(theta.dtype))
+            return coef
+
+        if not names:
+            return KernelUpdate("sgd", (), coefficients)
+        rule = "momentum" if self.form == "torch" else "keras_momentum"
+        return KernelUpdate(rule, buffers, coefficients)
 
     def _reads_step(self, k: dict) -> bool:
         return bool(k["has_damp"])  # torch's first step skips the dampening

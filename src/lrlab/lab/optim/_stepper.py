@@ -6,80 +6,14 @@ Private: reach it through :mod:`lrlab.lab.optim`.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 if TYPE_CHECKING:
     from ._base import PopulationOptimizer
-
-
-#: the update rules the native engine's kernel applies itself (``lrlab_run``'s ``rule``)
-RULES: tuple[str, ...] = ("sgd", "momentum", "keras_momentum")
-
-
-@dataclasses.dataclass(frozen=True)
-class KernelUpdate:
-    """An update simple enough for the native engine to apply inside its kernel, where each
-    group's weights are already in its registers' layout: :attr:`Stepper.kernel`.
-
-    ``rule`` (``g`` the gradient, ``r`` the member's learning rate, ``m`` its momentum, ``b``
-    its momentum buffer; every product rounded to float32 before it is added, as NumPy
-    computes the optimizer's own update)::
-
-        "sgd":             theta -= g * r
-        "momentum":        b = b * m;  b = b + g;      theta -= b * r   (torch's SGD)
-        "keras_momentum":  b = b * m;  b = b - g * r;  theta += b       (Keras' SGD)
-
-    Attributes:
-        rule: One of :data:`RULES`.
-        momentum: Each member's momentum, a C-contiguous float32 ``[C]`` array (``None`` for
-            ``"sgd"``).
-        buffer: The state's ``momentum_buffer``, the C-contiguous float32 ``[C, P]`` array
-            the kernel updates in place (``None`` for ``"sgd"``).
-
-    Example:
-        >>> import numpy as np
-        >>> from lrlab.lab.optim import SGD
-        >>> theta = np.ones((2, 3), dtype=np.float32)
-        >>> opt = SGD(momentum=[0.0, 0.9])
-        >>> kernel = opt.stepper(theta, np.zeros_like(theta), opt.init(theta)).kernel
-        >>> kernel.rule, kernel.momentum.tolist()
-        ('momentum', [0.0, 0.8999999761581421])
-    """
-
-    rule: Literal["sgd", "momentum", "keras_momentum"]
-    momentum: np.ndarray | None = None
-    buffer: np.ndarray | None = None
-
-    @property
-    def code(self) -> int:
-        """The rule's number in the kernel (its index in :data:`RULES`)."""
-        return RULES.index(self.rule)
-
-
-def _kernel_update(rule: str | None, theta: np.ndarray, state: dict[str, Any], k: dict) -> Any:
-    """The :class:`KernelUpdate` of ``rule`` for this population, or ``None`` where its
-    arrays are not the kernel's (a float32, C-contiguous ``theta`` and buffer)."""
-    f32 = np.dtype(np.float32)
-    if rule is None or theta.dtype != f32 or not theta.flags.c_contiguous:
-        return None
-    if rule == "sgd":
-        return KernelUpdate("sgd")
-    buffer = state.get("momentum_buffer")
-    if (
-        not isinstance(buffer, np.ndarray)
-        or buffer.dtype != f32
-        or buffer.shape != theta.shape
-        or not buffer.flags.c_contiguous
-    ):
-        return None
-    # (a shared momentum is a Python float: NumPy multiplies by its float32 value)
-    mom = np.asarray(k["momentum"], dtype=f32).reshape(-1)
-    momentum = np.ascontiguousarray(np.broadcast_to(mom, (theta.shape[0],)))
-    return KernelUpdate(rule, momentum, buffer)  # type: ignore[arg-type]
+    from ._kernel import KernelUpdate
 
 
 class Stepper:
@@ -116,12 +50,11 @@ class Stepper:
         self._to_f64 = "astype" if numpy else "to"
         # a torch op per step to count costs ~4 us; count in Python when nothing reads it
         self._lazy, self._pending = not opt._reads_step(k), 0
-        #: the update as the native engine's kernel applies it itself (:class:`KernelUpdate`),
-        #: or ``None``: SGD without weight decay, dampening or Nesterov momentum, on a float32
-        #: NumPy population
-        self.kernel: KernelUpdate | None = (
-            _kernel_update(opt._kernel_rule(k), theta, state, k) if numpy else None
-        )
+        #: the update as the native engine's kernel applies it itself
+        #: (:class:`~lrlab.lab.optim.KernelUpdate`), or ``None``: SGD without weight decay,
+        #: dampening or Nesterov momentum and Adam without AMSGrad or coupled weight decay,
+        #: on a float32 NumPy population
+        self.kernel: KernelUpdate | None = opt._kernel_update(theta, state, k) if numpy else None
 
     def __call__(self, lr: Any) -> None:
         """One update with the learning rates ``lr`` (a ``[C, 1]`` column)."""
