@@ -159,14 +159,23 @@ def test_a_step_and_an_evaluation_match_the_numpy_engine_in_float64(
             np.testing.assert_array_equal(na, ra)
 
 
+ALONE_OR_NOT = {
+    "sgd": SGD(),  # inside the kernel
+    "momentum": SGD(momentum=0.9),  # inside the kernel
+    "adam": Adam(),  # inside the kernel
+    "nesterov": SGD(momentum=0.9, nesterov=True),  # NumPy's update, on the kernel's threads
+}
+
+
 @needs_native
-@pytest.mark.parametrize("momentum", [0.9, 0.0])
+@pytest.mark.parametrize("name", list(ALONE_OR_NOT))
 def test_a_member_is_bit_for_bit_the_same_alone_anywhere_in_a_cohort_and_on_any_thread_count(
-    momentum: float,
+    name: str,
 ):
     """Each lane runs one member's formula in a fixed order: member 6 (with its own batch
-    order) trained alone, as member 1 of 3 or member 20 of 37, on one thread or two; with
-    momentum (NumPy's update) and without (plain SGD, inside the kernel)."""
+    order) trained alone, as member 1 of 3 or member 20 of 37, on one thread or two; with the
+    update inside the kernel (plain SGD, momentum, Adam) and outside it (Nesterov momentum:
+    NumPy's update of each thread's members)."""
     x, y = _data(90)
     model = MLP(3, (9,), 3)
     rates = np.full((37, 6 * 6), 0.05)
@@ -176,7 +185,8 @@ def test_a_member_is_bit_for_bit_the_same_alone_anywhere_in_a_cohort_and_on_any_
         engine = make_engine(
             "native", model, len(members), (x, y), (x, y), batch_size=16, dtype="float32"
         )
-        engine.init(members, SGD(momentum=momentum))
+        engine.init(members, ALONE_OR_NOT[name])
+        assert (engine._update.kernel is None) == (name == "nesterov")
         result = run_cohort(
             engine,
             rates[: len(members)],
@@ -713,6 +723,30 @@ def test_cc_may_be_a_command_of_several_words(fresh_library: pytest.MonkeyPatch,
     fresh_library.setenv("LRLAB_CACHE_DIR", str(tmp_path))
     assert _native_lib.compiler() == ["env", "cc"]
     assert native_status() == "available"
+
+
+def test_a_cc_that_is_not_a_command_is_passed_over(fresh_library: pytest.MonkeyPatch):
+    fresh_library.setenv("CC", "gcc -DX='a")  # an unbalanced quote
+    cc = _native_lib.compiler()
+    assert cc is None or cc[0] != "gcc" or len(cc) == 1
+    assert isinstance(native_status(), str)
+
+
+@pytest.mark.parametrize(
+    ("cc", "zig"),
+    [
+        (["zig", "cc"], True),
+        (["ccache", "/opt/zig-0.14/zig", "cc"], True),
+        (["/usr/bin/python3", "-m", "ziglang", "cc"], True),
+        (["gcc"], False),
+        (["ccache", "clang"], False),
+    ],
+)
+def test_zig_is_recognised_behind_a_wrapper_and_given_its_spelling_of_the_arch(
+    cc: list[str], zig: bool, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("LRLAB_NATIVE_ARCH", "x86-64-v3")
+    assert _native_lib.arch_flags(cc) == [f"-march={'x86_64_v3' if zig else 'x86-64-v3'}"]
 
 
 @pytest.mark.skipif(importlib.util.find_spec("ziglang") is None, reason="needs lrlab[native]")

@@ -591,6 +591,25 @@ def test_stepper_says_which_update_the_native_kernel_can_apply(opt, rule: str | 
     assert opt.stepper(t64, np.ones_like(t64), opt.init(t64)).kernel is None
 
 
+def test_no_kernel_update_for_arrays_the_kernel_cannot_write_or_a_subclass_s_own_update():
+    theta = np.ones((2, 3), dtype=np.float32)
+    opt = SGD(momentum=0.9)
+    state = opt.init(theta)
+    state["momentum_buffer"].flags.writeable = False
+    assert opt.stepper(theta, np.ones_like(theta), state).kernel is None
+    strided = theta[:, ::2]
+    assert opt.stepper(strided, np.ones((2, 2), np.float32), opt.init(strided)).kernel is None
+
+    @dataclasses.dataclass(frozen=True)
+    class Clipped(Adam):  # an update of its own: the kernel's formula is not it
+        def _update_numpy(self, theta, grad, lr, state, k):  # type: ignore[no-untyped-def]
+            super()._update_numpy(theta, np.clip(grad, -1, 1), lr, state, k)
+
+    assert Adam().stepper(theta, np.ones_like(theta), Adam().init(theta)).kernel is not None
+    clipped = Clipped()
+    assert clipped.stepper(theta, np.ones_like(theta), clipped.init(theta)).kernel is None
+
+
 def test_stepper_checks_its_tensors():
     theta = torch.zeros(2, 3)
     with pytest.raises(ValueError, match="grad must have theta's shape"):

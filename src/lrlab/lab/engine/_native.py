@@ -268,7 +268,9 @@ class NativeEngine(HostWeights):
         return hit[1] if hit is not None and hit[0] is a else a.ctypes.data
 
     def init(self, seeds: Sequence[int], optimizer: Any) -> None:
-        for a in (getattr(self, "theta", None), getattr(self, "grad", None)):
+        old = getattr(self, "_update", None)
+        kept = [*old.kernel.buffers] if old is not None and old.kernel is not None else []
+        for a in (getattr(self, "theta", None), getattr(self, "grad", None), *kept):
             if a is not None:
                 self._own.pop(id(a), None)
         super().init(seeds, optimizer)

@@ -51,10 +51,10 @@ def arch_flags(cc: Sequence[str] = ("cc",)) -> list[str]:
 
 
 def _is_zig(cc: Sequence[str]) -> bool:
-    """Whether the command ``cc`` is Zig's C compiler (``zig cc``, or the ``ziglang``
-    package's ``python -m ziglang cc``)."""
-    words = [Path(w).name for w in cc]
-    return "ziglang" in words or (bool(words) and words[0].startswith("zig"))
+    """Whether the command ``cc`` is Zig's C compiler (``zig cc``, also behind a wrapper such
+    as ``ccache zig cc``, or the ``ziglang`` package's ``python -m ziglang cc``)."""
+    names = [Path(w).name for w in cc]
+    return any(n == "ziglang" or n == "zig" or n.startswith("zig-") for n in names)
 
 
 _STATE: dict[str, object] = {}
@@ -90,7 +90,10 @@ def compiler() -> list[str] | None:
         "gcc",
         "clang",
     ):
-        words = shlex.split(candidate) if candidate else []
+        try:
+            words = shlex.split(candidate) if candidate else []
+        except ValueError:  # (an unbalanced quote: not a command, as before shlex)
+            continue
         if words and shutil.which(words[0]):
             return words
     if importlib.util.find_spec("ziglang") is not None:

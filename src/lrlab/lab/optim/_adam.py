@@ -199,6 +199,8 @@ class Adam(PopulationOptimizer):
     def _kernel_update(
         self, theta: np.ndarray, state: dict[str, Any], k: dict
     ) -> KernelUpdate | None:
+        if type(self)._update_numpy is not Adam._update_numpy:  # (a subclass's own update)
+            return None
         if self.amsgrad or (k["has_wd"] and not k["decoupled"]):
             return None
         buffers = kernel_arrays(theta, state, ("exp_avg", "exp_avg_sq"))

@@ -81,7 +81,7 @@ class KernelUpdate:
 
 def kernel_arrays(theta: np.ndarray, state: dict[str, Any], names: tuple[str, ...]) -> Any:
     """The state's buffers ``names``, or ``None`` where ``theta`` or one of them is not what
-    the kernel updates in place: a C-contiguous float32 array of theta's shape."""
+    the kernel updates in place: a writeable, C-contiguous float32 array of theta's shape."""
     f32 = np.dtype(np.float32)
     arrays = (theta, *(state.get(n) for n in names))
     for a in arrays:
@@ -90,6 +90,7 @@ def kernel_arrays(theta: np.ndarray, state: dict[str, Any], names: tuple[str, ..
             or a.dtype != f32
             or a.shape != theta.shape
             or not a.flags.c_contiguous
+            or not a.flags.writeable
         ):
             return None
     return arrays[1:]

@@ -136,6 +136,8 @@ class SGD(PopulationOptimizer):
     def _kernel_update(
         self, theta: np.ndarray, state: dict[str, Any], k: dict
     ) -> KernelUpdate | None:
+        if type(self)._update_numpy is not SGD._update_numpy:  # (a subclass's own update)
+            return None
         if k["has_wd"] or (k["has_momentum"] and (k["has_damp"] or k["nes"] is not False)):
             return None
         names = ("momentum_buffer",) if k["has_momentum"] else ()
