@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 pytest.importorskip("torch")
@@ -79,3 +81,29 @@ def test_demo_makes_its_default_folder(tmp_path, capsys, monkeypatch):
     err = "--out: the folder"
     assert main(["demo", "--out", str(tmp_path / "no" / "such"), "--quiet"]) == 2
     assert err in capsys.readouterr().err and not (tmp_path / "no").exists()
+
+
+def test_the_cli_says_when_the_native_engine_is_not_available_and_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    """A study on the CPU without the native engine trains on the slower engines: one line on
+    stderr says so, with the reason and what to install (not with --quiet, not where
+    LRLAB_NO_NATIVE turned it off)."""
+    from lrlab.lab import engine
+
+    why = 'no C compiler found (set CC, install gcc or clang, or pip install "lrlab[native]")'
+    monkeypatch.setattr(engine, "native_status", lambda: why)
+    args = ["demo", "--epochs", "1", "--no-plots", "--no-report"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    err = capsys.readouterr().err
+    note = "lrlab's native engine, several times faster for small MLPs on the CPU, is not"
+    assert f"{note} available here: {why}" in err
+    assert main([*args, "--out", str(tmp_path / "b"), "--quiet"]) == 0
+    assert "native engine" not in capsys.readouterr().err
+    monkeypatch.setenv("LRLAB_NO_NATIVE", "1")
+    assert main([*args, "--out", str(tmp_path / "c")]) == 0
+    assert "native engine" not in capsys.readouterr().err
+    monkeypatch.setattr(engine, "native_status", lambda: "available")
+    monkeypatch.delenv("LRLAB_NO_NATIVE")
+    assert main([*args, "--out", str(tmp_path / "d")]) == 0
+    assert "native engine" not in capsys.readouterr().err
