@@ -247,6 +247,7 @@ class NativeEngine(HostWeights):
         self._works: dict[int, list[int]] = {}
         self._bounds: dict[int, list[int]] = {}
         self._own: dict[int, tuple[np.ndarray, int]] = {}
+        self._coef: tuple[Any, int] = (None, 0)  # the kernel update's coefficients, address
         self.threads = 1
         self._order = np.zeros(0, dtype=np.int64)
         self._stride = 0
@@ -308,7 +309,10 @@ class NativeEngine(HostWeights):
         inline = self._update.kernel if lr is not None else None
         update: tuple[Any, ...] = (None, None, None, 0)  # (coefficients, buffers, rule)
         if inline is not None:
-            update = (addr(inline.coefficients(lr)), *self._inline_args(inline))
+            coef = inline.coefficients(lr)  # (the same array every step: its address kept)
+            if self._coef[0] is not coef:
+                self._coef = (coef, coef.ctypes.data)
+            update = (self._coef[1], *self._inline_args(inline))
         args = (addr(theta), grad_ptr, *update, self.members, theta.shape[1], *self._net)
         args += (addr(self._x[split]), addr(self._y[split]), rows_ptr, stride, count)
         args += (int(grad is not None),)
