@@ -33,6 +33,27 @@ def test_flags_print_every_rule(capsys):
         assert f"\n{rule} " in out
 
 
+def test_one_run_prints_every_rule_and_the_window(capsys):
+    assert main(["find", "--data", "blobs", "--steps", "60"]) == 0
+    out = capsys.readouterr().out
+    assert "FinderResult(steps=60/60" in out
+    assert "\nrule                    lr  index  flags\n" in out
+    for rule in ("steepest", "valley", "minimum_div10", "half_divergence"):
+        assert f"\n{rule} " in out
+    assert "\nwindow: " in out
+
+
+def test_the_plot_s_folder_is_checked_before_the_test_runs(monkeypatch, capsys):
+    from lrlab.lab import range_test
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the range test ran")
+
+    monkeypatch.setattr(range_test, "find_lr", never)
+    assert main(["find", "--plot", "/nonexistent/d/x.png"]) == 2
+    assert "--plot: the folder /nonexistent/d does not exist" in capsys.readouterr().err
+
+
 def test_a_study_file_gives_data_model_and_optimizer(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     f = tmp_path / "iono.toml"
@@ -43,7 +64,7 @@ def test_a_study_file_gives_data_model_and_optimizer(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "range test: iono, MLP(n_inputs=34, hidden=(16,), n_outputs=1" in out
     assert "SGD(momentum=0.9" in out and "batch 28" in out
-    assert "validation: 3 rates around" in out
+    assert "validation: 3 rates around" in out and "print .validation" not in out
     assert plot.read_bytes()[:4] == b"\x89PNG" and f"plot: {plot}" in out
 
 
@@ -51,7 +72,11 @@ def test_a_study_file_gives_data_model_and_optimizer(tmp_path, capsys):
     "argv, message",
     [
         (["--data", "nope"], "data.name: must be one of"),
-        (["--hidden", "x"], "--hidden: "),
+        (
+            ["--hidden", "50,x"],
+            "--hidden: the hidden widths as whole numbers separated by commas (e.g. 50,20), "
+            "got '50,x'",
+        ),
         (["--plot", "x.gif"], "--plot must end in .png, .svg or .pdf"),
         (["--plot", "/nonexistent/d/x.png"], "--plot: the folder /nonexistent/d does not exist"),
         (["--start-lr", "1", "--end-lr", "0.1"], "start_lr"),

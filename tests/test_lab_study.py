@@ -315,6 +315,40 @@ def test_cli_ctrl_c_keeps_finished_cohorts(tmp_path, capsys, monkeypatch):
     assert "(3 run now, 1 already done, 0 failed)" in capsys.readouterr().out
 
 
+def test_cli_a_second_study_in_one_folder_says_whose_report_it_is(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "out"
+    for name in ("tiny", "other"):
+        f = tmp_path / f"{name}.toml"
+        f.write_text(TOML.replace('name = "tiny"', f'name = "{name}"'))
+        assert main(["run", str(f), "--out", str(out), "--quiet"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert f"report: {out / 'report' / 'index.html'}" in lines
+    assert lines[-1] == (
+        f"report: {out / 'report' / 'index.html'} (study other; the store also holds tiny)"
+    )
+
+
+def test_cli_ctrl_c_while_writing_the_report_says_how_to_write_it(tmp_path, capsys, monkeypatch):
+    from lrlab import _cli_studies
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_cli_studies, "_write_report", interrupted)
+    f = tmp_path / "tiny.toml"
+    f.write_text(TOML)
+    out = tmp_path / "out"
+    argv = ["run", str(f), "--out", str(out), "--quiet"]
+    capsys.readouterr()
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert err == (
+        "lrlab: interrupted while writing the figures and the report: the trials are stored in "
+        f"{out / 'lrlab.sqlite'}; lrlab report {out} writes them\n"
+    )
+
+
 # -- diverged trials -----------------------------------------------------------------------------
 def test_diverged_trials_have_no_final_metrics(tmp_path, capsys):
     s = tiny(train={"epochs": 3, "batch_size": 50}, grid={"lr": [1e6, 0.1]})
@@ -370,7 +404,7 @@ def test_out_needs_an_existing_parent(tmp_path, capsys):
     err = one_line_error(capsys, ["run", str(f), "--out", str(missing), "--quiet"])
     assert err == (
         f"lrlab: error: --out: the folder {missing.parent} does not exist "
-        "(lrlab makes results in a folder that exists)"
+        "(lrlab makes the folder results only inside one that exists)"
     )
     assert not (tmp_path / "typo").exists()
     assert main(["run", str(f), "--out", str(tmp_path / "results"), "--quiet"]) == 0  # made

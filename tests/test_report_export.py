@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import stat
 
 import pytest
 
@@ -74,6 +76,18 @@ def test_csv_and_json_files(folder, tmp_path, capsys):
     assert len(rows) == len(records) == 4
     assert rows[0]["vars.lr"] == "0.1" and records[0]["vars"] == {"lr": 0.1}
     assert not list(tmp_path.glob("*.part"))
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for f in (c, j):  # as open() makes files, not mkstemp's owner-only mode
+        assert stat.S_IMODE(f.stat().st_mode) == 0o666 & ~umask
+
+
+def test_a_file_that_is_a_folder_is_named_in_the_error(folder, tmp_path, capsys):
+    (tmp_path / "t.csv").mkdir()
+    assert main(["export", str(folder), "--csv", str(tmp_path / "t.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"lrlab: error: cannot write: {tmp_path / 't.csv'}: Is a directory\n"
+    assert not list(tmp_path.glob(".*.part"))
 
 
 @pytest.mark.parametrize(

@@ -141,6 +141,15 @@ def test_study_figures_writes_png_and_svg(diverged_store, tmp_path):
     assert (tmp_path / "sensitivity_lr.svg").read_text().lstrip().startswith("<?xml")
 
 
+def test_an_earlier_run_s_figures_that_do_not_apply_now_are_removed(diverged_store, tmp_path):
+    stale = [tmp_path / "sensitivity_momentum.png", tmp_path / "optimizers.svg"]
+    mine = [tmp_path / "notes.png", tmp_path / "curves_val_accuracy.pdf"]  # not lrlab's
+    for f in (*stale, *mine):
+        f.write_bytes(b"old")
+    written = study_figures(diverged_store, "div", tmp_path)
+    assert sorted(tmp_path.iterdir()) == sorted([*written, *mine])
+
+
 LR_X_MOMENTUM = {
     "name": "lrmom",
     "data": {"name": "blobs", "n_samples": 200, "n_train": 100},

@@ -110,7 +110,9 @@ def _write_report(store: Any, study: str, out: Path, *, figures: bool = True) ->
         raise UsageError(f"--out: cannot write in {out}: {exc.strerror}") from None
     if written:
         print(printable(f"figures: {target} ({len(written)} files)"))
-    print(printable(f"report: {page}"))
+    others = [s["name"] for s in store.studies() if s["name"] != study]
+    also = f" (study {study}; the store also holds {', '.join(others)})" if others else ""
+    print(printable(f"report: {page}{also}"))
 
 
 def _results_folder(out: Path) -> Path:
@@ -121,8 +123,8 @@ def _results_folder(out: Path) -> Path:
     parent = out.absolute().parent
     if not out.exists() and not parent.is_dir():
         raise UsageError(
-            f"--out: the folder {parent} does not exist (lrlab makes {out.name} in a folder that "
-            "exists)"
+            f"--out: the folder {parent} does not exist (lrlab makes the folder {out.name} "
+            "only inside one that exists)"
         )
     return out / "lrlab.sqlite"
 
@@ -205,8 +207,14 @@ def _run_study(study: Any, args: argparse.Namespace) -> int:
             print(printable(line))
     print(summary.table())  # its cells are escaped by the table itself
     if not args.no_report and summary.ran + summary.skipped > 0:
-        with Store(path, readonly=True) as store:
-            _write_report(store, study.name, Path(args.out))
+        try:
+            with Store(path, readonly=True) as store:
+                _write_report(store, study.name, Path(args.out))
+        except KeyboardInterrupt:
+            stopped = "interrupted while writing the figures and the report"
+            again = f"the trials are stored in {path}; lrlab report {args.out} writes them"
+            print(printable(f"lrlab: {stopped}: {again}"), file=sys.stderr)
+            return 130
     return 1 if summary.failed else 0
 
 
@@ -286,7 +294,13 @@ def _find_setup(args: argparse.Namespace) -> tuple[Any, Any, Any, int, str]:
         if args.study is not None:
             study = Study.from_toml(args.study)
         else:
-            hidden = [int(h) for h in args.hidden.split(",") if h.strip()]
+            try:
+                hidden = [int(h) for h in args.hidden.split(",") if h.strip()]
+            except ValueError:
+                raise UsageError(
+                    f"--hidden: the hidden widths as whole numbers separated by commas "
+                    f"(e.g. 50,20), got {args.hidden!r}"
+                ) from None
             optimizer: dict[str, Any] = {"name": args.optimizer}
             if args.momentum is not None:
                 optimizer["momentum"] = args.momentum
@@ -313,6 +327,20 @@ def _find_setup(args: argparse.Namespace) -> tuple[Any, Any, Any, int, str]:
     return data, net, opt, batch, study.name
 
 
+def _finder_text(result: Any) -> str:
+    """The range test's result for the terminal: every rule's suggestion side by side (one
+    run's, or the medians and spreads of repeated runs) and the recommended window."""
+    from .finder import RepeatedResult
+
+    if isinstance(result, RepeatedResult):
+        return RepeatedResult.__repr__(result)  # (not a subclass's hint to print .validation)
+    found = result.suggest()
+    lines = [repr(result), repr(found)]
+    if found.window is not None:
+        lines.append(f"window: {found.window.lo:.3g} .. {found.window.hi:.3g}")
+    return "\n".join(lines)
+
+
 def cmd_find(args: argparse.Namespace) -> int:
     """The learning-rate range test of an MLP on a dataset: every rule side by side."""
     from .lab.range_test import find_lr
@@ -321,6 +349,14 @@ def cmd_find(args: argparse.Namespace) -> int:
         raise UsageError(
             "--study: the study file gives the model and optimizer; drop --hidden/--momentum"
         )
+    target = None if args.plot is None else Path(args.plot)
+    if target is not None:  # (checked before the test runs)
+        if target.suffix.lower() not in {".png", ".svg", ".pdf"}:
+            raise UsageError(f"--plot must end in .png, .svg or .pdf, got {args.plot!r}")
+        if not target.absolute().parent.is_dir():
+            raise UsageError(f"--plot: the folder {target.absolute().parent} does not exist")
+        if not _has_matplotlib():
+            raise UsageError("--plot needs matplotlib: pip install 'lrlab[plot]'")
     data, net, opt, batch, name = _find_setup(args)
     try:
         result = find_lr(
@@ -339,18 +375,11 @@ def cmd_find(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     print(printable(f"range test: {name}, {net!r}, {opt!r}, batch {batch}"))
-    print(result)
+    print(_finder_text(result))
     validation = getattr(result, "validation", None)
     if validation is not None:
         print(validation)
-    if args.plot is not None:
-        target = Path(args.plot)
-        if target.suffix.lower() not in {".png", ".svg", ".pdf"}:
-            raise UsageError(f"--plot must end in .png, .svg or .pdf, got {args.plot!r}")
-        if not target.absolute().parent.is_dir():
-            raise UsageError(f"--plot: the folder {target.absolute().parent} does not exist")
-        if not _has_matplotlib():
-            raise UsageError("--plot needs matplotlib: pip install 'lrlab[plot]'")
+    if target is not None:
         try:
             result.plot(title=f"{name}: learning-rate range test").savefig(target, dpi=120)
         except OSError as exc:

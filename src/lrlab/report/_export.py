@@ -8,6 +8,7 @@ with ``tensorboard --logdir LOGDIR``.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -91,9 +92,17 @@ def export_tensorboard(store: Store, study: str, logdir: str | Path) -> list[Pat
 
 
 def _atomic_write(path: Path, write: Any) -> None:
-    """Write a text file whole: into a temporary file beside it, then renamed over it."""
+    """Write a text file whole: into a temporary file beside it, then renamed over it, with
+    the permissions a file made with ``open`` gets (``0o666`` less the umask: ``mkstemp``'s
+    own are the owner's alone). Raises ``IsADirectoryError`` naming ``path`` where it is a
+    folder."""
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             write(f)
         os.replace(tmp, path)

@@ -519,6 +519,10 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+#: the names of :func:`study_figures`' files begin so (besides ``lr`` and ``optimizers``)
+FIGURE_PREFIXES = ("curves_", "grid_", "sensitivity_")
+
+
 def study_figures(
     store: Store, study: str, out: str | Path, formats: Sequence[str] = ("png", "svg")
 ) -> list[Path]:
@@ -529,7 +533,9 @@ def study_figures(
     own (:func:`numeric_variables`; one line per level of the other variable when two vary);
     the learning rate over epochs when it changes during
     training; the optimizer comparison when the optimizer varies and some optimizer has several
-    configurations (with one each, it would be the learning curves again).
+    configurations (with one each, it would be the learning curves again). Figures of an
+    earlier run in ``out`` that do not apply now (another study's, a variable no longer swept)
+    are removed, so the folder holds this study's figures only.
 
     Returns:
         The files written, in that order, each in every one of ``formats``.
@@ -558,4 +564,9 @@ def study_figures(
             path = out / f"{name}.{fmt}"
             fig.savefig(path, dpi=110)
             written.append(path)
+    for old in out.iterdir():  # an earlier run's figures that do not apply now
+        stem, fmt = old.stem, old.suffix.lstrip(".")
+        ours = stem in ("lr", "optimizers") or stem.startswith(FIGURE_PREFIXES)
+        if ours and fmt in formats and old not in written and old.is_file():
+            old.unlink()
     return written
