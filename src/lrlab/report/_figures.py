@@ -142,7 +142,7 @@ def _colours(n: int) -> list[Any]:
 
 
 def _band(grid: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean over seeds per epoch and the Student-t interval (NaN where fewer than 2 seeds)."""
+    """Mean over seeds per epoch and the Student-t interval (NaN where fewer than 3 seeds)."""
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         n = np.sum(~np.isnan(grid), axis=0)
@@ -450,6 +450,7 @@ def lr_curves(store: Store, study: str) -> Any:
             )
     ax.set_yscale("log", nonpositive="mask")  # a 0 is a gap in the line, not a drop to the axis
     ax.set_xlabel("epoch")
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_ylabel("learning rate")
     _title(ax, f"{study}: learning rate per epoch" + (" (rates of 0 not drawn)" if zeros else ""))
     ax.grid(alpha=0.3)
@@ -487,9 +488,10 @@ def optimizer_comparison(store: Store, study: str, metric: str = "val_accuracy")
         ax.plot(epochs, mean, color=colour, label=f"{name}: {rest} (n={len(c.records)})")
         ax.fill_between(epochs, lo, hi, color=colour, alpha=0.15, linewidth=0)
     ax.set_xlabel("epoch")
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_ylabel(metric, parse_math=False)
     _fit_y(ax, means, metric)
-    _title(ax, f"{study}: each optimizer at its best configuration")
+    _title(ax, f"{study}: each optimizer at its best configuration (band: 95% CI where n >= 3)")
     ax.grid(alpha=0.3)
     _outside_legend(fig, ax, len(best))
     return fig
