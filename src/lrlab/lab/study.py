@@ -136,7 +136,7 @@ class StudySummary:
     def dropped_line(self) -> str | None:
         """One line when the study's file dropped trials of earlier runs, else ``None``."""
         n = self.dropped
-        note = f"note: the study file changed: {n} trials it listed before are not part of it now"
+        note = f"note: the study changed: {n} trials it listed before are not part of it now"
         return f"{note} (what they stored stays in the store)" if n else None
 
     def weights_line(self) -> str | None:
@@ -528,8 +528,8 @@ def _check_device(device: str) -> None:
         ) from None
     try:
         dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise SpecError("train.device", f"not a torch device: {device!r} ({exc})") from None
+    except (RuntimeError, TypeError):  # (torch's message lists twenty device types)
+        raise SpecError("train.device", f"not a torch device: {device!r} (cpu, cuda)") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise SpecError("train.device", f"CUDA is not available on this machine, got {device!r}")
     if dev.type == "mps" and not torch.backends.mps.is_available():
