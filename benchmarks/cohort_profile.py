@@ -8,15 +8,18 @@ Milliseconds per configuration, scaled from ``--epochs`` to the study's 200 epoc
 ``other`` (the loop itself, the learning-rate table, initialisation, thread probes). The
 engines and optimizers take turns, each keeps its fastest of ``--repeats`` runs. Optimizers
 (``--optimizers``): ``sgd`` (no momentum), ``momentum`` (0.9, torch's form), ``keras``
-(momentum 0.9, Keras' form), ``adam``.
+(momentum 0.9, Keras' form), ``adam``. ``--archs`` builds the native engine's kernel for each
+instruction set named (``native``: the CPU's own; ``x86-64-v3``: AVX2, 8 members per vector;
+``x86-64``: SSE2, 4, no fused multiply-add) and times each build as an engine of its own.
 
     python benchmarks/cohort_profile.py [--members 1024] [--epochs 20] [--repeats 3]
-        [--engines native,torch] [--optimizers sgd] [--threads N]
+        [--engines native,torch] [--optimizers sgd] [--archs native] [--threads N]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -25,7 +28,7 @@ from typing import Any
 from population import LRS, lrlab_population  # (this folder's population.py: the same run)
 
 from lrlab.lab.data import blobs
-from lrlab.lab.engine import _loop, native_status
+from lrlab.lab.engine import _loop, _native_lib, native_status
 from lrlab.lab.engine._native import NativeEngine
 from lrlab.lab.engine._numpy import NumpyEngine
 from lrlab.lab.optim import SGD, Adam
@@ -106,6 +109,9 @@ def main() -> None:
     p.add_argument(
         "--optimizers", default="sgd", help=f"comma-separated, of {', '.join(OPTIMIZERS)}"
     )
+    p.add_argument(
+        "--archs", default="native", help="comma-separated instruction sets of the native kernel"
+    )
     args = p.parse_args()
     engines = [
         e for e in args.engines.split(",") if e != "native" or native_status() == "available"
@@ -114,13 +120,29 @@ def main() -> None:
     unknown = sorted(set(optimizers) - set(OPTIMIZERS))
     if unknown:
         p.error(f"--optimizers: unknown {', '.join(unknown)} (choose from {', '.join(OPTIMIZERS)})")
-    runs = [(e, o) for e in engines for o in optimizers]
-    for engine, opt in runs:  # warm up: compile, first calls, thread probes of the shapes
-        profile(engine, args.members, 1, args.threads, opt)
-    best: dict[tuple[str, str], dict[str, float]] = {}
+    archs = args.archs.split(",")
+    runs = [
+        (e, o, a) for e in engines for a in (archs if e == "native" else ["-"]) for o in optimizers
+    ]
+    lanes: dict[str, int] = {}
+
+    def profile_run(key: tuple[str, str, str], epochs: int) -> dict[str, float]:
+        engine, opt, arch = key
+        if engine == "native" and (arch not in lanes or os.environ[_native_lib.ARCH_ENV] != arch):
+            os.environ[_native_lib.ARCH_ENV] = arch  # ("native": -march=native)
+            _native_lib.reset()
+            lib = _native_lib.library()
+            if lib is None:
+                p.error(f"--archs {arch}: {native_status()}")
+            lanes[arch] = int(lib.lrlab_lanes())
+        return profile(engine, args.members, epochs, args.threads, opt)
+
+    for key in runs:  # warm up: compile, first calls, thread probes of the shapes
+        profile_run(key, 1)
+    best: dict[tuple[str, str, str], dict[str, float]] = {}
     for _ in range(args.repeats):
         for key in runs:
-            run = profile(key[0], args.members, args.epochs, args.threads, key[1])
+            run = profile_run(key, args.epochs)
             if key not in best or run["total"] < best[key]["total"]:
                 best[key] = run
     scale = 200 / args.epochs / args.members * 1e3
@@ -131,9 +153,10 @@ def main() -> None:
         f"fastest of {args.repeats} runs, threads {args.threads or 'adaptive'}"
     )
     print(f"  {'engine':>8} {'optimizer':>9} " + " ".join(f"{c:>10}" for c in cols))
-    for (engine, opt), run in best.items():
+    for (engine, opt, arch), run in best.items():
         cells = " ".join(f"{run.get(c, 0.0) * scale:10.2f}" for c in cols)
-        print(f"  {engine:>8} {opt:>9} {cells}")
+        build = f" ({arch}, {lanes[arch]} lanes)" if engine == "native" and arch in lanes else ""
+        print(f"  {engine:>8} {opt:>9} {cells}{build}")
 
 
 if __name__ == "__main__":
