@@ -163,7 +163,7 @@ ALONE_OR_NOT = {
     "sgd": SGD(),  # inside the kernel
     "momentum": SGD(momentum=0.9),  # inside the kernel
     "adam": Adam(),  # inside the kernel
-    "nesterov": SGD(momentum=0.9, nesterov=True),  # NumPy's update, on the kernel's threads
+    "dampening": SGD(momentum=0.9, dampening=0.1),  # NumPy's update, on the kernel's threads
 }
 
 
@@ -174,8 +174,8 @@ def test_a_member_is_bit_for_bit_the_same_alone_anywhere_in_a_cohort_and_on_any_
 ):
     """Each lane runs one member's formula in a fixed order: member 6 (with its own batch
     order) trained alone, as member 1 of 3 or member 20 of 37, on one thread or two; with the
-    update inside the kernel (plain SGD, momentum, Adam) and outside it (Nesterov momentum:
-    NumPy's update of each thread's members)."""
+    update inside the kernel (plain SGD, momentum, Adam) and outside it (momentum with
+    dampening: NumPy's update of each thread's members)."""
     x, y = _data(90)
     model = MLP(3, (9,), 3)
     rates = np.full((37, 6 * 6), 0.05)
@@ -186,7 +186,7 @@ def test_a_member_is_bit_for_bit_the_same_alone_anywhere_in_a_cohort_and_on_any_
             "native", model, len(members), (x, y), (x, y), batch_size=16, dtype="float32"
         )
         engine.init(members, ALONE_OR_NOT[name])
-        assert (engine._update.kernel is None) == (name == "nesterov")
+        assert (engine._update.kernel is None) == (name == "dampening")
         result = run_cohort(
             engine,
             rates[: len(members)],
@@ -265,6 +265,11 @@ KERNEL_UPDATES = {
     "momentum": SGD(momentum=0.9),
     "momentum per member": SGD(momentum=[0.0, 0.5, 0.99, 0.9] * 9 + [0.3]),
     "keras_momentum": SGD(momentum=0.9, form="keras"),
+    "momentum (Nesterov, weight decay)": SGD(momentum=0.9, nesterov=True, weight_decay=1e-2),
+    "keras_momentum (Nesterov, weight decay)": SGD(
+        momentum=0.9, nesterov=True, weight_decay=[0.0, 0.1] * 18 + [0.05], form="keras"
+    ),
+    "sgd (weight decay)": SGD(weight_decay=[0.0, 0.01, 0.1] * 12 + [0.05]),
     "adam": Adam(),
     "adam per member": Adam(betas=([0.3, 0.9, 0.5] * 12 + [0.8], [0.999, 0.99] * 18 + [0.9])),
     "adam (AdamW)": AdamW(weight_decay=[0.0, 0.01, 0.1] * 12 + [0.05]),
@@ -311,8 +316,7 @@ def test_an_update_in_the_kernel_is_numpys_bit_for_bit(name: str, threads: int):
     for n, b in runs[0][1].items():
         np.testing.assert_array_equal(b, runs[1][1][n])
         assert (b[2:] != 0).any()
-    if not name.endswith("(AdamW)"):  # (member 1 decays at rate 0: no change either way)
-        np.testing.assert_array_equal(runs[0][0][1], start[1])
+    np.testing.assert_array_equal(runs[0][0][1], start[1])  # rate 0: no step, no decay
     if kernel.rule in ("sgd", "momentum", "keras_momentum"):
         moved = runs[0][0][0][start[0] == 0]  # biases: zero at first, then minus the products
         assert (moved != 0).any() and (np.abs(moved) < np.finfo(np.float32).tiny).all()

@@ -27,7 +27,7 @@ from lrlab.lab.optim import (  # noqa: E402
     RMSprop,
     optimizer_from_config,
 )
-from lrlab.lab.optim._kernel import COLUMN_B2  # noqa: E402
+from lrlab.lab.optim._kernel import COLUMN_B2, DECAY, NESTEROV, WD  # noqa: E402
 
 F64 = torch.float64
 STEPS = 100
@@ -509,16 +509,27 @@ def _kernel_formula(kernel, theta: np.ndarray, g: np.ndarray, lr: np.ndarray) ->
     operation at a time (what the native kernel computes), in place."""
     rows = kernel.coefficients(lr)
     col = [r[:, None] for r in rows]
-    if kernel.rule == "sgd":
-        theta -= g * col[0]
-    elif kernel.rule == "momentum":
-        (b,) = kernel.buffers
-        b[...] = b * col[1] + g
-        theta -= b * col[0]
-    elif kernel.rule == "keras_momentum":
-        (b,) = kernel.buffers
-        b[...] = b * col[1] - g * col[0]
-        theta += b
+    if kernel.rule in ("sgd", "momentum", "keras_momentum"):
+        r, m, wd, decay = col
+        if kernel.flags & DECAY:
+            theta *= decay
+        if kernel.flags & WD:
+            g = g + theta * wd
+        if kernel.rule == "sgd":
+            theta -= g * r
+        elif kernel.rule == "momentum":
+            (b,) = kernel.buffers
+            b[...] = b * m + g
+            theta -= (g + b * m if kernel.flags & NESTEROV else b) * r
+        elif kernel.flags & NESTEROV:
+            (b,) = kernel.buffers
+            b[...] = b * m - g * r
+            theta -= g * r
+            theta += b * m
+        else:
+            (b,) = kernel.buffers
+            b[...] = b * m - g * r
+            theta += b
     else:
         size, decay, a, c, near, b2, c2, sc2, eps = col
         e, v = kernel.buffers
@@ -543,16 +554,20 @@ def _kernel_formula(kernel, theta: np.ndarray, g: np.ndarray, lr: np.ndarray) ->
         (SGD(momentum=0.9), "momentum"),
         (SGD(momentum=[0.0, 0.7]), "momentum"),  # one value per member: the momentum path
         (SGD(momentum=0.9, form="keras"), "keras_momentum"),
+        (SGD(momentum=0.9, nesterov=True), "momentum"),
+        (SGD(momentum=0.9, nesterov=True, form="keras"), "keras_momentum"),
+        (SGD(weight_decay=1e-2), "sgd"),
+        (SGD(momentum=[0.9, 0.5], weight_decay=[1e-2, 0.0]), "momentum"),
+        (SGD(momentum=0.9, nesterov=True, weight_decay=0.1, form="keras"), "keras_momentum"),
+        (SGD(weight_decay=0.1, form="keras"), "sgd"),
         (Adam(), "adam"),
         (Adam(betas=(0.3, 0.99)), "adam"),  # lerp from the far end
         (Adam(betas=([0.9, 0.2], [0.99, 0.9]), eps=[1e-8, 1e-3]), "adam"),
         (AdamW(), "adam"),
         (AdamW(weight_decay=[0.0, 0.1], form="keras"), "keras_adam"),
         (Adam(form="keras"), "keras_adam"),
-        (SGD(momentum=0.9, nesterov=True), None),
+        (SGD(momentum=[0.9, 0.8], nesterov=[True, False]), None),  # Nesterov per member
         (SGD(momentum=0.9, dampening=0.1), None),
-        (SGD(weight_decay=1e-4), None),
-        (SGD(momentum=0.9, weight_decay=1e-4, form="keras"), None),
         (Adam(amsgrad=True), None),
         (Adam(weight_decay=1e-2), None),  # coupled (L2) weight decay
         (RMSprop(), None),

@@ -424,6 +424,7 @@ static void deinterleave(float *dst, const vf *src, int64_t P, int64_t c0, int64
  *   UPDATE_SGD:            theta -= g * r
  *   UPDATE_MOMENTUM:       b = b * m; b = b + g; theta -= b * r         (torch's heavy ball)
  *   UPDATE_KERAS_MOMENTUM: b = b * m; b = b - g * r; theta = theta + b  (Keras' SGD)
+ *   (weight decay and Nesterov momentum: see sgd())
  *   UPDATE_ADAM, UPDATE_KERAS_ADAM, rows size, decay, a, c, near, b2, c2, sc2, eps
  *   (buffers e: exp_avg, v: exp_avg_sq):
  *     theta = theta * decay                            (decoupled weight decay; 1: none)
@@ -439,6 +440,9 @@ enum {
   UPDATE_KERAS_ADAM = 4,
   UPDATE_RULE = 15,      /* the rule's bits; above them, flags */
   UPDATE_COLUMN_B2 = 16, /* beta2 one per member: NumPy multiplies g * (g * c2) */
+  UPDATE_WD = 32,        /* SGD: coupled weight decay */
+  UPDATE_DECAY = 64,     /* SGD: decoupled weight decay */
+  UPDATE_NESTEROV = 128, /* SGD: Nesterov momentum */
 };
 
 typedef struct {
@@ -510,46 +514,74 @@ static void adam(int64_t P, vf *thT, const vf *gT, vf *eT, vf *vT, const Update 
   }
 }
 
+/* the SGD rules, with rows r, m, wd, decay: the weight decay first (UPDATE_DECAY: decoupled,
+ * theta = theta * decay; UPDATE_WD: coupled, g = g + theta * wd), then the rule; with
+ * UPDATE_NESTEROV, torch's theta -= (g + b * m) * r and Keras' theta = theta - g * r + b * m
+ * in place of the momentum rules' last step */
+static void sgd(int64_t P, vf *thT, const vf *gT, vf *bT, const Update *u, int64_t c0,
+                int64_t lanes) {
+  const int rule = u->rule & UPDATE_RULE, nesterov = u->rule & UPDATE_NESTEROV;
+  const int coupled = u->rule & UPDATE_WD, decoupled = u->rule & UPDATE_DECAY;
+  const vf r = coef_of(u, 0, c0, lanes), m = coef_of(u, 1, c0, lanes);
+  const vf wd = coef_of(u, 2, c0, lanes), decay = coef_of(u, 3, c0, lanes);
+  for (int64_t p = 0; p < P; p++) {
+    vf th = thT[p], g = gT[p];
+    if (decoupled) {
+      th = th * decay;
+      OPAQUE(th);
+    }
+    if (coupled) {
+      vf t = th * wd;
+      OPAQUE(t);
+      g = g + t;
+    }
+    if (rule == UPDATE_SGD) {
+      vf d = g * r;
+      OPAQUE(d);
+      th = th - d;
+    } else if (rule == UPDATE_MOMENTUM) {
+      vf b = bT[p] * m;
+      OPAQUE(b);
+      b = b + g;
+      bT[p] = b;
+      vf e = b;
+      if (nesterov) {
+        vf t = b * m;
+        OPAQUE(t);
+        e = g + t;
+      }
+      vf d = e * r;
+      OPAQUE(d);
+      th = th - d;
+    } else {
+      vf b = bT[p] * m, d = g * r;
+      OPAQUE(b);
+      OPAQUE(d);
+      b = b - d;
+      bT[p] = b;
+      if (nesterov) {
+        vf t = b * m;
+        OPAQUE(t);
+        th = th - d;
+        th = th + t;
+      } else {
+        th = th + b;
+      }
+    }
+    thT[p] = th;
+  }
+}
+
 static void descend(const Net *net, vf *thT, const vf *gT, vf *b0T, vf *b1T, const Update *u,
                     int64_t c0, int64_t lanes) {
-  const int rule = u->rule & UPDATE_RULE;
-  const vf r = coef_of(u, 0, c0, lanes);
-  const vf m = rule == UPDATE_MOMENTUM || rule == UPDATE_KERAS_MOMENTUM
-                   ? coef_of(u, 1, c0, lanes)
-                   : VF(0.0f);
 #if defined(__SSE__)
   const unsigned int flushing = _mm_getcsr();
   _mm_setcsr(net->csr);
 #endif
-  const int64_t P = net->P;
-  if (rule == UPDATE_SGD) {
-    for (int64_t p = 0; p < P; p++) {
-      vf d = gT[p] * r;
-      OPAQUE(d);
-      thT[p] = thT[p] - d;
-    }
-  } else if (rule == UPDATE_MOMENTUM) {
-    for (int64_t p = 0; p < P; p++) {
-      vf b = b0T[p] * m;
-      OPAQUE(b);
-      b = b + gT[p];
-      b0T[p] = b;
-      vf d = b * r;
-      OPAQUE(d);
-      thT[p] = thT[p] - d;
-    }
-  } else if (rule == UPDATE_KERAS_MOMENTUM) {
-    for (int64_t p = 0; p < P; p++) {
-      vf b = b0T[p] * m, d = gT[p] * r;
-      OPAQUE(b);
-      OPAQUE(d);
-      b = b - d;
-      b0T[p] = b;
-      thT[p] = thT[p] + b;
-    }
-  } else {
-    adam(P, thT, gT, b0T, b1T, u, c0, lanes);
-  }
+  if ((u->rule & UPDATE_RULE) <= UPDATE_KERAS_MOMENTUM)
+    sgd(net->P, thT, gT, b0T, u, c0, lanes);
+  else
+    adam(net->P, thT, gT, b0T, b1T, u, c0, lanes);
 #if defined(__SSE__)
   _mm_setcsr(flushing);
 #endif

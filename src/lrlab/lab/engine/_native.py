@@ -297,8 +297,8 @@ class NativeEngine(HostWeights):
         the first ``count`` rows of ``split``; summed losses and correct counts into ``out``.
         With ``lr`` (``[C, 1]``), each thread then applies the optimizer's update to its own
         members (:meth:`~lrlab.lab.optim.Stepper.rows`: the rows whose gradient it just
-        wrote, still in its cache), and the update is counted once. SGD without weight decay,
-        dampening or Nesterov momentum and Adam without AMSGrad or coupled weight decay
+        wrote, still in its cache), and the update is counted once. SGD without dampening and
+        Adam without AMSGrad or coupled weight decay
         (:attr:`~lrlab.lab.optim.Stepper.kernel`) are applied by the kernel itself, to each
         group's weights and buffers while they are in its registers' layout: the same bits as
         the NumPy update (a NaN's sign and payload aside), without NumPy's row-by-row loops

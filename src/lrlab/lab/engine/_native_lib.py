@@ -315,6 +315,8 @@ def _check_updates(
         SGD(),
         SGD(momentum=each(0.0, 1.0)),
         SGD(momentum=0.9, form="keras"),
+        SGD(momentum=0.9, nesterov=True, weight_decay=each(0.0, 0.1)),
+        SGD(momentum=each(0.0, 1.0), nesterov=True, weight_decay=0.05, form="keras"),
         Adam(betas=(each(0.3, 0.99), each(0.9, 0.999))),  # lerp's two branches, beta2 columns
         Adam(betas=(0.3, 0.99), eps=1e-3),
         AdamW(weight_decay=each(0.0, 0.1), form="keras"),

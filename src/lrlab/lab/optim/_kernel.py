@@ -17,6 +17,11 @@ RULES: tuple[str, ...] = ("sgd", "momentum", "keras_momentum", "adam", "keras_ad
 #: a flag of the kernel's rule: beta2 one value per member (NumPy then multiplies
 #: ``g * (g * c2)``, not ``(g * g) * c2``)
 COLUMN_B2 = 16
+#: flags of the SGD rules: coupled weight decay (torch: ``g = g + theta * wd``), decoupled
+#: weight decay (Keras: ``theta = theta * decay`` first), Nesterov momentum
+WD, DECAY, NESTEROV = 32, 64, 128
+#: the rows of an SGD rule's coefficients, in order
+SGD_ROWS = ("r", "m", "wd", "decay")
 #: the rows of an Adam rule's coefficients, in order
 ADAM_ROWS = ("size", "decay", "a", "c", "near", "b2", "c2", "sc2", "eps")
 
@@ -47,6 +52,11 @@ class KernelUpdate:
     with ``bc1 = 1 - beta1**t`` and ``bc2 = 1 - beta2**t`` at step ``t`` (in float64, then
     rounded), ``decay = 1 - r * weight_decay`` (1 without weight decay).
 
+    The SGD rules' flags: :data:`WD` first ``g = g + theta * wd`` (torch's coupled weight
+    decay), :data:`DECAY` first ``theta *= decay`` (Keras' decoupled one), :data:`NESTEROV`
+    ``theta -= (g + b * m) * r`` (torch) or ``theta -= g * r; theta += b * m`` (Keras) for the
+    momentum rules' last step.
+
     Attributes:
         rule: One of :data:`RULES`.
         buffers: The state's buffers the kernel updates in place, C-contiguous float32
@@ -54,9 +64,10 @@ class KernelUpdate:
             rules, ``exp_avg`` and ``exp_avg_sq`` for Adam.
         coefficients: Called with a step's ``[C, 1]`` learning rates (before the step is
             counted), it returns each member's coefficients of that step as the rows of a
-            C-contiguous float32 ``[rows, C]`` array: ``r``, then ``m`` for the momentum
-            rules; :data:`ADAM_ROWS` for Adam. The array may be reused by the next call.
-        flags: Variants of the rule's arithmetic (:data:`COLUMN_B2`).
+            C-contiguous float32 ``[rows, C]`` array: :data:`SGD_ROWS` for the SGD rules,
+            :data:`ADAM_ROWS` for Adam. The array may be reused by the next call.
+        flags: Variants of the rule's arithmetic (:data:`WD`, :data:`DECAY`,
+            :data:`NESTEROV`, :data:`COLUMN_B2`).
 
     Example:
         >>> import numpy as np
@@ -64,7 +75,7 @@ class KernelUpdate:
         >>> theta = np.ones((2, 3), dtype=np.float32)
         >>> opt = SGD(momentum=[0.0, 0.9])
         >>> kernel = opt.stepper(theta, np.zeros_like(theta), opt.init(theta)).kernel
-        >>> kernel.rule, kernel.coefficients(np.array([[0.5], [0.25]])).tolist()
+        >>> kernel.rule, kernel.coefficients(np.array([[0.5], [0.25]]))[:2].tolist()
         ('momentum', [[0.5, 0.25], [0.0, 0.8999999761581421]])
     """
 

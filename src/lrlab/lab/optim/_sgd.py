@@ -20,11 +20,12 @@ from ._base import (
     _axpy,
     _axpy_,
     _check_form_zero,
+    _decay_np,
     _member_wise,
     _pack,
     _tensor,
 )
-from ._kernel import KernelUpdate, kernel_arrays, rows_of
+from ._kernel import DECAY, NESTEROV, WD, KernelUpdate, kernel_arrays, member_row, rows_of
 
 __all__ = ["SGD"]
 
@@ -138,23 +139,30 @@ class SGD(PopulationOptimizer):
     ) -> KernelUpdate | None:
         if type(self)._update_numpy is not SGD._update_numpy:  # (a subclass's own update)
             return None
-        if k["has_wd"] or (k["has_momentum"] and (k["has_damp"] or k["nes"] is not False)):
+        if k["has_momentum"] and (k["has_damp"] or k["nes"] == "mask"):
             return None
         names = ("momentum_buffer",) if k["has_momentum"] else ()
         buffers = kernel_arrays(theta, state, names)
         if buffers is None:
             return None
-        # rows: the learning rate (set each step), the momentum
-        coef = rows_of(theta.shape[0], None, *((k["momentum"],) if names else ()))
+        wd, decoupled = k["has_wd"], k["has_wd"] and k["decoupled"]
+        # rows: the learning rate (set each step), the momentum, the coupled weight decay, the
+        # decoupled decay factor (set each step)
+        mom = k["momentum"] if names else 0.0
+        coef = rows_of(theta.shape[0], None, mom, k["wd"] if wd else 0.0, 1.0)
+        f32, C = np.dtype(np.float32), theta.shape[0]
 
         def coefficients(lr: np.ndarray) -> np.ndarray:
             coef[0] = lr[:, 0]  # (float32 as NumPy's lr.astype(theta.dtype))
+            if decoupled:
+                coef[3] = member_row(_decay_np(lr, k, f32), C)
             return coef
 
+        flags = (DECAY if decoupled else WD if wd else 0) | (NESTEROV if k["nes"] is True else 0)
         if not names:
-            return KernelUpdate("sgd", (), coefficients)
+            return KernelUpdate("sgd", (), coefficients, flags)
         rule = "momentum" if self.form == "torch" else "keras_momentum"
-        return KernelUpdate(rule, buffers, coefficients)
+        return KernelUpdate(rule, buffers, coefficients, flags)
 
     def _reads_step(self, k: dict) -> bool:
         return bool(k["has_damp"])  # torch's first step skips the dampening

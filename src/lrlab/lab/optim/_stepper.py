@@ -51,9 +51,9 @@ class Stepper:
         # a torch op per step to count costs ~4 us; count in Python when nothing reads it
         self._lazy, self._pending = not opt._reads_step(k), 0
         #: the update as the native engine's kernel applies it itself
-        #: (:class:`~lrlab.lab.optim.KernelUpdate`), or ``None``: SGD without weight decay,
-        #: dampening or Nesterov momentum and Adam without AMSGrad or coupled weight decay,
-        #: on a float32 NumPy population
+        #: (:class:`~lrlab.lab.optim.KernelUpdate`), or ``None``: SGD without dampening
+        #: (Nesterov momentum for all members or none) and Adam without AMSGrad or coupled
+        #: weight decay, on a float32 NumPy population
         self.kernel: KernelUpdate | None = opt._kernel_update(theta, state, k) if numpy else None
 
     def __call__(self, lr: Any) -> None:
