@@ -43,7 +43,7 @@ def test_one_run_prints_every_rule_and_the_window(capsys):
     assert "\nwindow: " in out
 
 
-def test_the_plot_s_folder_is_checked_before_the_test_runs(monkeypatch, capsys):
+def test_the_plot_s_folder_is_checked_before_the_test_runs(tmp_path, monkeypatch, capsys):
     from lrlab.lab import range_test
 
     def never(*args: object, **kwargs: object) -> None:
@@ -52,6 +52,10 @@ def test_the_plot_s_folder_is_checked_before_the_test_runs(monkeypatch, capsys):
     monkeypatch.setattr(range_test, "find_lr", never)
     assert main(["find", "--plot", "/nonexistent/d/x.png"]) == 2
     assert "--plot: the folder /nonexistent/d does not exist" in capsys.readouterr().err
+    folder = tmp_path / "a.png"
+    folder.mkdir()
+    assert main(["find", "--plot", str(folder)]) == 2
+    assert f"--plot: {folder} is a folder" in capsys.readouterr().err
 
 
 def test_a_study_file_gives_data_model_and_optimizer(tmp_path, capsys):

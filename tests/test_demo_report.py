@@ -88,7 +88,7 @@ def test_the_cli_says_when_the_native_engine_is_not_available_and_why(
 ):
     """A study on the CPU without the native engine trains on the slower engines: one line on
     stderr says so, with the reason and what to install (not with --quiet, not where
-    LRLAB_NO_NATIVE turned it off)."""
+    LRLAB_NO_NATIVE turned it off, not for a network the engine would not have taken)."""
     from lrlab.lab import engine
 
     why = 'no C compiler found (set CC, install gcc or clang, or pip install "lrlab[native]")'
@@ -103,7 +103,14 @@ def test_the_cli_says_when_the_native_engine_is_not_available_and_why(
     monkeypatch.setenv("LRLAB_NO_NATIVE", "1")
     assert main([*args, "--out", str(tmp_path / "c")]) == 0
     assert "native engine" not in capsys.readouterr().err
-    monkeypatch.setattr(engine, "native_status", lambda: "available")
     monkeypatch.delenv("LRLAB_NO_NATIVE")
+    wide = tmp_path / "wide.toml"  # 2-300-300-3: more than engine="auto" gives the kernel
+    wide.write_text(
+        'name = "wide"\nseeds = [0]\nschedule = "constant(0.1)"\n[data]\nname = "blobs"\n'
+        "[model]\nhidden = [300, 300]\n[train]\nepochs = 1\nbatch_size = 100\n"
+    )
+    assert main(["run", str(wide), "--out", str(tmp_path / "w"), "--no-report"]) == 0
+    assert "native engine" not in capsys.readouterr().err
+    monkeypatch.setattr(engine, "native_status", lambda: "available")
     assert main([*args, "--out", str(tmp_path / "d")]) == 0
     assert "native engine" not in capsys.readouterr().err

@@ -281,8 +281,9 @@ KERNEL_UPDATES = {
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("name", list(KERNEL_UPDATES))
 def test_an_update_in_the_kernel_is_numpys_bit_for_bit(name: str, threads: int):
-    """SGD without weight decay, dampening or Nesterov momentum and Adam without AMSGrad or
-    coupled weight decay run inside the kernel: the same bits as the optimizer's NumPy update
+    """SGD without dampening (momentum, Nesterov momentum, either weight decay) and Adam
+    without AMSGrad or coupled weight decay run inside the kernel: the same bits as the
+    optimizer's NumPy update
     (weights and buffers), each member at its own rate and hyperparameters, a rate of 0, and
     products below float32's normal range kept (the kernel flushes subnormals in its own
     arithmetic, not in the update)."""

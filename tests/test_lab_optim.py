@@ -620,9 +620,14 @@ def test_no_kernel_update_for_arrays_the_kernel_cannot_write_or_a_subclass_s_own
         def _update_numpy(self, theta, grad, lr, state, k):  # type: ignore[no-untyped-def]
             super()._update_numpy(theta, np.clip(grad, -1, 1), lr, state, k)
 
+    @dataclasses.dataclass(frozen=True)
+    class Decays(SGD):  # a weight decay of its own
+        def _weight_decay_numpy(self, theta, grad, lr, k):  # type: ignore[no-untyped-def]
+            return grad + theta
+
     assert Adam().stepper(theta, np.ones_like(theta), Adam().init(theta)).kernel is not None
-    clipped = Clipped()
-    assert clipped.stepper(theta, np.ones_like(theta), clipped.init(theta)).kernel is None
+    for opt in (Clipped(), Decays(momentum=0.9)):
+        assert opt.stepper(theta, np.ones_like(theta), opt.init(theta)).kernel is None
 
 
 def test_stepper_checks_its_tensors():

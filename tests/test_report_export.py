@@ -82,6 +82,23 @@ def test_csv_and_json_files(folder, tmp_path, capsys):
         assert stat.S_IMODE(f.stat().st_mode) == 0o666 & ~umask
 
 
+def test_an_exported_file_keeps_its_own_mode_and_a_new_one_follows_the_umask(
+    folder, tmp_path, capsys
+):
+    kept = tmp_path / "kept.csv"
+    kept.write_text("old")
+    kept.chmod(0o600)
+    old = os.umask(0o027)
+    try:
+        assert main(["export", str(folder), "--csv", str(kept), "--json", str(tmp_path / "n")]) == 0
+        assert os.umask(0o027) == 0o027  # (the umask is as it was)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "n").stat().st_mode) == 0o640
+    assert kept.read_text() != "old"
+
+
 def test_a_file_that_is_a_folder_is_named_in_the_error(folder, tmp_path, capsys):
     (tmp_path / "t.csv").mkdir()
     assert main(["export", str(folder), "--csv", str(tmp_path / "t.csv")]) == 2

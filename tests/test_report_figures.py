@@ -142,12 +142,23 @@ def test_study_figures_writes_png_and_svg(diverged_store, tmp_path):
 
 
 def test_an_earlier_run_s_figures_that_do_not_apply_now_are_removed(diverged_store, tmp_path):
-    stale = [tmp_path / "sensitivity_momentum.png", tmp_path / "optimizers.svg"]
-    mine = [tmp_path / "notes.png", tmp_path / "curves_val_accuracy.pdf"]  # not lrlab's
+    """Only the files an earlier call listed as its own: a user's files stay, whatever their
+    names, and nothing outside the folder is touched."""
+    folder = tmp_path / "figures"
+    folder.mkdir()
+    stale = [folder / "sensitivity_momentum.png", folder / "optimizers.svg"]
+    mine = [folder / "lr.png", folder / "grid_search.svg", folder / "notes.png"]
     for f in (*stale, *mine):
         f.write_bytes(b"old")
-    written = study_figures(diverged_store, "div", tmp_path)
-    assert sorted(tmp_path.iterdir()) == sorted([*written, *mine])
+    (folder / ".lrlab-figures").write_text(
+        "sensitivity_momentum.png\noptimizers.svg\ncurves_val_accuracy.png\n../outside.png\n"
+    )
+    (tmp_path / "outside.png").write_bytes(b"not in the folder")
+    written = study_figures(diverged_store, "div", folder)
+    manifest = folder / ".lrlab-figures"
+    assert sorted(folder.iterdir()) == sorted([*written, *mine, manifest])
+    assert manifest.read_text().splitlines() == [p.name for p in written]
+    assert (tmp_path / "outside.png").exists()
 
 
 LR_X_MOMENTUM = {

@@ -94,6 +94,8 @@ def cmd_find(args: argparse.Namespace) -> int:
             raise UsageError(f"--plot must end in .png, .svg or .pdf, got {args.plot!r}")
         if not target.absolute().parent.is_dir():
             raise UsageError(f"--plot: the folder {target.absolute().parent} does not exist")
+        if target.is_dir():
+            raise UsageError(f"--plot: {args.plot} is a folder")
         if not has_matplotlib():
             raise UsageError("--plot needs matplotlib: pip install 'lrlab[plot]'")
     data, net, opt, batch, name = _find_setup(args)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -135,20 +136,30 @@ def _executor(args: argparse.Namespace) -> Any:
     return RayExecutor(args.address, num_gpus=1 if (args.device or "").startswith("cuda") else 0)
 
 
-def _native_note(study: Any, device: str | None) -> str | None:
-    """One line where the study trains on the CPU and lrlab's native engine is not available
-    here (saying why and what to install), else ``None``; not where ``LRLAB_NO_NATIVE``
-    turned it off on purpose."""
-    if (device or study.device).split(":")[0] != "cpu" or os.environ.get("LRLAB_NO_NATIVE"):
+def _native_note(store: Any, study: str, device: str) -> str | None:
+    """One line where the study trained on the CPU a network the native engine would have
+    taken (``engine="auto"``: an MLP of at most ``NATIVE_AUTO_PARAMS`` parameters in float32)
+    and the engine is not available here, saying why and what to install; else ``None``, and
+    not where ``LRLAB_NO_NATIVE`` turned it off on purpose."""
+    if device.split(":")[0] != "cpu" or os.environ.get("LRLAB_NO_NATIVE"):
         return None
-    from .lab.engine import native_status
+    from .lab.engine import NATIVE_AUTO_PARAMS, native_fits, native_status
+    from .lab.models import MLP
 
-    status = native_status()
-    if status == "available":
+    def small(config: dict[str, Any]) -> bool:
+        m = {k: v for k, v in config["model"].items() if k != "type"}
+        if config["model"].get("type", "mlp") != "mlp":
+            return False
+        net = MLP(**{**m, "hidden": tuple(m["hidden"])})
+        dtype = config["train"].get("dtype", "float32")
+        return native_fits(net, dtype) is None and net.n_params <= NATIVE_AUTO_PARAMS
+
+    done = [r for r in store.records(study) if r["status"] == "done"]
+    if not any(small(r["config"]) for r in done[:1]) or native_status() == "available":
         return None
     return (
         "note: lrlab's native engine, several times faster for small MLPs on the CPU, is not "
-        f"available here: {status}"
+        f"available here: {native_status()}"
     )
 
 
@@ -159,9 +170,6 @@ def _run_study(study: Any, args: argparse.Namespace) -> int:
 
     path = _results_folder(Path(args.out))
     executor = _executor(args)
-    note = None if args.quiet else _native_note(study, args.device)
-    if note is not None:
-        print(printable(note), file=sys.stderr)
     try:  # the study is checked before the store (and its folder) is created
         with ProgressDisplay(study.name, args.quiet) as progress:
             summary = run_study(
@@ -197,13 +205,19 @@ def _run_study(study: Any, args: argparse.Namespace) -> int:
         if line is not None:
             print(printable(line))
     print(summary.table())  # its cells are escaped by the table itself
+    if not args.quiet and summary.ran > 0:
+        with Store(path, readonly=True) as store:
+            note = _native_note(store, study.name, args.device or study.device)
+        if note is not None:
+            print(printable(note), file=sys.stderr)
     if not args.no_report and summary.ran + summary.skipped > 0:
         try:
             with Store(path, readonly=True) as store:
                 _write_report(store, study.name, Path(args.out))
         except KeyboardInterrupt:
             stopped = "interrupted while writing the figures and the report"
-            again = f"the trials are stored in {path}; lrlab report {args.out} writes them"
+            out = shlex.quote(args.out)
+            again = f"the trials are stored in {path}; lrlab report {out} writes them"
             print(printable(f"lrlab: {stopped}: {again}"), file=sys.stderr)
             return 130
     return 1 if summary.failed else 0

@@ -8,11 +8,13 @@ with ``tensorboard --logdir LOGDIR``.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import re
-import tempfile
+import secrets
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -92,22 +94,37 @@ def export_tensorboard(store: Store, study: str, logdir: str | Path) -> list[Pat
 
 
 def _atomic_write(path: Path, write: Any) -> None:
-    """Write a text file whole: into a temporary file beside it, then renamed over it, with
-    the permissions a file made with ``open`` gets (``0o666`` less the umask: ``mkstemp``'s
-    own are the owner's alone). Raises ``IsADirectoryError`` naming ``path`` where it is a
-    folder."""
+    """Write a text file whole: into a temporary file beside it, then renamed over it. The
+    file gets the permissions ``open`` would give it: an existing file's own, else
+    ``0o666`` less the umask (the temporary file is made with that mode, the umask applied by
+    the system: ``mkstemp`` would make it the owner's alone, and asking for the umask would
+    change it for the whole process). Raises ``OSError`` naming ``path``."""
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.part"
+        try:
+            fd = os.open(tmp, flags, 0o666)
+            break
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+    else:
+        raise FileExistsError(errno.EEXIST, "no free temporary name beside it", str(path))
     try:
-        umask = os.umask(0o022)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            if path.is_file():
+                with contextlib.suppress(OSError):  # (a file system without modes)
+                    os.fchmod(f.fileno(), stat.S_IMODE(path.stat().st_mode))
             write(f)
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 

@@ -521,8 +521,8 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-#: the names of :func:`study_figures`' files begin so (besides ``lr`` and ``optimizers``)
-FIGURE_PREFIXES = ("curves_", "grid_", "sensitivity_")
+#: the file in which :func:`study_figures` lists the figures it wrote in a folder
+FIGURES_WRITTEN = ".lrlab-figures"
 
 
 def study_figures(
@@ -535,9 +535,9 @@ def study_figures(
     own (:func:`numeric_variables`; one line per level of the other variable when two vary);
     the learning rate over epochs when it changes during
     training; the optimizer comparison when the optimizer varies and some optimizer has several
-    configurations (with one each, it would be the learning curves again). Figures of an
-    earlier run in ``out`` that do not apply now (another study's, a variable no longer swept)
-    are removed, so the folder holds this study's figures only.
+    configurations (with one each, it would be the learning curves again). The files written
+    are listed in ``out/.lrlab-figures``; those an earlier call listed there that do not apply
+    now (another study's, a variable no longer swept) are removed, and no other file.
 
     Returns:
         The files written, in that order, each in every one of ``formats``.
@@ -566,9 +566,12 @@ def study_figures(
             path = out / f"{name}.{fmt}"
             fig.savefig(path, dpi=110)
             written.append(path)
-    for old in out.iterdir():  # an earlier run's figures that do not apply now
-        stem, fmt = old.stem, old.suffix.lstrip(".")
-        ours = stem in ("lr", "optimizers") or stem.startswith(FIGURE_PREFIXES)
-        if ours and fmt in formats and old not in written and old.is_file():
+    # an earlier run's figures that do not apply now: those it listed, never a file of another
+    manifest = out / FIGURES_WRITTEN
+    before = manifest.read_text(encoding="utf-8").splitlines() if manifest.is_file() else []
+    for name in before:
+        old = out / name
+        if name and Path(name).name == name and old not in written and old.is_file():
             old.unlink()
+    manifest.write_text("".join(f"{p.name}\n" for p in written), encoding="utf-8")
     return written

@@ -137,7 +137,11 @@ class SGD(PopulationOptimizer):
     def _kernel_update(
         self, theta: np.ndarray, state: dict[str, Any], k: dict
     ) -> KernelUpdate | None:
-        if type(self)._update_numpy is not SGD._update_numpy:  # (a subclass's own update)
+        own = type(self)
+        if (
+            own._update_numpy is not SGD._update_numpy
+            or own._weight_decay_numpy is not PopulationOptimizer._weight_decay_numpy
+        ):  # (a subclass's own update: not the kernel's formula)
             return None
         if k["has_momentum"] and (k["has_damp"] or k["nes"] == "mask"):
             return None
