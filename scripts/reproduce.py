@@ -26,6 +26,7 @@ import argparse
 import dataclasses
 import math
 import re
+import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -777,7 +778,7 @@ def main() -> int:
             tmp.mkdir(exist_ok=True)
             for path in study_figures(store, study.name, tmp, formats=("png",)):
                 path.replace(out / f"{name}_{path.name}")
-            tmp.rmdir()
+            shutil.rmtree(tmp)  # (with study_figures' list of what it wrote)
         claims = claims_of()
         if not (out / f"{name}_{fig}.png").exists():  # e.g. no rate change in a short run
             fig = "curves_val_accuracy"
