@@ -27,7 +27,7 @@ def _find_setup(args: argparse.Namespace) -> tuple[Any, Any, Any, int, str]:
     file's first trial, or from the flags (through the same study checks)."""
     from .lab.models import MLP
     from .lab.optim import optimizer_from_config
-    from .lab.spec import SpecError, Study
+    from .lab.spec import Study
 
     try:
         if args.study is not None:
@@ -55,11 +55,9 @@ def _find_setup(args: argparse.Namespace) -> tuple[Any, Any, Any, int, str]:
             )
         config = study.trials()[0].config
         data = study.dataset(config["data"])
-    except ValueError as exc:  # SpecError, and a bad --hidden
-        text = str(exc) if isinstance(exc, SpecError) else f"--hidden: {exc}"
-        raise UsageError(text) from None
-    model = {k: v for k, v in config["model"].items() if k != "type"}
-    net = MLP(**{**model, "hidden": tuple(model["hidden"])})
+    except ValueError as exc:  # (SpecError: the study's field and value)
+        raise UsageError(str(exc)) from None
+    net = MLP.from_dict(config["model"])
     hyper = {k: v for k, v in config["optimizer"].items() if k != "name"}
     opt = optimizer_from_config(config["optimizer"]["name"], **hyper)
     batch = args.batch_size or config["train"]["batch_size"]

@@ -146,20 +146,18 @@ def _native_note(store: Any, study: str, device: str) -> str | None:
     from .lab.engine import NATIVE_AUTO_PARAMS, native_fits, native_status
     from .lab.models import MLP
 
-    def small(config: dict[str, Any]) -> bool:
-        m = {k: v for k, v in config["model"].items() if k != "type"}
-        if config["model"].get("type", "mlp") != "mlp":
-            return False
-        net = MLP(**{**m, "hidden": tuple(m["hidden"])})
-        dtype = config["train"].get("dtype", "float32")
-        return native_fits(net, dtype) is None and net.n_params <= NATIVE_AUTO_PARAMS
-
-    done = [r for r in store.records(study) if r["status"] == "done"]
-    if not any(small(r["config"]) for r in done[:1]) or native_status() == "available":
+    done = next((r["config"] for r in store.records(study) if r["status"] == "done"), None)
+    if done is None or done["model"].get("type", "mlp") != "mlp":
+        return None
+    net = MLP.from_dict(done["model"])
+    if native_fits(net, done["train"].get("dtype", "float32")) or net.n_params > NATIVE_AUTO_PARAMS:
+        return None
+    status = native_status()
+    if status == "available":
         return None
     return (
         "note: lrlab's native engine, several times faster for small MLPs on the CPU, is not "
-        f"available here: {native_status()}"
+        f"available here: {status}"
     )
 
 

@@ -17,7 +17,7 @@ Initialisers (``fan_in``/``fan_out`` of a Dense layer):
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,6 +144,18 @@ class MLP:
             "output": self.output,
             "init": self.init,
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MLP:
+        """The network :meth:`to_dict` describes (``type`` aside; ``hidden`` any sequence).
+
+        Example:
+            >>> net = MLP(2, (50,), 3)
+            >>> MLP.from_dict(net.to_dict()) == net
+            True
+        """
+        fields = {k: v for k, v in data.items() if k != "type"}
+        return cls(**{**fields, "hidden": tuple(fields["hidden"])})
 
 
 @dataclass(frozen=True)

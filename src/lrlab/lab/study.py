@@ -380,8 +380,7 @@ def train_cohort(
         "started_at": started,
     }
     try:
-        m = {k: v for k, v in sh["model"].items() if k != "type"}
-        model = MLP(**{**m, "hidden": tuple(m["hidden"])})
+        model = MLP.from_dict(sh["model"])
         controls: dict[str, Any] = {}
         for name, cls, mon in (
             ("plateau", Plateau, "plateau_monitor"),

@@ -411,8 +411,7 @@ def load_weights(source: Any, trial: Any = None) -> TrialWeights:
         got = meta.get("format") if isinstance(meta, dict) else meta
         raise ValueError(f"weights: {path} has format {got!r}; this lrlab reads {FORMAT}")
     try:
-        m = {k: v for k, v in meta["model"].items() if k != "type"}
-        model = MLP(**{**m, "hidden": tuple(m["hidden"])})
+        model = MLP.from_dict(meta["model"])
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ValueError(
             f"weights: {path} names no lrlab MLP ({type(exc).__name__}: {exc})"
@@ -548,8 +547,7 @@ def save_kept(store: Any, rows: list[dict[str, Any]]) -> int:
         kept = r.pop("weights", None)
         if kept is None:
             continue
-        m = {k: v for k, v in r["config"]["model"].items() if k != "type"}
-        model = MLP(**{**m, "hidden": tuple(m["hidden"])})
+        model = MLP.from_dict(r["config"]["model"])
         path = weights_path(store, r["id"])
         try:
             save_weights(

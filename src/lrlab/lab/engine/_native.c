@@ -420,7 +420,8 @@ static void deinterleave(float *dst, const vf *src, int64_t P, int64_t c0, int64
  * optimizer's own update (lrlab.lab.optim.KernelUpdate): each product rounded to float32
  * before it is added (no fused multiply-add), with subnormals kept (the caller's MXCSR); the
  * same bits but a NaN's sign and payload. g is the gradient; the coefficients are rows of
- * coef [rows, C], one value per member (rows 0, 1, ...: r, m or the Adam rows below):
+ * coef [rows, C], one value per member (the SGD rules' rows r, m, wd, decay; the Adam rows
+ * below):
  *   UPDATE_SGD:            theta -= g * r
  *   UPDATE_MOMENTUM:       b = b * m; b = b + g; theta -= b * r         (torch's heavy ball)
  *   UPDATE_KERAS_MOMENTUM: b = b * m; b = b - g * r; theta = theta + b  (Keras' SGD)
@@ -620,8 +621,8 @@ static void batch_rows(vf *dst, const float *src, const int64_t *rows, int64_t r
 }
 
 /* The members [c0, c0 + lanes) of one group: a step over rows[c * row_stride + b], b < B
- * (train: the gradient of the batch mean loss into grad, and with lr the step of plain
- * update u applied to theta: see descend()), or a pass over rows 0..B-1
+ * (train: the gradient of the batch mean loss into grad, and with u the optimizer's update
+ * applied to theta: see descend()), or a pass over rows 0..B-1
  * (rows == NULL: evaluation). Per member: the summed loss into loss_out and the number of
  * correct predictions into correct_out. Arrays of activations hold unit i of sample s at
  * [i * S + s]. */

@@ -221,8 +221,7 @@ def _self_check(lib: ctypes.CDLL) -> str | None:
     training step of a small cohort (two groups, one of them partial; a batch not a multiple
     of the samples the kernel takes at once) with a NumPy float64 reference, then each
     optimizer update the kernel applies, bit for bit, and two epochs of batch orders: a
-    compiler that
-    miscompiles the vector code is refused here, not trusted with a study."""
+    compiler that miscompiles the vector code is refused here, not trusted with a study."""
     x = np.linspace(-80.0, 80.0, 1001, dtype=np.float32)
     got = np.empty_like(x)
     lib.lrlab_math(0, x.ctypes.data, got.ctypes.data, x.size)

@@ -199,11 +199,7 @@ class Adam(PopulationOptimizer):
     def _kernel_update(
         self, theta: np.ndarray, state: dict[str, Any], k: dict
     ) -> KernelUpdate | None:
-        own = type(self)
-        if (
-            own._update_numpy is not Adam._update_numpy
-            or own._weight_decay_numpy is not PopulationOptimizer._weight_decay_numpy
-        ):  # (a subclass's own update: not the kernel's formula)
+        if self._replaces_numpy_update(Adam):  # (not the kernel's formula then)
             return None
         if self.amsgrad or (k["has_wd"] and not k["decoupled"]):
             return None

@@ -472,6 +472,16 @@ class PopulationOptimizer:
         (the same numbers bit for bit), or ``None``."""
         return None
 
+    def _replaces_numpy_update(self, cls: type[PopulationOptimizer]) -> bool:
+        """Whether this optimizer's class, a subclass of ``cls``, computes its NumPy update
+        (or its weight decay) otherwise than ``cls`` does: ``cls``'s kernel update is then not
+        its own."""
+        own = type(self)
+        return (
+            own._update_numpy is not cls._update_numpy
+            or own._weight_decay_numpy is not cls._weight_decay_numpy
+        )
+
     def state_dict(self, state: dict[str, Tensor]) -> dict[str, Any]:
         """A copy of ``state`` in plain containers, for checkpoints (``torch.save``-able).
 

@@ -109,9 +109,8 @@ def kernel_arrays(theta: np.ndarray, state: dict[str, Any], names: tuple[str, ..
 
 def member_row(value: Any, members: int) -> np.ndarray:
     """A coefficient (a Python float, a 0-d array or a ``[C, 1]`` column) as ``members``
-    float32s, the
-    values NumPy multiplies by (a Python float enters a float32 operation as its float32
-    value)."""
+    float32s, the values NumPy multiplies by (a Python float enters a float32 operation as its
+    float32 value)."""
     return np.broadcast_to(np.asarray(value, dtype=np.float32).reshape(-1), (members,))
 
 

@@ -137,11 +137,7 @@ class SGD(PopulationOptimizer):
     def _kernel_update(
         self, theta: np.ndarray, state: dict[str, Any], k: dict
     ) -> KernelUpdate | None:
-        own = type(self)
-        if (
-            own._update_numpy is not SGD._update_numpy
-            or own._weight_decay_numpy is not PopulationOptimizer._weight_decay_numpy
-        ):  # (a subclass's own update: not the kernel's formula)
+        if self._replaces_numpy_update(SGD):  # (not the kernel's formula then)
             return None
         if k["has_momentum"] and (k["has_damp"] or k["nes"] == "mask"):
             return None
@@ -153,8 +149,8 @@ class SGD(PopulationOptimizer):
         # rows: the learning rate (set each step), the momentum, the coupled weight decay, the
         # decoupled decay factor (set each step)
         mom = k["momentum"] if names else 0.0
-        coef = rows_of(theta.shape[0], None, mom, k["wd"] if wd else 0.0, 1.0)
         f32, C = np.dtype(np.float32), theta.shape[0]
+        coef = rows_of(C, None, mom, k["wd"] if wd else 0.0, 1.0)
 
         def coefficients(lr: np.ndarray) -> np.ndarray:
             coef[0] = lr[:, 0]  # (float32 as NumPy's lr.astype(theta.dtype))
